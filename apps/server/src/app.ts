@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { AdminAuthenticator } from './auth/admin-auth.js';
+import type { BlobStore } from './blob-store/blob-store.js';
+import { createBlobStore } from './blob-store/create-blob-store.js';
+import { bootstrap, type BootstrapResult } from './bootstrap.js';
+import type { Config } from './config.js';
+import { openDatabase, type Database } from './db/database.js';
+import { registerErrorHandler } from './plugins/error-handler.js';
+import { registerMetrics } from './plugins/metrics.js';
+import { ArtifactCollector } from './registry/artifact-gc.js';
+import { appKeyRoutes } from './routes/app-keys/app-key-routes.js';
+import { artifactRoutes } from './routes/artifacts/artifact-routes.js';
+import { auditRoutes } from './routes/audit/audit-routes.js';
+import { healthRoutes } from './routes/health/health-routes.js';
+import { modelRoutes } from './routes/models/model-routes.js';
+import { projectRoutes } from './routes/projects/project-routes.js';
+import { tokenRoutes } from './routes/tokens/token-routes.js';
+import { versionRoutes } from './routes/versions/version-routes.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config;
+    db: Database;
+    blobs: BlobStore;
+    adminAuth: AdminAuthenticator;
+    /** Where uploads are spooled while they are hashed and checked. */
+    uploadDir: string;
+    bootstrapInfo: BootstrapResult;
+    artifactGc: ArtifactCollector;
+  }
+}
+
+export type FerryApp = FastifyInstance;
+
+export interface BuildOptions {
+  config: Config;
+  logger?: FastifyServerOptions['logger'];
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Builds the Ferry server: plugins, then the app's services, then the routes. */
+export async function buildApp({ config, logger }: BuildOptions): Promise<FerryApp> {
+  const app = Fastify({
+    logger: logger ?? { level: config.logLevel },
+    bodyLimit: 1024 * 1024,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  registerErrorHandler(app);
+
+  // External plugins.
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Ferry', version: '1', description: 'Admin and device API of Ferry.' },
+      components: {
+        securitySchemes: {
+          adminToken: { type: 'http', scheme: 'bearer' },
+          appKey: { type: 'apiKey', in: 'header', name: 'X-Ferry-App-Key' },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  registerMetrics(app);
+
+  // App services.
+  await mkdir(config.dataDir, { recursive: true });
+  const uploadDir = join(config.dataDir, 'tmp', 'uploads');
+  // Spooled uploads from a previous process are never resumed: clear them.
+  await rm(uploadDir, { recursive: true, force: true });
+  await mkdir(uploadDir, { recursive: true });
+  const db = await openDatabase(config);
+  const blobs = createBlobStore(config);
+  app.decorate('config', config);
+  app.decorate('db', db);
+  app.decorate('blobs', blobs);
+  app.decorate('uploadDir', uploadDir);
+  const info = await bootstrap(db.prisma, config);
+  app.decorate('bootstrapInfo', info);
+  app.decorate('adminAuth', new AdminAuthenticator(db.prisma, info.adminToken));
+  const gc = new ArtifactCollector(db.prisma, blobs, app.log);
+  app.decorate('artifactGc', gc);
+  gc.start();
+  app.addHook('onClose', async () => {
+    gc.stop();
+    await blobs.close();
+    await db.close();
+  });
+  if (db.migrations.applied.length) app.log.info({ migrations: db.migrations.applied }, 'applied migrations');
+  if (db.migrations.modified.length) {
+    app.log.warn({ migrations: db.migrations.modified }, 'applied migrations whose files have changed since');
+  }
+
+  // Routes.
+  await app.register(healthRoutes);
+  await app.register(projectRoutes);
+  await app.register(appKeyRoutes);
+  await app.register(tokenRoutes);
+  await app.register(modelRoutes);
+  await app.register(versionRoutes);
+  await app.register(auditRoutes);
+  await app.register(artifactRoutes);
+  return app;
+}

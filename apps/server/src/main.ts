@@ -1,0 +1,47 @@
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+
+let config: Config;
+try {
+  config = loadConfig(process.env);
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(`ferry: invalid configuration: ${err.message}`);
+    process.exit(1);
+  }
+  throw err;
+}
+
+const app = await buildApp({ config });
+const address = await app.listen({ port: config.port, host: config.host });
+const info = app.bootstrapInfo;
+const base = config.publicUrl ?? address;
+const lines = [
+  '',
+  `Ferry is listening on ${address}`,
+  `  database: ${app.db.kind === 'pglite' ? `PGlite in ${config.dataDir}/pglite` : 'PostgreSQL (DATABASE_URL)'}`,
+  `  blobs:    ${app.blobs.kind === 'local' ? `files in ${config.dataDir}/blobs` : `S3 bucket ${config.s3?.bucket}`}`,
+  `  API docs: ${base}/docs`,
+  `  project "${info.defaultProject}", app key: ${info.defaultAppKey}`,
+];
+if (info.adminTokenGenerated) {
+  lines.push(`  admin token (shown once; also kept in ${info.adminTokenFile}):`, `    ${info.adminToken}`);
+} else if (info.adminTokenFile) {
+  lines.push(`  admin token: kept in ${info.adminTokenFile}`);
+} else {
+  lines.push('  admin token: FERRY_ADMIN_TOKEN');
+}
+console.log(lines.join('\n') + '\n');
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    app.log.info({ signal }, 'shutting down');
+    app.close().then(
+      () => process.exit(0),
+      (err) => {
+        app.log.error({ err }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
+  });
+}

@@ -1,0 +1,62 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { open, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { FerryError } from '../errors.js';
+
+export interface SpooledUpload {
+  /** A private temp file holding the bytes; the caller moves it into the blob store or deletes it. */
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+export interface SpoolOptions {
+  dir: string;
+  maxBytes: number;
+  /** Called as bytes arrive, for progress logs. */
+  onProgress?: (bytes: number) => void;
+}
+
+/**
+ * Streams an upload to a temp file while hashing it, never holding it in memory.
+ * The file is flushed to disk before this resolves. On any failure — too large, client gone,
+ * disk full — the temp file is removed and the error rethrown.
+ */
+export async function spoolUpload(source: Readable, { dir, maxBytes, onProgress }: SpoolOptions): Promise<SpooledUpload> {
+  const path = join(dir, `${randomUUID()}.part`);
+  const hash = createHash('sha256');
+  let size = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, callback) {
+      size += chunk.length;
+      if (size > maxBytes) {
+        callback(new FerryError('payload_too_large', `the upload exceeds the limit of ${maxBytes} bytes (FERRY_MAX_UPLOAD_BYTES)`));
+        return;
+      }
+      hash.update(chunk);
+      onProgress?.(size);
+      callback(null, chunk);
+    },
+  });
+  try {
+    await pipeline(source, meter, createWriteStream(path, { highWaterMark: 1024 * 1024 }));
+    const handle = await open(path, 'r+');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    await unlink(path).catch(() => {});
+    if (err instanceof FerryError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'ECONNABORTED') {
+      throw new FerryError('client_closed_request', 'the client closed the connection before the upload finished');
+    }
+    throw err;
+  }
+  return { path, sha256: hash.digest('hex'), size };
+}

@@ -1,0 +1,72 @@
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import parseRange from 'range-parser';
+import { Sha256Hex } from '@ferry/protocol';
+import { FerryError } from '../../errors.js';
+import { appKeyProject } from '../device-access.js';
+
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+const PRESIGN_SECONDS = 15 * 60;
+
+function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === '*') return true;
+  return header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
+}
+
+export const artifactRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/v1/artifacts/:sha256',
+    {
+      schema: {
+        tags: ['device'],
+        summary: 'Immutable artifact bytes, by SHA-256. Supports Range, ETag and If-None-Match.',
+        security: [{ appKey: [] }],
+        params: Type.Object({ sha256: Sha256Hex }),
+      },
+    },
+    async (request, reply) => {
+      const projectId = await appKeyProject(app, request);
+      const { sha256 } = request.params;
+      // Only bytes that belong to this app key's project are served.
+      const variant = await app.db.prisma.variant.findFirst({
+        where: { artifactSha: sha256, version: { model: { projectId } } },
+        select: { artifact: { select: { size: true } } },
+      });
+      if (!variant?.artifact) throw new FerryError('artifact_not_found', `no artifact ${sha256} for this app`);
+      const size = Number(variant.artifact.size);
+      const etag = `"${sha256}"`;
+      reply.header('etag', etag).header('cache-control', IMMUTABLE).header('accept-ranges', 'bytes');
+
+      if (etagMatches(request.headers['if-none-match'], etag)) return reply.status(304).send();
+
+      if (app.config.artifactDelivery === 'redirect' && app.blobs.presignedUrl) {
+        const url = await app.blobs.presignedUrl(sha256, PRESIGN_SECONDS);
+        return reply.header('cache-control', 'private, no-store').redirect(url, 302);
+      }
+
+      reply.header('content-type', 'application/octet-stream');
+      const rangeHeader = request.headers.range;
+      const ifRange = request.headers['if-range'];
+      if (rangeHeader && (!ifRange || ifRange === etag)) {
+        const ranges = parseRange(size, rangeHeader, { combine: true });
+        if (ranges === -1) {
+          reply.header('content-range', `bytes */${size}`);
+          throw new FerryError('range_not_satisfiable', `range "${rangeHeader}" is outside the ${size} bytes of this artifact`);
+        }
+        // A malformed header (-2) or several ranges: answer the whole artifact, as RFC 9110 allows.
+        if (ranges !== -2 && ranges.type === 'bytes' && ranges.length === 1) {
+          const range = ranges[0]!;
+          const stream = await app.blobs.read(sha256, range);
+          return reply
+            .status(206)
+            .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
+            .header('content-length', range.end - range.start + 1)
+            .send(stream);
+        }
+      }
+      const stream = await app.blobs.read(sha256);
+      return reply.header('content-length', size).send(stream);
+    },
+  );
+};

@@ -1,0 +1,153 @@
+import type { IncomingMessage } from 'node:http';
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { ErrorBody, ResourceName, UploadQuery, Version } from '@ferry/protocol';
+import { recordAudit } from '../../audit.js';
+import { actorOf } from '../../auth/principal.js';
+import { FerryError } from '../../errors.js';
+import { versionDto } from '../../registry/serializers.js';
+import { createVersion, parseFormat } from '../../registry/version-upload.js';
+import { adminSecurity, projectAccess } from '../admin-access.js';
+
+const ModelParams = Type.Object({ project: ResourceName, model: ResourceName });
+const VersionParams = Type.Object({ project: ResourceName, model: ResourceName, version: Type.Integer({ minimum: 1 }) });
+
+export const versionRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  // Uploads are streamed by the handler, never buffered by a body parser.
+  app.addContentTypeParser('application/octet-stream', (_request, payload: IncomingMessage, done) => done(null, payload));
+
+  app.post(
+    '/v1/projects/:project/models/:model/versions',
+    {
+      schema: {
+        tags: ['versions'],
+        summary: 'Upload a new version: the body is the raw model file (application/octet-stream), streamed.',
+        security: adminSecurity,
+        params: ModelParams,
+        querystring: UploadQuery,
+        response: { 201: Version, '4xx': ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const { principal, project } = await projectAccess(app, request, request.params.project, 'publisher');
+      const format = parseFormat(request.query.format);
+      const type = request.headers['content-type'];
+      if (!type || !type.toLowerCase().startsWith('application/octet-stream')) {
+        throw new FerryError('unsupported_media_type', 'send the model bytes with Content-Type: application/octet-stream');
+      }
+      const declared = Number(request.headers['content-length'] ?? NaN);
+      if (declared > app.config.maxUploadBytes) {
+        reply.header('connection', 'close');
+        throw new FerryError('payload_too_large', `the upload exceeds the limit of ${app.config.maxUploadBytes} bytes (FERRY_MAX_UPLOAD_BYTES)`);
+      }
+      const source = request.body as IncomingMessage | undefined;
+      if (!source || declared === 0) throw new FerryError('empty_body', 'the upload is empty; send the model bytes as the body');
+      try {
+        const version = await createVersion(app, {
+          project,
+          modelName: request.params.model,
+          principal,
+          source,
+          format,
+          notes: request.query.notes ?? null,
+          requestId: request.id,
+        });
+        return reply.status(201).send(version);
+      } catch (err) {
+        // The rest of a refused body is not worth reading.
+        if (!source.readableEnded) reply.header('connection', 'close');
+        throw err;
+      }
+    },
+  );
+
+  app.get(
+    '/v1/projects/:project/models/:model/versions',
+    {
+      schema: {
+        tags: ['versions'],
+        summary: 'Versions of a model, newest first, with their variants.',
+        security: adminSecurity,
+        params: ModelParams,
+        response: { 200: Type.Object({ versions: Type.Array(Version) }), '4xx': ErrorBody },
+      },
+    },
+    async (request) => {
+      const { project } = await projectAccess(app, request, request.params.project, 'viewer');
+      const model = await app.db.prisma.model.findUnique({
+        where: { projectId_name: { projectId: project.id, name: request.params.model } },
+        include: { versions: { include: { variants: true }, orderBy: { number: 'desc' } } },
+      });
+      if (!model) throw new FerryError('model_not_found', `no model "${request.params.model}" in this project`);
+      return { versions: model.versions.map((v) => versionDto(v, model.name)) };
+    },
+  );
+
+  app.get(
+    '/v1/projects/:project/models/:model/versions/:version',
+    {
+      schema: {
+        tags: ['versions'],
+        security: adminSecurity,
+        params: VersionParams,
+        response: { 200: Version, '4xx': ErrorBody },
+      },
+    },
+    async (request) => {
+      const { project } = await projectAccess(app, request, request.params.project, 'viewer');
+      const model = await app.db.prisma.model.findUnique({
+        where: { projectId_name: { projectId: project.id, name: request.params.model } },
+        include: { versions: { where: { number: request.params.version }, include: { variants: true } } },
+      });
+      if (!model) throw new FerryError('model_not_found', `no model "${request.params.model}" in this project`);
+      const version = model.versions[0];
+      if (!version) throw new FerryError('version_not_found', `model "${model.name}" has no version ${request.params.version}`);
+      return versionDto(version, model.name);
+    },
+  );
+
+  app.delete(
+    '/v1/projects/:project/models/:model/versions/:version',
+    {
+      schema: {
+        tags: ['versions'],
+        summary: 'Archive a version. Refused while it is served.',
+        security: adminSecurity,
+        params: VersionParams,
+        response: { 200: Version, '4xx': ErrorBody },
+      },
+    },
+    async (request) => {
+      const { principal, project } = await projectAccess(app, request, request.params.project, 'publisher');
+      const archived = await app.db.prisma.$transaction(async (tx) => {
+        const model = await tx.model.findUnique({
+          where: { projectId_name: { projectId: project.id, name: request.params.model } },
+        });
+        if (!model) throw new FerryError('model_not_found', `no model "${request.params.model}" in this project`);
+        const version = await tx.version.findUnique({
+          where: { modelId_number: { modelId: model.id, number: request.params.version } },
+          include: { variants: true },
+        });
+        if (!version) throw new FerryError('version_not_found', `model "${model.name}" has no version ${request.params.version}`);
+        if (model.stableVersion === version.number) {
+          throw new FerryError('version_served', `version ${version.number} is the stable version of "${model.name}"; roll out another first`);
+        }
+        if (version.state === 'archived') return { model, version };
+        const updated = await tx.version.update({
+          where: { id: version.id },
+          data: { state: 'archived', archivedAt: new Date() },
+          include: { variants: true },
+        });
+        await recordAudit(tx, {
+          projectId: project.id,
+          actor: actorOf(principal),
+          action: 'version.archive',
+          target: `${model.name}@${version.number}`,
+          requestId: request.id,
+        });
+        return { model, version: updated };
+      });
+      return versionDto(archived.version, archived.model.name);
+    },
+  );
+};
