@@ -128,6 +128,12 @@ export class FileWireReader {
     return utf8.decode(await this.readDelimited(end, what, tagAt, limit));
   }
 
+  /** Reads a length prefix (checked as by {@link readLength}) and returns where its payload ends. */
+  async readPayloadEnd(end: number, what: string, tagAt: number): Promise<number> {
+    const length = await this.readLength(end, what, tagAt);
+    return this.position + length;
+  }
+
   /** Returns a copy of the next `length` bytes. Callers bound `length` before calling. */
   async readBytes(length: number): Promise<Uint8Array> {
     if (length <= this.window.length) {
@@ -166,7 +172,7 @@ export class FileWireReader {
         this.position += 4;
         break;
       case WireType.bytes:
-        this.position += await this.readLength(end, `field ${tag.field}`, tag.at);
+        this.position = await this.readPayloadEnd(end, `field ${tag.field}`, tag.at);
         break;
     }
     this.checkWithin(end, tag);

@@ -69,7 +69,7 @@ export async function walkGraph(
         await walkNode(reader, end, tag, tally, depth);
         break;
       case G.initializer.number: {
-        const tensorEnd = reader.position + (await reader.readLength(end, 'initializer', tag.at));
+        const tensorEnd = await reader.readPayloadEnd(end, 'initializer', tag.at);
         const meta = await scanTensor(reader, tensorEnd);
         tally.addParameters(tensorFootprint(meta));
         if (graphInterface) {
@@ -79,7 +79,7 @@ export async function walkGraph(
         break;
       }
       case G.sparseInitializer.number: {
-        const tensorEnd = reader.position + (await reader.readLength(end, 'sparse initializer', tag.at));
+        const tensorEnd = await reader.readPayloadEnd(end, 'sparse initializer', tag.at);
         const meta = await scanSparseTensor(reader, tensorEnd);
         tally.addParameters(sparseTensorFootprint(meta));
         if (graphInterface && meta.values) {
@@ -172,14 +172,14 @@ async function walkAttribute(
         name = await reader.readString(attributeEnd, 'attribute name', field.at, STRING_LIMIT);
         break;
       case A.t.number:
-        tensor = await scanTensor(reader, await payloadEnd(reader, attributeEnd, field, 'tensor attribute'));
+        tensor = await scanTensor(reader, await reader.readPayloadEnd(attributeEnd, 'tensor attribute', field.at));
         break;
       case A.sparseTensor.number:
-        sparse = await scanSparseTensor(reader, await payloadEnd(reader, attributeEnd, field, 'sparse tensor attribute'));
+        sparse = await scanSparseTensor(reader, await reader.readPayloadEnd(attributeEnd, 'sparse tensor attribute', field.at));
         break;
       case A.g.number:
       case A.graphs.number:
-        await walkGraph(reader, await payloadEnd(reader, attributeEnd, field, 'graph attribute'), tally, depth + 1);
+        await walkGraph(reader, await reader.readPayloadEnd(attributeEnd, 'graph attribute', field.at), tally, depth + 1);
         break;
       case A.floats.number:
         if (isBytes) {
@@ -193,7 +193,7 @@ async function walkAttribute(
         break;
       case A.ints.number:
         if (isBytes) {
-          ints += await reader.countVarints(await payloadEnd(reader, attributeEnd, field, 'ints'));
+          ints += await reader.countVarints(await reader.readPayloadEnd(attributeEnd, 'ints', field.at));
         } else {
           ints += 1;
           await reader.skipField(field, attributeEnd);
@@ -205,12 +205,6 @@ async function walkAttribute(
     reader.checkWithin(attributeEnd, field);
   }
   return constantAttributeFootprint(name, { tensor, sparse, floats, ints });
-}
-
-/** Reads a length prefix and returns where that payload ends. */
-async function payloadEnd(reader: FileWireReader, end: number, tag: FieldTag, what: string): Promise<number> {
-  const length = await reader.readLength(end, what, tag.at);
-  return reader.position + length;
 }
 
 /** Tallies a decoded subgraph: its weights, operators and nested subgraphs. */

@@ -65,7 +65,7 @@ async function inspectModel(reader: FileWireReader): Promise<OnnxFileInspection>
       case M.graph.number: {
         // A repeated graph field merges into one graph, as protobuf parsers do.
         hasGraph = true;
-        const graphEnd = reader.position + (await reader.readLength(end, 'graph', tag.at));
+        const graphEnd = await reader.readPayloadEnd(end, 'graph', tag.at);
         await walkGraph(reader, graphEnd, tally, 0, graph);
         break;
       }

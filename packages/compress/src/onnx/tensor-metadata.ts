@@ -49,7 +49,7 @@ export async function scanTensor(reader: FileWireReader, end: number): Promise<T
         if (tag.wireType === WireType.varint) {
           meta.elements = multiplyDimension(meta.elements, await reader.readVarint64(), start);
         } else {
-          const packedEnd = reader.position + (await reader.readLength(end, 'tensor dims', tag.at));
+          const packedEnd = await reader.readPayloadEnd(end, 'tensor dims', tag.at);
           while (reader.position < packedEnd) {
             meta.elements = multiplyDimension(meta.elements, await reader.readVarint64(), start);
           }
@@ -91,7 +91,7 @@ export async function scanSparseTensor(reader: FileWireReader, end: number): Pro
     const tag = await reader.readTag();
     checkWireType(SparseTensorProtoSchema, tag, 'corrupt sparse tensor');
     if (tag.field === S.values.number || tag.field === S.indices.number) {
-      const tensorEnd = reader.position + (await reader.readLength(end, 'sparse tensor part', tag.at));
+      const tensorEnd = await reader.readPayloadEnd(end, 'sparse tensor part', tag.at);
       const part = await scanTensor(reader, tensorEnd);
       if (tag.field === S.values.number) meta.values = part;
       else meta.indices = part;
