@@ -81,10 +81,7 @@ describe('inspectOnnxFile on bad input', () => {
     expect((await rejection(toBinary(ModelProtoSchema, noGraph))).message).toBe('not an ONNX model: no graph');
 
     const complete = model(graph({ name: 'g', nodes: [], inputs: [], outputs: [tensorValueInfo('y', [1])] }), 13);
-    const noIr = create(ModelProtoSchema, { ...complete });
-    noIr.irVersion = 0n;
-    // Zero is proto2's default but still written when set; clear the field instead.
-    delete (noIr as { irVersion?: bigint }).irVersion;
+    const noIr = create(ModelProtoSchema, { opsetImport: complete.opsetImport, graph: complete.graph });
     expect((await rejection(toBinary(ModelProtoSchema, noIr))).message).toBe('not an ONNX model: no ir_version');
 
     const noOpset = create(ModelProtoSchema, { ...complete, opsetImport: [] });
@@ -122,16 +119,18 @@ describe('inspectOnnxFile on bad input', () => {
   });
 
   it('rejects subgraphs nested absurdly deep instead of overflowing the stack', async () => {
-    let inner = graph({ name: 'leaf', nodes: [], inputs: [], outputs: [tensorValueInfo('y', [1])] });
+    const leaf = graph({ name: 'leaf', nodes: [], inputs: [], outputs: [tensorValueInfo('y', [1])] });
+    let inner = leaf;
     for (let level = 0; level < 60; level++) {
       inner = graph({
         name: `level${level}`,
-        nodes: [node('If', ['c'], ['y'], [attribute.graph('then_branch', inner), attribute.graph('else_branch', inner)])],
+        nodes: [node('If', ['c'], ['y'], [attribute.graph('then_branch', inner), attribute.graph('else_branch', leaf)])],
         inputs: [],
         outputs: [tensorValueInfo('y', [1])],
       });
     }
-    await rejection(toBinary(ModelProtoSchema, model(inner, 13)));
+    const error = await rejection(toBinary(ModelProtoSchema, model(inner, 13)));
+    expect(error.message).toBe('subgraphs nested more than 32 levels deep');
   });
 
   it('passes file-system errors through unchanged', async () => {
