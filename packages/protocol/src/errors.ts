@@ -23,16 +23,21 @@ export const ERROR_CODES = {
   app_key_not_found: 404,
   token_not_found: 404,
   no_servable_version: 404,
+  rollout_not_found: 404,
   // 409
   project_exists: 409,
   model_exists: 409,
   version_served: 409,
   conflict: 409,
+  rollout_conflict: 409,
+  rollout_not_active: 409,
   // 413 / 415 / 416 / 422
   payload_too_large: 413,
   unsupported_media_type: 415,
   range_not_satisfiable: 416,
   invalid_onnx: 422,
+  no_compatible_variant: 422,
+  invalid_rollout: 422,
   // 499: the client went away before the request finished
   client_closed_request: 499,
   // 5xx
@@ -53,3 +58,26 @@ export function statusForCode(code: ErrorCode): number {
 export function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
 }
+
+/**
+ * Codes the SDK raises on the device, never sent by the server. Together with
+ * {@link ERROR_CODES} they are every code a Ferry error can carry.
+ */
+export const CLIENT_ERROR_CODES = [
+  'manifest_invalid',
+  'manifest_signature_invalid',
+  'manifest_expired',
+  'manifest_mismatch',
+  'manifest_rollback',
+  'integrity_mismatch',
+  'size_mismatch',
+  'cache_corrupt',
+  'backend_unavailable',
+  'download_failed',
+  'download_aborted',
+  'download_skipped',
+  'offline',
+  'not_cached',
+  'network_error',
+] as const;
+export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];

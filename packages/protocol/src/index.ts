@@ -30,3 +30,38 @@ export {
   Version,
   UploadQuery,
 } from './models.js';
+export {
+  BACKENDS,
+  type Backend,
+  DeviceCapabilities,
+  Device,
+  CachedModel,
+  ResolveRequest,
+  ResolveResponse,
+  PRECISIONS,
+  type Precision,
+  ManifestCandidate,
+  ManifestPayload,
+  MANIFEST_TYPE,
+  Jwk,
+  Jwks,
+} from './device.js';
+export {
+  ROLLOUT_STATUSES,
+  type RolloutStatus,
+  Targeting,
+  Guardrails,
+  RolloutSchedule,
+  CreateRolloutBody,
+  RolloutEvent,
+  Rollout,
+  RolloutActionBody,
+} from './rollouts.js';
+export { CLIENT_ERROR_CODES, type ClientErrorCode } from './errors.js';
+export {
+  TELEMETRY_EVENT_TYPES,
+  type TelemetryEventType,
+  TelemetryEvent,
+  TelemetryBatch,
+  TelemetryAccepted,
+} from './telemetry.js';

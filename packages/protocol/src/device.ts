@@ -1,0 +1,104 @@
+import { Type, type Static } from 'typebox';
+import { Encoding, IoSignature, VariantRequires } from './models.js';
+
+/** Execution backends a device can offer, best first as the SDK sees it. */
+export const BACKENDS = ['webgpu', 'webnn', 'webgl', 'wasm', 'cpu', 'nnapi', 'coreml', 'tflite'] as const;
+export type Backend = (typeof BACKENDS)[number];
+
+export const DeviceCapabilities = Type.Object(
+  {
+    backends: Type.Array(Type.String({ maxLength: 32 }), { maxItems: 16 }),
+    features: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 64 })),
+    formats: Type.Optional(Type.Array(Type.String({ maxLength: 32 }), { maxItems: 8 })),
+    memoryMB: Type.Optional(Type.Number({ minimum: 0 })),
+    cores: Type.Optional(Type.Integer({ minimum: 0, maximum: 4096 })),
+    storageMB: Type.Optional(Type.Number({ minimum: 0 })),
+  },
+  { additionalProperties: true },
+);
+export type DeviceCapabilities = Static<typeof DeviceCapabilities>;
+
+export const Device = Type.Object(
+  {
+    id: Type.String({ minLength: 1, maxLength: 128 }),
+    platform: Type.String({ minLength: 1, maxLength: 32, description: 'web, android, ios, node, …' }),
+    os: Type.Optional(Type.String({ maxLength: 64 })),
+    appVersion: Type.Optional(Type.String({ maxLength: 64 })),
+    country: Type.Optional(Type.String({ maxLength: 8 })),
+    deviceClass: Type.Optional(Type.String({ maxLength: 32 })),
+    sdk: Type.Object({ version: Type.String({ maxLength: 32 }) }),
+    runtime: Type.Optional(Type.Object({ name: Type.String({ maxLength: 64 }), version: Type.String({ maxLength: 32 }) })),
+    capabilities: DeviceCapabilities,
+  },
+  { additionalProperties: true },
+);
+export type Device = Static<typeof Device>;
+
+export const CachedModel = Type.Object({
+  version: Type.Integer({ minimum: 1 }),
+  sha256: Type.String({ maxLength: 64 }),
+  release: Type.Integer({ minimum: 0 }),
+});
+export type CachedModel = Static<typeof CachedModel>;
+
+export const ResolveRequest = Type.Object(
+  {
+    model: Type.String({ minLength: 1, maxLength: 64 }),
+    device: Device,
+    cached: Type.Optional(CachedModel),
+  },
+  { additionalProperties: false },
+);
+export type ResolveRequest = Static<typeof ResolveRequest>;
+
+export const ResolveResponse = Type.Object({ manifest: Type.String({ description: 'Compact JWS (EdDSA) of a ManifestPayload.' }) });
+export type ResolveResponse = Static<typeof ResolveResponse>;
+
+/** Numeric precision of a variant's weights. */
+export const PRECISIONS = ['fp32', 'fp16', 'int8', 'mixed', 'unknown'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
+/** One servable choice for this device: a variant on a backend. */
+export const ManifestCandidate = Type.Object({
+  variant: Type.String({ description: '"original", "fp16", "int8", "pruned-50", …' }),
+  format: Type.String(),
+  precision: Type.String(),
+  backend: Type.String(),
+  requires: VariantRequires,
+  size: Type.Integer(),
+  sha256: Type.String(),
+  url: Type.String({ description: 'Where to download the bytes; relative to the server when not absolute.' }),
+  encodings: Type.Array(Encoding),
+});
+export type ManifestCandidate = Static<typeof ManifestCandidate>;
+
+/** The signed payload of a manifest. */
+export const ManifestPayload = Type.Object({
+  iss: Type.String(),
+  aud: Type.String({ description: 'The app key id the manifest was issued to.' }),
+  iat: Type.Integer(),
+  exp: Type.Integer(),
+  project: Type.String(),
+  model: Type.String(),
+  release: Type.Integer({ description: 'Release sequence: never goes back for a model.' }),
+  version: Type.Integer(),
+  rollout: Type.Union([Type.Object({ id: Type.String(), stage: Type.Integer() }), Type.Null()]),
+  candidates: Type.Array(ManifestCandidate),
+  io: Type.Union([IoSignature, Type.Null()]),
+  metadata: Type.Object({
+    labels: Type.Optional(Type.Array(Type.String())),
+    preprocessing: Type.Optional(Type.Unknown()),
+    postprocessing: Type.Optional(Type.Unknown()),
+    task: Type.Optional(Type.String()),
+  }),
+});
+export type ManifestPayload = Static<typeof ManifestPayload>;
+
+export const MANIFEST_TYPE = 'ferry-manifest+jwt';
+
+export const Jwk = Type.Object(
+  { kty: Type.String(), crv: Type.Optional(Type.String()), x: Type.Optional(Type.String()), kid: Type.String(), alg: Type.String(), use: Type.Optional(Type.String()) },
+  { additionalProperties: true },
+);
+export const Jwks = Type.Object({ keys: Type.Array(Jwk) });
+export type Jwks = Static<typeof Jwks>;
