@@ -85,7 +85,8 @@ function curlDownload(t: Target, expected: number): Promise<number> {
     child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
     child.once('error', rej);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': stdout may still hold the -w output when the process exits.
+    child.once('close', (code) => {
       const ms = performance.now() - t0;
       if (code === 0 && Number(out) === expected) res(ms);
       else rej(new Error(`${t.name}: curl exited with ${code}: ${out}`));

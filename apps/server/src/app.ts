@@ -13,6 +13,7 @@ import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
 import { registerErrorHandler } from './plugins/error-handler.js';
 import { registerMetrics } from './plugins/metrics.js';
+import { registerValidation } from './plugins/validation.js';
 import { ArtifactCollector } from './registry/artifact-gc.js';
 import { appKeyRoutes } from './routes/app-keys/app-key-routes.js';
 import { artifactRoutes } from './routes/artifacts/artifact-routes.js';
@@ -22,6 +23,16 @@ import { modelRoutes } from './routes/models/model-routes.js';
 import { projectRoutes } from './routes/projects/project-routes.js';
 import { tokenRoutes } from './routes/tokens/token-routes.js';
 import { versionRoutes } from './routes/versions/version-routes.js';
+import { resolveRoutes } from './routes/resolve/resolve-routes.js';
+import { keyRoutes } from './routes/keys/key-routes.js';
+import { telemetryRoutes } from './routes/telemetry/telemetry-routes.js';
+import { rolloutRoutes } from './routes/rollouts/rollout-routes.js';
+import { AppKeyCache } from './delivery/app-key-cache.js';
+import { ResolveService } from './delivery/resolve-service.js';
+import { ServingStateCache } from './delivery/serving-state.js';
+import { RolloutService } from './rollouts/rollout-service.js';
+import { KeyRing } from './signing/key-ring.js';
+import { ManifestSigner } from './signing/manifest-signer.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -33,6 +44,11 @@ declare module 'fastify' {
     uploadDir: string;
     bootstrapInfo: BootstrapResult;
     artifactGc: ArtifactCollector;
+    keyRing: KeyRing;
+    appKeys: AppKeyCache;
+    serving: ServingStateCache;
+    resolver: ResolveService;
+    rollouts: RolloutService;
   }
 }
 
@@ -55,13 +71,13 @@ export async function buildApp({ config, logger }: BuildOptions): Promise<FerryA
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
   registerErrorHandler(app);
+  registerValidation(app);
 
   // External plugins.
   await app.register(swagger, {
@@ -97,7 +113,21 @@ export async function buildApp({ config, logger }: BuildOptions): Promise<FerryA
   const gc = new ArtifactCollector(db.prisma, blobs, app.log);
   app.decorate('artifactGc', gc);
   gc.start();
+  const keyRing = new KeyRing(db.prisma);
+  await keyRing.init();
+  app.decorate('keyRing', keyRing);
+  app.decorate('appKeys', new AppKeyCache(db.prisma));
+  const serving = new ServingStateCache(db.prisma);
+  app.decorate('serving', serving);
+  app.decorate(
+    'resolver',
+    new ResolveService(serving, new ManifestSigner(keyRing), { issuer: config.publicUrl ?? 'urn:ferry', publicUrl: config.publicUrl }),
+  );
+  const rollouts = new RolloutService(db.prisma, serving, app.log);
+  app.decorate('rollouts', rollouts);
+  rollouts.startScheduler();
   app.addHook('onClose', async () => {
+    rollouts.stopScheduler();
     gc.stop();
     await blobs.close();
     await db.close();
@@ -116,5 +146,9 @@ export async function buildApp({ config, logger }: BuildOptions): Promise<FerryA
   await app.register(versionRoutes);
   await app.register(auditRoutes);
   await app.register(artifactRoutes);
+  await app.register(resolveRoutes);
+  await app.register(keyRoutes);
+  await app.register(telemetryRoutes);
+  await app.register(rolloutRoutes);
   return app;
 }

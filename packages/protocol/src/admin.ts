@@ -29,7 +29,7 @@ export type CreateAppKeyBody = Static<typeof CreateAppKeyBody>;
 export const AdminToken = Type.Object({
   id: Type.String(),
   name: Type.String(),
-  role: Type.Union(ROLES.map((r) => Type.Literal(r))),
+  role: Type.Enum(ROLES),
   project: Type.String(),
   prefix: Type.String({ description: 'First characters of the secret, to recognise it.' }),
   createdAt: IsoDate,
@@ -46,7 +46,7 @@ export type IssuedAdminToken = Static<typeof IssuedAdminToken>;
 export const CreateAdminTokenBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 100 }),
-    role: Type.Union(ROLES.map((r) => Type.Literal(r))),
+    role: Type.Enum(ROLES),
   },
   { additionalProperties: false },
 );

@@ -29,6 +29,11 @@ export {
   OnnxInspection,
   Version,
   UploadQuery,
+  Compatibility,
+  UpdateVersionBody,
+  ServingPolicy,
+  UpdateModelBody,
+  AttachVariantQuery,
 } from './models.js';
 export {
   BACKENDS,

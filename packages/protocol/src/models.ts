@@ -8,6 +8,32 @@ export type ModelFormat = (typeof MODEL_FORMATS)[number];
 export const VARIANT_STATUSES = ['pending', 'building', 'ready', 'rejected', 'failed'] as const;
 export type VariantStatus = (typeof VARIANT_STATUSES)[number];
 
+export const ServingPolicy = Type.Object(
+  {
+    preference: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[a-z0-9*]+:[a-z0-9*\\-]+$', maxLength: 64 }), {
+        maxItems: 64,
+        description: 'Candidate order, best first: "backend:variant" or "backend:precision", "*" for any, e.g. ["webgpu:fp16", "wasm:int8"]',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ServingPolicy = Static<typeof ServingPolicy>;
+
+/** What a device needs to receive a version; one that does not meet it keeps the newest version it can run. */
+export const Compatibility = Type.Object(
+  {
+    sdk: Type.Optional(Type.String({ maxLength: 200, description: 'semver range of the Ferry SDK, e.g. ">=1.2.0"' })),
+    appVersion: Type.Optional(Type.String({ maxLength: 200, description: 'semver range of the app' })),
+    runtime: Type.Optional(
+      Type.Object({ name: Type.String({ maxLength: 64 }), range: Type.String({ maxLength: 200 }) }, { additionalProperties: false }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type Compatibility = Static<typeof Compatibility>;
+
 export const TensorInfo = Type.Object({
   name: Type.String(),
   /** ONNX element type name, such as `float32`, `int64`, `uint8`. */
@@ -30,6 +56,7 @@ export const Model = Type.Object({
   latestVersion: Type.Union([Type.Integer(), Type.Null()]),
   stableVersion: Type.Union([Type.Integer(), Type.Null()]),
   release: Type.Integer(),
+  servingPolicy: Type.Union([ServingPolicy, Type.Null()]),
   createdAt: IsoDate,
   updatedAt: IsoDate,
 });
@@ -70,7 +97,7 @@ export type Accuracy = Static<typeof Accuracy>;
 export const Variant = Type.Object({
   id: Type.String(),
   kind: Type.String({ description: '"original", "fp16", "int8", "pruned-50", …' }),
-  status: Type.Union(VARIANT_STATUSES.map((s) => Type.Literal(s))),
+  status: Type.Enum(VARIANT_STATUSES),
   sha256: Type.Union([Sha256Hex, Type.Null()]),
   size: Type.Union([Type.Integer(), Type.Null()]),
   encodings: Type.Array(Encoding),
@@ -93,7 +120,7 @@ export type OnnxInspection = Static<typeof OnnxInspection>;
 export const Version = Type.Object({
   version: Type.Integer(),
   model: Type.String(),
-  format: Type.Union(MODEL_FORMATS.map((f) => Type.Literal(f))),
+  format: Type.Enum(MODEL_FORMATS),
   sha256: Sha256Hex,
   size: Type.Integer(),
   state: Type.Union([Type.Literal('active'), Type.Literal('archived')]),
@@ -102,9 +129,49 @@ export const Version = Type.Object({
   onnx: Type.Union([OnnxInspection, Type.Null()]),
   createdAt: IsoDate,
   createdBy: Type.String(),
+  releasedAt: Type.Union([IsoDate, Type.Null()]),
+  compatibility: Type.Union([Compatibility, Type.Null()]),
   variants: Type.Array(Variant),
 });
 export type Version = Static<typeof Version>;
+
+
+export const UpdateVersionBody = Type.Object(
+  {
+    notes: Type.Optional(Type.String({ maxLength: 10_000 })),
+    compatibility: Type.Optional(Type.Union([Compatibility, Type.Null()])),
+  },
+  { additionalProperties: false },
+);
+export type UpdateVersionBody = Static<typeof UpdateVersionBody>;
+
+
+export const UpdateModelBody = Type.Object(
+  {
+    task: Type.Optional(Type.Union([Type.String({ maxLength: 100 }), Type.Null()])),
+    description: Type.Optional(Type.Union([Type.String({ maxLength: 10_000 }), Type.Null()])),
+    labels: Type.Optional(Type.Union([Type.Array(Type.String({ maxLength: 200 }), { maxItems: 100_000 }), Type.Null()])),
+    metadata: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
+    servingPolicy: Type.Optional(Type.Union([ServingPolicy, Type.Null()])),
+  },
+  { additionalProperties: false },
+);
+export type UpdateModelBody = Static<typeof UpdateModelBody>;
+
+/** Query of `POST …/versions/:version/variants`: a variant the admin built elsewhere (a .tflite, an .mlmodel, …). */
+export const AttachVariantQuery = Type.Object(
+  {
+    kind: Type.String({ pattern: '^[a-z0-9][a-z0-9\\-_.]{0,31}$' }),
+    format: Type.String({ maxLength: 32 }),
+    backends: Type.String({ maxLength: 200, description: 'Comma-separated, e.g. "tflite,nnapi"' }),
+    features: Type.Optional(Type.String({ maxLength: 200 })),
+    precision: Type.Optional(Type.String({ maxLength: 16 })),
+    minMemoryMB: Type.Optional(Type.Integer({ minimum: 0 })),
+    platforms: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+export type AttachVariantQuery = Static<typeof AttachVariantQuery>;
 
 export const UploadQuery = Type.Object(
   {

@@ -62,7 +62,7 @@ export const Rollout = Type.Object({
   id: Type.String(),
   model: Type.String(),
   version: Type.Integer(),
-  status: Type.Union(ROLLOUT_STATUSES.map((s) => Type.Literal(s))),
+  status: Type.Enum(ROLLOUT_STATUSES),
   stages: Type.Array(Type.Number()),
   stage: Type.Integer({ description: 'Index into stages' }),
   percent: Type.Number(),

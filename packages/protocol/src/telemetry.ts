@@ -14,8 +14,8 @@ export type TelemetryEventType = (typeof TELEMETRY_EVENT_TYPES)[number];
 export const TelemetryEvent = Type.Object(
   {
     id: Type.String({ minLength: 8, maxLength: 64 }),
-    type: Type.Union(TELEMETRY_EVENT_TYPES.map((t) => Type.Literal(t))),
-    at: Type.Integer({ minimum: 0, description: 'Milliseconds since the epoch, device clock' }),
+    type: Type.Enum(TELEMETRY_EVENT_TYPES),
+    at: Type.Integer({ minimum: 0, maximum: 4_102_444_800_000, description: 'Milliseconds since the epoch, device clock' }),
     model: Type.String({ maxLength: 64 }),
     version: Type.Optional(Type.Integer()),
     variant: Type.Optional(Type.String({ maxLength: 32 })),

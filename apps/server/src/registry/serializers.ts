@@ -44,6 +44,7 @@ export function modelDto(m: Model): ModelDto {
     latestVersion: m.versionCount > 0 ? m.versionCount : null,
     stableVersion: m.stableVersion,
     release: m.release,
+    servingPolicy: (m.servingPolicy as ModelDto['servingPolicy']) ?? null,
     createdAt: iso(m.createdAt),
     updatedAt: iso(m.updatedAt),
   };
@@ -76,6 +77,8 @@ export function versionDto(v: Version & { variants: Variant[] }, modelName: stri
     onnx: (v.inspection as VersionDto['onnx']) ?? null,
     createdAt: iso(v.createdAt),
     createdBy: v.createdBy,
+    releasedAt: v.releasedAt?.toISOString() ?? null,
+    compatibility: (v.compatibility as VersionDto['compatibility']) ?? null,
     variants: [...v.variants].sort((a, b) => (a.kind === 'original' ? -1 : b.kind === 'original' ? 1 : a.kind.localeCompare(b.kind))).map(variantDto),
   };
 }

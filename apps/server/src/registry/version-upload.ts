@@ -9,7 +9,7 @@ import { newId } from '../auth/secrets.js';
 import { FerryError } from '../errors.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import { versionDto } from './serializers.js';
-import { spoolUpload } from './upload-spool.js';
+import { spoolUpload, type SpooledUpload } from './upload-spool.js';
 
 /** What the original upload of each format asks of a device until variants say more. */
 function originalRequires(format: ModelFormat): VariantRequires {
@@ -22,6 +22,21 @@ function originalRequires(format: ModelFormat): VariantRequires {
       return { format, backends: ['coreml'], features: [] };
     default:
       return { format, backends: [], features: [] };
+  }
+}
+
+/**
+ * Moves spooled bytes into the blob store, or drops them when the same bytes are stored.
+ * The artifact row is touched first: a row touched within the GC grace period is never
+ * collected, so reusing stored bytes is safe against a concurrent collection.
+ */
+export async function storeSpooled(app: FastifyInstance, spooled: SpooledUpload): Promise<void> {
+  const touched = await app.db.prisma.artifact.updateMany({ where: { sha256: spooled.sha256 }, data: { lastUsedAt: new Date() } });
+  const stored = touched.count > 0 ? await app.blobs.stat(spooled.sha256) : null;
+  if (stored?.size === spooled.size) {
+    await unlink(spooled.path).catch(() => {});
+  } else {
+    await app.blobs.putFile(spooled.sha256, spooled.path, spooled.size);
   }
 }
 
@@ -85,15 +100,7 @@ export async function createVersion(app: FastifyInstance, req: UploadRequest): P
       }
     }
 
-    // Touch the artifact first: a row touched within the GC grace period is never collected,
-    // so bytes already stored can be reused without writing them again.
-    const touched = await prisma.artifact.updateMany({ where: { sha256: spooled.sha256 }, data: { lastUsedAt: new Date() } });
-    const stored = touched.count > 0 ? await app.blobs.stat(spooled.sha256) : null;
-    if (stored?.size === spooled.size) {
-      await unlink(spooled.path).catch(() => {});
-    } else {
-      await app.blobs.putFile(spooled.sha256, spooled.path, spooled.size);
-    }
+    await storeSpooled(app, spooled);
     moved = true;
 
     const version = await prisma.$transaction(async (tx) => {
@@ -120,6 +127,7 @@ export async function createVersion(app: FastifyInstance, req: UploadRequest): P
               id: newId('var'),
               kind: 'original',
               status: 'ready',
+              precision: req.format === 'onnx' ? 'fp32' : 'unknown',
               artifactSha: spooled.sha256,
               size: BigInt(spooled.size),
               requires: originalRequires(req.format) as unknown as Prisma.InputJsonValue,
@@ -138,6 +146,7 @@ export async function createVersion(app: FastifyInstance, req: UploadRequest): P
       });
       return created;
     });
+    app.serving.invalidate(req.project.id, model.name);
     return versionDto(version, model.name);
   } finally {
     if (!moved) await unlink(spooled.path).catch(() => {});

@@ -6,6 +6,7 @@ import { actorOf } from '../../auth/principal.js';
 import { newAppKey, newId } from '../../auth/secrets.js';
 import { FerryError } from '../../errors.js';
 import { appKeyDto } from '../../registry/serializers.js';
+import { optionalBody } from '../../plugins/validation.js';
 import { adminSecurity, projectAccess } from '../admin-access.js';
 
 const ProjectParams = Type.Object({ project: ResourceName });
@@ -19,7 +20,7 @@ export const appKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Issue an app key: the public identifier an app ships with.',
         security: adminSecurity,
         params: ProjectParams,
-        body: Type.Optional(CreateAppKeyBody),
+        body: optionalBody(CreateAppKeyBody),
         response: { 201: AppKey, '4xx': ErrorBody },
       },
     },
@@ -87,6 +88,7 @@ export const appKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
         });
         return revoked;
       });
+      app.appKeys.invalidate(key.key);
       return appKeyDto(key);
     },
   );

@@ -1,6 +1,7 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { CreateModelBody, ErrorBody, Model, ResourceName } from '@ferry/protocol';
+import { CreateModelBody, ErrorBody, Model, ResourceName, UpdateModelBody } from '@ferry/protocol';
+import { Prisma } from '../../generated/prisma/client.js';
 import { recordAudit } from '../../audit.js';
 import { actorOf } from '../../auth/principal.js';
 import { newId } from '../../auth/secrets.js';
@@ -87,6 +88,52 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
         where: { projectId_name: { projectId: project.id, name: request.params.model } },
       });
       if (!model) throw new FerryError('model_not_found', `no model "${request.params.model}" in this project`);
+      return modelDto(model);
+    },
+  );
+
+  app.patch(
+    '/v1/projects/:project/models/:model',
+    {
+      schema: {
+        tags: ['models'],
+        summary: 'Change a model’s task, description, labels, metadata or serving policy (candidate order).',
+        security: adminSecurity,
+        params: Type.Object({ project: ResourceName, model: ResourceName }),
+        body: UpdateModelBody,
+        response: { 200: Model, '4xx': ErrorBody },
+      },
+    },
+    async (request) => {
+      const { principal, project } = await projectAccess(app, request, request.params.project, 'publisher');
+      const json = (v: unknown) => (v === null ? Prisma.DbNull : (v as Prisma.InputJsonValue));
+      const b = request.body;
+      const model = await app.db.prisma.$transaction(async (tx) => {
+        const found = await tx.model.findUnique({ where: { projectId_name: { projectId: project.id, name: request.params.model } } });
+        if (!found) throw new FerryError('model_not_found', `no model "${request.params.model}" in this project`);
+        const updated = await tx.model.update({
+          where: { id: found.id },
+          data: {
+            ...(b.task !== undefined ? { task: b.task } : {}),
+            ...(b.description !== undefined ? { description: b.description } : {}),
+            ...(b.labels !== undefined ? { labels: json(b.labels) } : {}),
+            ...(b.metadata !== undefined ? { metadata: json(b.metadata) } : {}),
+            ...(b.servingPolicy !== undefined ? { servingPolicy: json(b.servingPolicy) } : {}),
+            // Labels, metadata and policy are part of what devices are served.
+            release: { increment: 1 },
+          },
+        });
+        await recordAudit(tx, {
+          projectId: project.id,
+          actor: actorOf(principal),
+          action: 'model.update',
+          target: found.name,
+          details: b as Prisma.InputJsonValue,
+          requestId: request.id,
+        });
+        return updated;
+      });
+      app.serving.invalidate(project.id, model.name);
       return modelDto(model);
     },
   );

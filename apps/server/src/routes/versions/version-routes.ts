@@ -1,7 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { ErrorBody, ResourceName, UploadQuery, Version } from '@ferry/protocol';
+import { AttachVariantQuery, ErrorBody, ResourceName, UpdateVersionBody, UploadQuery, Variant, Version } from '@ferry/protocol';
+import semver from 'semver';
+import type { Prisma } from '../../generated/prisma/client.js';
+import { attachVariant } from '../../registry/variant-attach.js';
 import { recordAudit } from '../../audit.js';
 import { actorOf } from '../../auth/principal.js';
 import { FerryError } from '../../errors.js';
@@ -148,6 +151,93 @@ export const versionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         return { model, version: updated };
       });
       return versionDto(archived.version, archived.model.name);
+    },
+  );
+
+  app.patch(
+    '/v1/projects/:project/models/:model/versions/:version',
+    {
+      schema: {
+        tags: ['versions'],
+        summary: 'Change a version’s notes or its compatibility (what a device needs to receive it).',
+        security: adminSecurity,
+        params: VersionParams,
+        body: UpdateVersionBody,
+        response: { 200: Version, '4xx': ErrorBody },
+      },
+    },
+    async (request) => {
+      const { principal, project } = await projectAccess(app, request, request.params.project, 'publisher');
+      const { compatibility, notes } = request.body;
+      for (const [field, range] of [
+        ['compatibility.sdk', compatibility?.sdk],
+        ['compatibility.appVersion', compatibility?.appVersion],
+        ['compatibility.runtime.range', compatibility?.runtime?.range],
+      ] as const) {
+        if (range !== undefined && semver.validRange(range) === null) {
+          throw new FerryError('validation_failed', `${field} "${range}" is not a semver range`, { field: `body.${field}` });
+        }
+      }
+      const updated = await app.db.prisma.$transaction(async (tx) => {
+        const model = await tx.model.findUnique({ where: { projectId_name: { projectId: project.id, name: request.params.model } } });
+        if (!model) throw new FerryError('model_not_found', `no model "${request.params.model}" in this project`);
+        const version = await tx.version.findUnique({ where: { modelId_number: { modelId: model.id, number: request.params.version } } });
+        if (!version) throw new FerryError('version_not_found', `model "${model.name}" has no version ${request.params.version}`);
+        const changed = await tx.version.update({
+          where: { id: version.id },
+          data: {
+            ...(notes !== undefined ? { notes } : {}),
+            ...(compatibility !== undefined ? { compatibility: (compatibility ?? null) as Prisma.InputJsonValue } : {}),
+          },
+          include: { variants: true },
+        });
+        // What devices get may change with compatibility: a new release number makes them ask again.
+        if (compatibility !== undefined) await tx.model.update({ where: { id: model.id }, data: { release: { increment: 1 } } });
+        await recordAudit(tx, {
+          projectId: project.id,
+          actor: actorOf(principal),
+          action: 'version.update',
+          target: `${model.name}@${version.number}`,
+          details: request.body as Prisma.InputJsonValue,
+          requestId: request.id,
+        });
+        return { model, version: changed };
+      });
+      app.serving.invalidate(project.id, updated.model.name);
+      return versionDto(updated.version, updated.model.name);
+    },
+  );
+
+  app.post(
+    '/v1/projects/:project/models/:model/versions/:version/variants',
+    {
+      schema: {
+        tags: ['versions'],
+        summary: 'Attach a variant built elsewhere (body: its raw bytes), e.g. a .tflite for Android. Served as uploaded.',
+        security: adminSecurity,
+        params: VersionParams,
+        querystring: AttachVariantQuery,
+        response: { 201: Variant, '4xx': ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const { principal, project } = await projectAccess(app, request, request.params.project, 'publisher');
+      const type = request.headers['content-type'];
+      if (!type || !type.toLowerCase().startsWith('application/octet-stream')) {
+        throw new FerryError('unsupported_media_type', 'send the variant bytes with Content-Type: application/octet-stream');
+      }
+      const source = request.body as IncomingMessage | undefined;
+      if (!source) throw new FerryError('empty_body', 'the upload is empty; send the variant bytes as the body');
+      const variant = await attachVariant(app, {
+        project,
+        modelName: request.params.model,
+        version: request.params.version,
+        principal,
+        source,
+        query: request.query,
+        requestId: request.id,
+      });
+      return reply.status(201).send(variant);
     },
   );
 };

@@ -1,0 +1,410 @@
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildMlp, seededBytes } from '@ferry/compress/testing';
+import type { Device, ManifestPayload } from '@ferry/protocol';
+import { testMode } from '../testing/test-env.js';
+import { startTestServer, type TestServer } from '../testing/test-server.js';
+
+let s: TestServer;
+const admin = () => s.admin;
+
+async function call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: unknown, headers: Record<string, string> = {}) {
+  return s.app.inject({ method, url, headers: { ...admin(), ...headers }, ...(payload !== undefined ? { payload: payload as object } : {}) });
+}
+
+async function uploadVersion(model: string, bytes: Uint8Array): Promise<number> {
+  const res = await s.app.inject({
+    method: 'POST',
+    url: `/v1/projects/default/models/${model}/versions`,
+    headers: { ...admin(), 'content-type': 'application/octet-stream' },
+    payload: Buffer.from(bytes),
+  });
+  expect(res.statusCode).toBe(201);
+  return res.json().version;
+}
+
+async function attach(model: string, version: number, query: string, bytes: Uint8Array) {
+  const res = await s.app.inject({
+    method: 'POST',
+    url: `/v1/projects/default/models/${model}/versions/${version}/variants?${query}`,
+    headers: { ...admin(), 'content-type': 'application/octet-stream' },
+    payload: Buffer.from(bytes),
+  });
+  expect(res.statusCode, res.body).toBe(201);
+  return res.json();
+}
+
+function device(over: Partial<Device> & { capabilities?: Partial<Device['capabilities']> } = {}): Device {
+  const { capabilities, ...rest } = over;
+  return {
+    id: 'device-1',
+    platform: 'web',
+    sdk: { version: '1.0.0' },
+    ...rest,
+    capabilities: { backends: ['wasm'], features: [], ...capabilities },
+  };
+}
+
+async function resolve(model: string, d: Device, cached?: { version: number; sha256: string; release: number }, appKey = s.appKey) {
+  return s.app.inject({
+    method: 'POST',
+    url: '/v1/resolve',
+    headers: { 'x-ferry-app-key': appKey },
+    payload: { model, device: d, ...(cached ? { cached } : {}) },
+  });
+}
+
+let jwks: ReturnType<typeof createLocalJWKSet>;
+async function refreshJwks() {
+  const res = await s.app.inject({ url: '/v1/keys' });
+  jwks = createLocalJWKSet(res.json() as JSONWebKeySet);
+}
+
+/** Verifies a manifest with nothing but the published JWKS and jose, as a device would. */
+async function manifestOf(model: string, d: Device): Promise<ManifestPayload> {
+  const res = await resolve(model, d);
+  expect(res.statusCode, res.body).toBe(200);
+  const { payload } = await jwtVerify(res.json().manifest, jwks, { algorithms: ['EdDSA'], typ: 'ferry-manifest+jwt' });
+  return payload as unknown as ManifestPayload;
+}
+
+const order = (m: ManifestPayload) => m.candidates.map((c) => `${c.variant}@${c.backend}`);
+
+beforeAll(async () => {
+  s = await startTestServer();
+  for (const name of ['vision', 'staged', 'gated', 'unpublished']) {
+    expect((await call('POST', '/v1/projects/default/models', { name, labels: ['a', 'b'] })).statusCode).toBe(201);
+  }
+  await refreshJwks();
+});
+afterAll(async () => {
+  await s?.close();
+});
+
+describe('capability-aware manifests', () => {
+  beforeAll(async () => {
+    const v = await uploadVersion('vision', buildMlp({ seed: 1, inputSize: 16, hidden: [8], outputs: 4 }));
+    await attach('vision', v, 'kind=webgpu-f16&format=onnx&backends=webgpu&features=shader-f16&precision=fp16', buildMlp({ seed: 2, inputSize: 16, hidden: [8], outputs: 4 }));
+    await attach('vision', v, 'kind=wasm-q8&format=onnx&backends=wasm,cpu&precision=int8', buildMlp({ seed: 3, inputSize: 16, hidden: [8], outputs: 4 }));
+    await attach('vision', v, 'kind=big-gpu&format=onnx&backends=webgpu&precision=fp32&minMemoryMB=4096', buildMlp({ seed: 4, inputSize: 16, hidden: [8], outputs: 4 }));
+    await attach('vision', v, 'kind=tflite-int8&format=tflite&backends=nnapi,tflite&precision=int8&platforms=android', seededBytes(5, 3000));
+    const published = await call('POST', '/v1/projects/default/models/vision/rollouts', { version: v, stages: [100] });
+    expect(published.statusCode, published.body).toBe(201);
+    expect(published.json().status).toBe('completed');
+  });
+
+  it('serves WebGPU with shader-f16 the fp16 variant first, then fp32 on the GPU, then wasm int8', async () => {
+    const m = await manifestOf('vision', device({ capabilities: { backends: ['webgpu', 'wasm'], features: ['shader-f16'], memoryMB: 8192 } }));
+    expect(order(m)).toEqual(['webgpu-f16@webgpu', 'original@webgpu', 'big-gpu@webgpu', 'wasm-q8@wasm', 'original@wasm']);
+    expect(m).toMatchObject({ model: 'vision', project: 'default', version: 1, rollout: null, metadata: { labels: ['a', 'b'] } });
+    expect(m.io?.inputs[0]?.name).toBe('input');
+    const head = m.candidates[0]!;
+    expect(head.url).toBe(`/v1/artifacts/${head.sha256}`);
+    expect(m.exp - m.iat).toBeGreaterThanOrEqual(3600);
+    expect(m.exp - m.iat).toBeLessThanOrEqual(24 * 3600);
+  });
+
+  it('never offers the fp16 variant to WebGPU without shader-f16', async () => {
+    const m = await manifestOf('vision', device({ capabilities: { backends: ['webgpu', 'wasm'], features: [], memoryMB: 8192 } }));
+    expect(order(m)).toEqual(['original@webgpu', 'big-gpu@webgpu', 'wasm-q8@wasm', 'original@wasm']);
+  });
+
+  it('gives a wasm-only browser int8 before fp32', async () => {
+    const m = await manifestOf('vision', device({ capabilities: { backends: ['wasm'], features: ['wasm-simd'] } }));
+    expect(order(m)).toEqual(['wasm-q8@wasm', 'original@wasm']);
+  });
+
+  it('leaves out variants that need more memory than the device has', async () => {
+    const m = await manifestOf('vision', device({ capabilities: { backends: ['webgpu', 'wasm'], features: ['shader-f16'], memoryMB: 1024 } }));
+    expect(order(m)).not.toContain('big-gpu@webgpu');
+    expect(order(m)[0]).toBe('webgpu-f16@webgpu');
+  });
+
+  it('gives an Android device its tflite variant first', async () => {
+    const m = await manifestOf('vision', device({ platform: 'android', capabilities: { backends: ['nnapi', 'tflite', 'cpu'] } }));
+    expect(order(m)).toEqual(['tflite-int8@nnapi', 'tflite-int8@tflite', 'wasm-q8@cpu', 'original@cpu']);
+    expect(m.candidates[0]).toMatchObject({ format: 'tflite', precision: 'int8' });
+  });
+
+  it('follows the model’s own serving policy when it has one', async () => {
+    expect((await call('PATCH', '/v1/projects/default/models/vision', { servingPolicy: { preference: ['*:original', 'wasm:int8'] } })).statusCode).toBe(200);
+    const m = await manifestOf('vision', device({ capabilities: { backends: ['webgpu', 'wasm'], features: ['shader-f16'], memoryMB: 8192 } }));
+    expect(order(m).slice(0, 3)).toEqual(['original@webgpu', 'original@wasm', 'wasm-q8@wasm']);
+    await call('PATCH', '/v1/projects/default/models/vision', { servingPolicy: null });
+  });
+
+  it('refuses a device no variant fits with a clear error, not a wrong model', async () => {
+    const res = await resolve('vision', device({ platform: 'ios', capabilities: { backends: ['coreml'], formats: ['coreml'] } }));
+    expect(res.statusCode).toBe(422);
+    expect(res.json().error.code).toBe('no_compatible_variant');
+    expect(res.json().error.message).toMatch(/format onnx not supported/);
+  });
+
+  it('answers 304 while the cached variant is current, a new manifest once the release moves', async () => {
+    const d = device({ capabilities: { backends: ['wasm'] } });
+    const m = await manifestOf('vision', d);
+    const cached = { version: m.version, sha256: m.candidates[0]!.sha256, release: m.release };
+    expect((await resolve('vision', d, cached)).statusCode).toBe(304);
+    expect((await resolve('vision', d, { ...cached, release: m.release - 1 })).statusCode).toBe(200);
+    await call('PATCH', '/v1/projects/default/models/vision', { description: 'changed' });
+    const after = await resolve('vision', d, cached);
+    expect(after.statusCode).toBe(200);
+  });
+});
+
+describe('device API errors', () => {
+  it.each([
+    ['no app key', { headers: {} }, 401, 'invalid_app_key'],
+    ['a tampered app key', { headers: { 'x-ferry-app-key': 'fry_ak_tampered' } }, 401, 'invalid_app_key'],
+  ])('refuses %s', async (_n, { headers }, status, code) => {
+    const res = await s.app.inject({ method: 'POST', url: '/v1/resolve', headers, payload: { model: 'vision', device: device() } });
+    expect(res.statusCode).toBe(status);
+    expect(res.json().error.code).toBe(code);
+  });
+
+  it('refuses a revoked app key', async () => {
+    const key = (await call('POST', '/v1/projects/default/app-keys', { name: 'short-lived' })).json();
+    expect((await resolve('vision', device(), undefined, key.key)).statusCode).toBe(200);
+    await call('DELETE', `/v1/projects/default/app-keys/${key.id}`);
+    const res = await resolve('vision', device(), undefined, key.key);
+    expect(res.statusCode).toBe(401);
+    expect(res.json().error.message).toMatch(/revoked/);
+  });
+
+  it.each([
+    ['capabilities that are not an object', { model: 'vision', device: { ...device(), capabilities: 'fast' } }],
+    ['backends that are not a list', { model: 'vision', device: { ...device(), capabilities: { backends: 'wasm' } } }],
+    ['no device id', { model: 'vision', device: { platform: 'web', sdk: { version: '1' }, capabilities: { backends: [] } } }],
+    ['a negative memory size', { model: 'vision', device: device({ capabilities: { backends: ['wasm'], memoryMB: -1 } }) }],
+    ['unknown top-level fields', { model: 'vision', device: device(), extra: 1 }],
+  ])('refuses %s with 400', async (_n, payload) => {
+    const res = await s.app.inject({ method: 'POST', url: '/v1/resolve', headers: { 'x-ferry-app-key': s.appKey }, payload });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.code).toBe('validation_failed');
+  });
+
+  it('refuses a huge body with 413', async () => {
+    const huge = device({ capabilities: { backends: ['wasm'], junk: 'x'.repeat(200_000) } as never });
+    const res = await resolve('vision', huge);
+    expect(res.statusCode).toBe(413);
+    expect(res.json().error.code).toBe('payload_too_large');
+  });
+
+  it('answers unknown models with 404 model_not_found and unpublished ones with no_servable_version', async () => {
+    const unknown = await resolve('nope', device());
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json().error.code).toBe('model_not_found');
+    await uploadVersion('unpublished', buildMlp({ seed: 5, inputSize: 4, hidden: [2], outputs: 2 }));
+    const unpublished = await resolve('unpublished', device());
+    expect(unpublished.statusCode).toBe(404);
+    expect(unpublished.json().error.code).toBe('no_servable_version');
+  });
+});
+
+describe('staged rollouts', () => {
+  let v1: number;
+  let v2: number;
+  let rolloutId: string;
+  const ids = Array.from({ length: 400 }, (_, i) => `device-${i}`);
+
+  beforeAll(async () => {
+    v1 = await uploadVersion('staged', buildMlp({ seed: 11, inputSize: 4, hidden: [2], outputs: 2 }));
+    v2 = await uploadVersion('staged', buildMlp({ seed: 12, inputSize: 4, hidden: [2], outputs: 2 }));
+    await call('POST', '/v1/projects/default/models/staged/rollouts', { version: v1, stages: [100] });
+  });
+
+  async function versionsFor(deviceIds: string[]) {
+    const out = new Map<string, ManifestPayload>();
+    for (const id of deviceIds) out.set(id, await manifestOf('staged', device({ id })));
+    return out;
+  }
+
+  it('admits about the stage’s share of devices, and the same ones on every call', async () => {
+    const res = await call('POST', '/v1/projects/default/models/staged/rollouts', { version: v2, stages: [10, 50, 100] });
+    expect(res.statusCode, res.body).toBe(201);
+    rolloutId = res.json().id;
+    expect(res.json()).toMatchObject({ status: 'active', stage: 0, percent: 10, previousStableVersion: v1 });
+    const first = await versionsFor(ids);
+    const inRollout = ids.filter((id) => first.get(id)!.version === v2);
+    expect(inRollout.length).toBeGreaterThan(400 * 0.04);
+    expect(inRollout.length).toBeLessThan(400 * 0.18);
+    expect(first.get(inRollout[0]!)!.rollout).toEqual({ id: rolloutId, stage: 0 });
+    const again = await versionsFor(ids);
+    expect(ids.filter((id) => again.get(id)!.version === v2)).toEqual(inRollout);
+  });
+
+  it.runIf(testMode === 'production')('gives each device the same assignment from a second server on the same database', async () => {
+    const other = await startTestServer({ reuse: { dataDir: s.config.dataDir, databaseUrl: s.config.databaseUrl, s3: s.config.s3 } });
+    try {
+      for (const id of ids.slice(0, 100)) {
+        const d = device({ id });
+        const [a, b] = await Promise.all([resolve('staged', d), other.app.inject({ method: 'POST', url: '/v1/resolve', headers: { 'x-ferry-app-key': s.appKey }, payload: { model: 'staged', device: d } })]);
+        const pa = (await jwtVerify(a.json().manifest, jwks)).payload as unknown as ManifestPayload;
+        const pb = (await jwtVerify(b.json().manifest, jwks)).payload as unknown as ManifestPayload;
+        expect([pb.version, pb.rollout, pb.release]).toEqual([pa.version, pa.rollout, pa.release]);
+      }
+    } finally {
+      await other.app.close();
+    }
+  });
+
+  it('refuses a second rollout for an overlapping audience, allows a disjoint one', async () => {
+    const v3 = await uploadVersion('staged', buildMlp({ seed: 13, inputSize: 4, hidden: [2], outputs: 2 }));
+    const clash = await call('POST', '/v1/projects/default/models/staged/rollouts', { version: v3, stages: [5, 100], targeting: { platforms: ['web'] } });
+    expect(clash.statusCode).toBe(409);
+    expect(clash.json().error.code).toBe('rollout_conflict');
+    const bad = await call('POST', '/v1/projects/default/models/staged/rollouts', { version: v3, stages: [50, 10] });
+    expect(bad.statusCode).toBe(422);
+    expect(bad.json().error.code).toBe('invalid_rollout');
+  });
+
+  it('keeps every admitted device when a stage advances, and admits more', async () => {
+    const before = await versionsFor(ids);
+    const inBefore = ids.filter((id) => before.get(id)!.version === v2);
+    const res = await call('POST', `/v1/projects/default/rollouts/${rolloutId}/advance`);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ stage: 1, percent: 50 });
+    const after = await versionsFor(ids);
+    const inAfter = ids.filter((id) => after.get(id)!.version === v2);
+    expect(inBefore.every((id) => inAfter.includes(id))).toBe(true);
+    expect(inAfter.length).toBeGreaterThan(400 * 0.4);
+    expect(inAfter.length).toBeLessThan(400 * 0.6);
+  });
+
+  it('serves the previous version with a higher release after a rollback', async () => {
+    const before = await versionsFor(ids.slice(0, 60));
+    const admittedId = ids.slice(0, 60).find((id) => before.get(id)!.version === v2)!;
+    const rolledOutRelease = before.get(admittedId)!.release;
+    const res = await call('POST', `/v1/projects/default/rollouts/${rolloutId}/rollback`, { reason: 'crash rate' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().status).toBe('rolled_back');
+    const after = await manifestOf('staged', device({ id: admittedId }));
+    expect(after.version).toBe(v1);
+    expect(after.rollout).toBeNull();
+    expect(after.release).toBeGreaterThan(rolledOutRelease);
+    const again = await call('POST', `/v1/projects/default/rollouts/${rolloutId}/advance`);
+    expect(again.statusCode).toBe(409);
+    expect(again.json().error.code).toBe('rollout_not_active');
+  });
+
+  it('targets by platform, app version and country', async () => {
+    const res = await call('POST', '/v1/projects/default/models/staged/rollouts', {
+      version: v2,
+      stages: [99.99],
+      targeting: { platforms: ['web'], appVersion: '>=2.0.0', countries: ['NZ'] },
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    const inside = await manifestOf('staged', device({ id: 'kiwi', appVersion: '2.3.1', country: 'NZ' }));
+    const oldApp = await manifestOf('staged', device({ id: 'kiwi', appVersion: '1.9.0', country: 'NZ' }));
+    const elsewhere = await manifestOf('staged', device({ id: 'kiwi', appVersion: '2.3.1', country: 'FR' }));
+    const android = await manifestOf('staged', device({ id: 'kiwi', platform: 'android', appVersion: '2.3.1', country: 'NZ', capabilities: { backends: ['cpu'] } }));
+    expect([inside.version, oldApp.version, elsewhere.version, android.version]).toEqual([v2, v1, v1, v1]);
+    await call('POST', `/v1/projects/default/rollouts/${res.json().id}/cancel`);
+  });
+
+  it('advances on its schedule, and completing makes the version stable', async () => {
+    const res = await call('POST', '/v1/projects/default/models/staged/rollouts', { version: v2, stages: [20, 100], schedule: { intervalMinutes: 30 } });
+    const id = res.json().id;
+    expect(res.json().nextAdvanceAt).not.toBeNull();
+    expect(await s.app.rollouts.advanceDue(new Date())).toEqual([]);
+    expect(await s.app.rollouts.advanceDue(new Date(Date.now() + 31 * 60_000))).toEqual([id]);
+    const done = await call('GET', `/v1/projects/default/models/staged/rollouts/${id}`);
+    expect(done.json()).toMatchObject({ status: 'completed', percent: 100 });
+    expect(done.json().events.map((e: { action: string }) => e.action)).toEqual(['start', 'complete']);
+    const model = await call('GET', '/v1/projects/default/models/staged');
+    expect(model.json().stableVersion).toBe(v2);
+    const m = await manifestOf('staged', device({ id: 'anyone' }));
+    expect(m.version).toBe(v2);
+  });
+
+  it('pauses or rolls back through the guardrail hook, as the rollout says', async () => {
+    const v4 = await uploadVersion('staged', buildMlp({ seed: 14, inputSize: 4, hidden: [2], outputs: 2 }));
+    const paused = (await call('POST', '/v1/projects/default/models/staged/rollouts', { version: v4, stages: [10, 100] })).json();
+    const afterPause = await s.app.rollouts.onGuardrailBreach(paused.id, 'error rate 9% > 2%');
+    expect(afterPause?.status).toBe('paused');
+    expect(afterPause?.events.at(-1)).toMatchObject({ action: 'pause', actor: 'guardrail', reason: 'error rate 9% > 2%' });
+    await call('POST', `/v1/projects/default/rollouts/${paused.id}/cancel`);
+
+    const strict = (await call('POST', '/v1/projects/default/models/staged/rollouts', { version: v4, stages: [10, 100], guardrails: { maxErrorRate: 0.02, onBreach: 'rollback' } })).json();
+    const release = (await call('GET', '/v1/projects/default/models/staged')).json().release;
+    const rolledBack = await s.app.rollouts.onGuardrailBreach(strict.id, 'p95 latency +40%');
+    expect(rolledBack?.status).toBe('rolled_back');
+    expect((await call('GET', '/v1/projects/default/models/staged')).json().release).toBeGreaterThan(release);
+    expect(await s.app.rollouts.onGuardrailBreach(strict.id, 'again')).toBeNull();
+  });
+
+  it('records every rollout change in the audit log', async () => {
+    const audit = (await call('GET', '/v1/projects/default/audit?limit=500')).json();
+    const actions = new Set(audit.events.map((e: { action: string }) => e.action));
+    for (const a of ['rollout.start', 'rollout.advance', 'rollout.rollback', 'rollout.cancel', 'rollout.complete', 'rollout.pause']) {
+      expect(actions).toContain(a);
+    }
+  });
+});
+
+describe('compatibility gating', () => {
+  it('keeps a device that cannot run the newest version on the newest one it can', async () => {
+    const v1 = await uploadVersion('gated', buildMlp({ seed: 21, inputSize: 4, hidden: [2], outputs: 2 }));
+    await call('POST', '/v1/projects/default/models/gated/rollouts', { version: v1, stages: [100] });
+    const v2 = await uploadVersion('gated', buildMlp({ seed: 22, inputSize: 4, hidden: [2], outputs: 2 }));
+    const patched = await call('PATCH', `/v1/projects/default/models/gated/versions/${v2}`, { compatibility: { sdk: '>=2.0.0' } });
+    expect(patched.statusCode, patched.body).toBe(200);
+    expect(patched.json().compatibility).toEqual({ sdk: '>=2.0.0' });
+    await call('POST', '/v1/projects/default/models/gated/rollouts', { version: v2, stages: [100] });
+
+    const modern = await manifestOf('gated', device({ sdk: { version: '2.1.0' } }));
+    const legacy = await manifestOf('gated', device({ sdk: { version: '1.4.0' } }));
+    expect(modern.version).toBe(v2);
+    expect(legacy.version).toBe(v1);
+
+    const bad = await call('PATCH', `/v1/projects/default/models/gated/versions/${v2}`, { compatibility: { sdk: 'not a range!' } });
+    expect(bad.statusCode).toBe(400);
+  });
+});
+
+describe('signing keys', () => {
+  it('publishes the signing key as JWKS at both addresses, and rotates with an overlap', async () => {
+    const keys = (await s.app.inject('/v1/keys')).json();
+    const wellKnown = (await s.app.inject('/.well-known/jwks.json')).json();
+    expect(wellKnown).toEqual(keys);
+    expect(keys.keys).toHaveLength(1);
+    expect(keys.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA' });
+    expect(keys.keys[0].d).toBeUndefined();
+
+    const before = await resolve('vision', device({ id: 'rotating' }));
+    const oldKid = decodeProtectedHeader(before.json().manifest).kid;
+
+    const forbidden = await s.app.inject({ method: 'POST', url: '/v1/keys/rotate', headers: { authorization: 'Bearer nope' } });
+    expect(forbidden.statusCode).toBe(401);
+    const rotated = await call('POST', '/v1/keys/rotate', { overlapHours: 48 });
+    expect(rotated.statusCode).toBe(200);
+    const after = (await s.app.inject('/v1/keys')).json();
+    expect(after.keys.map((k: { kid: string }) => k.kid).sort()).toEqual([oldKid, rotated.json().kid].sort());
+
+    await call('PATCH', '/v1/projects/default/models/vision', { description: 'new release' });
+    const fresh = await resolve('vision', device({ id: 'rotating' }));
+    expect(decodeProtectedHeader(fresh.json().manifest).kid).toBe(rotated.json().kid);
+    await refreshJwks();
+    await expect(jwtVerify(before.json().manifest, jwks)).resolves.toBeTruthy();
+    await expect(jwtVerify(fresh.json().manifest, jwks)).resolves.toBeTruthy();
+  });
+});
+
+describe('telemetry intake', () => {
+  it('accepts a batch once per event id', async () => {
+    const batch = {
+      device: { id: 'install-1', platform: 'web' },
+      events: [
+        { id: 'evt-00000001', type: 'load', at: Date.now(), model: 'vision', version: 1, backend: 'wasm', ms: 12 },
+        { id: 'evt-00000002', type: 'inference', at: Date.now(), model: 'vision', count: 10, latency: { p50: 1, p95: 2, mean: 1.2, max: 3 } },
+      ],
+    };
+    const first = await s.app.inject({ method: 'POST', url: '/v1/telemetry', headers: { 'x-ferry-app-key': s.appKey }, payload: batch });
+    expect(first.statusCode).toBe(202);
+    expect(first.json()).toEqual({ accepted: 2, duplicates: 0 });
+    const again = await s.app.inject({ method: 'POST', url: '/v1/telemetry', headers: { 'x-ferry-app-key': s.appKey }, payload: batch });
+    expect(again.json()).toEqual({ accepted: 0, duplicates: 2 });
+    const bad = await s.app.inject({ method: 'POST', url: '/v1/telemetry', headers: { 'x-ferry-app-key': s.appKey }, payload: { device: { id: 'x', platform: 'web' }, events: [] } });
+    expect(bad.statusCode).toBe(400);
+  });
+});

@@ -1,0 +1,114 @@
+import { randomBytes } from 'node:crypto';
+import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+import type { PrismaClient } from '../db/database.js';
+import type { Prisma } from '../generated/prisma/client.js';
+
+/** A manifest-signing key as the key ring holds it. */
+export interface SigningKeyEntry {
+  kid: string;
+  privateKey: CryptoKey;
+  publicJwk: JWK;
+  status: 'active' | 'previous';
+  createdAt: Date;
+  retiresAt: Date | null;
+}
+
+/** Default time a replaced key stays published: well past any manifest it signed (they expire in hours). */
+export const DEFAULT_OVERLAP_MS = 7 * 24 * 3600 * 1000;
+const REFRESH_MS = 30_000;
+
+/**
+ * Ed25519 keys that sign manifests, kept in the database (which, on the embedded default,
+ * lives in the data dir). The newest active key signs; keys it replaced stay in the JWKS
+ * until their overlap window ends, so devices holding manifests signed by them can still verify.
+ */
+export class KeyRing {
+  private keys: SigningKeyEntry[] = [];
+  private loadedAt = 0;
+  private jwksCache: { keys: JWK[] } | null = null;
+
+  constructor(private readonly prisma: PrismaClient) {}
+
+  /** Loads the keys, creating the first one on a new installation. */
+  async init(): Promise<void> {
+    await this.reload();
+    if (!this.keys.some((k) => k.status === 'active')) {
+      await this.insertKey();
+      await this.reload();
+    }
+  }
+
+  private async insertKey(): Promise<string> {
+    const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+    const kid = `k_${new Date().toISOString().slice(0, 10).replaceAll('-', '')}_${randomBytes(6).toString('hex')}`;
+    const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'EdDSA', use: 'sig' };
+    const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: 'EdDSA' };
+    await this.prisma.signingKey.create({
+      data: {
+        kid,
+        status: 'active',
+        publicJwk: publicJwk as unknown as Prisma.InputJsonValue,
+        privateJwk: privateJwk as unknown as Prisma.InputJsonValue,
+      },
+    });
+    return kid;
+  }
+
+  private async reload(): Promise<void> {
+    const now = new Date();
+    const rows = await this.prisma.signingKey.findMany({
+      where: { status: { in: ['active', 'previous'] }, OR: [{ retiresAt: null }, { retiresAt: { gt: now } }] },
+      orderBy: { createdAt: 'desc' },
+    });
+    this.keys = await Promise.all(
+      rows.map(async (row) => ({
+        kid: row.kid,
+        privateKey: (await importJWK(row.privateJwk as JWK, 'EdDSA')) as CryptoKey,
+        publicJwk: row.publicJwk as JWK,
+        status: row.status as 'active' | 'previous',
+        createdAt: row.createdAt,
+        retiresAt: row.retiresAt,
+      })),
+    );
+    this.loadedAt = Date.now();
+    this.jwksCache = null;
+  }
+
+  /** Picks up rotations made by other replicas. */
+  async refreshIfStale(): Promise<void> {
+    if (Date.now() - this.loadedAt > REFRESH_MS) await this.reload();
+  }
+
+  /** The key that signs new manifests: the newest active one. */
+  signer(): SigningKeyEntry {
+    const key = this.keys.find((k) => k.status === 'active');
+    if (!key) throw new Error('no active signing key');
+    return key;
+  }
+
+  /** The published keys (JWKS): the signer and every key still in its overlap window. */
+  jwks(): { keys: JWK[] } {
+    const now = Date.now();
+    this.jwksCache ??= {
+      keys: this.keys.filter((k) => !k.retiresAt || k.retiresAt.getTime() > now).map((k) => k.publicJwk),
+    };
+    return this.jwksCache;
+  }
+
+  /**
+   * Adds a new signing key. The keys it replaces stay published for `overlapMs`, then retire.
+   * Returns the new key id.
+   */
+  async rotate(overlapMs = DEFAULT_OVERLAP_MS): Promise<{ kid: string; retiring: { kid: string; retiresAt: string }[] }> {
+    const retiresAt = new Date(Date.now() + overlapMs);
+    const previous = await this.prisma.signingKey.findMany({ where: { status: 'active' }, select: { kid: true } });
+    const kid = await this.insertKey();
+    await this.prisma.signingKey.updateMany({
+      where: { kid: { in: previous.map((p) => p.kid) } },
+      data: { status: 'previous', retiresAt },
+    });
+    await this.prisma.signingKey.updateMany({ where: { status: 'previous', retiresAt: { lte: new Date() } }, data: { status: 'retired' } });
+    await this.reload();
+    return { kid, retiring: previous.map((p) => ({ kid: p.kid, retiresAt: retiresAt.toISOString() })) };
+  }
+}
