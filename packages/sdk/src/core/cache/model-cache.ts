@@ -1,0 +1,261 @@
+import { CacheCorruptError, ManifestRollbackError, type CandidateFailure } from '../errors.js';
+import { sha256Hex } from '../hash/sha256.js';
+import type { PlatformStorage, Sha256Hasher } from '../platform.js';
+import { AsyncLock } from './async-lock.js';
+
+/** A model this device installed: its verified manifest and the artifact it keeps for it. */
+export interface InstalledModel {
+  model: string;
+  /** The manifest (compact JWS) the bytes were verified against; re-verified on load. */
+  jws: string;
+  release: number;
+  version: number;
+  /** The cached artifact. */
+  sha256: string;
+  size: number;
+  variant: string;
+  /** The backend it last ran on; null when only prefetched. */
+  backend: string | null;
+  /** Candidates of this manifest that do not work on this device, and why. */
+  failures: CandidateFailure[];
+  installedAt: number;
+}
+
+/** An artifact in the cache's index, for the byte budget and LRU eviction. */
+interface IndexedArtifact {
+  size: number;
+  lastUsed: number;
+}
+
+const KEY = {
+  release: (model: string) => `release/${model}`,
+  installed: (model: string) => `installed/${model}`,
+  models: 'installed-models',
+  artifacts: 'artifacts',
+} as const;
+
+export interface ModelCacheOptions {
+  /** Byte budget of cached artifacts, across models. */
+  maxBytes: number;
+  now: () => number;
+  createSha256?: (() => Sha256Hasher) | undefined;
+}
+
+/** Outcome of reading an artifact back. */
+export type CachedArtifact = { bytes: Uint8Array } | { missing: true };
+
+/**
+ * Ferry's cache over a platform's stores: content-addressed artifacts within a byte budget
+ * (least recently used evicted first, across models), installed-model records, and the highest
+ * release accepted per model (anti-rollback).
+ */
+export class ModelCache {
+  private readonly lock = new AsyncLock();
+  private index: Record<string, IndexedArtifact> | null = null;
+
+  constructor(
+    readonly storage: PlatformStorage,
+    private readonly options: ModelCacheOptions,
+  ) {}
+
+  get maxBytes(): number {
+    return this.options.maxBytes;
+  }
+
+  // --- Release sequence -------------------------------------------------------------------------
+
+  /** The highest release of `model` this device accepted. */
+  async highestRelease(model: string): Promise<number | undefined> {
+    const value = await this.storage.meta.get<number>(KEY.release(model));
+    return typeof value === 'number' ? value : undefined;
+  }
+
+  /** Records `release` as accepted, or throws {@link ManifestRollbackError} if it is older than one accepted before. */
+  acceptRelease(model: string, release: number): Promise<void> {
+    return this.lock.run(async () => {
+      const highest = await this.highestRelease(model);
+      if (highest !== undefined && release < highest) {
+        throw new ManifestRollbackError(`release ${release} of "${model}" is older than release ${highest} accepted before`, { model });
+      }
+      if (highest !== release) await this.storage.meta.set(KEY.release(model), release);
+    });
+  }
+
+  // --- Installed models ---------------------------------------------------------------------------
+
+  async installed(model: string): Promise<InstalledModel | undefined> {
+    const record = await this.storage.meta.get<InstalledModel>(KEY.installed(model));
+    return record && typeof record.sha256 === 'string' && typeof record.jws === 'string' ? record : undefined;
+  }
+
+  async listInstalled(): Promise<InstalledModel[]> {
+    const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
+    const records = await Promise.all(names.map((n) => this.installed(n)));
+    return records.filter((r): r is InstalledModel => r !== undefined);
+  }
+
+  /** Makes `record` the installed model; the artifact it replaces is deleted unless another model uses it. */
+  install(record: InstalledModel): Promise<void> {
+    return this.lock.run(async () => {
+      const previous = await this.installed(record.model);
+      await this.storage.meta.set(KEY.installed(record.model), record);
+      const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
+      if (!names.includes(record.model)) await this.storage.meta.set(KEY.models, [...names, record.model]);
+      if (previous && previous.sha256 !== record.sha256) await this.deleteUnreferenced(previous.sha256);
+    });
+  }
+
+  /** Updates the installed record in place (backend that worked, failures). */
+  updateInstalled(model: string, patch: Partial<Pick<InstalledModel, 'backend' | 'failures'>>): Promise<void> {
+    return this.lock.run(async () => {
+      const record = await this.installed(model);
+      if (record) await this.storage.meta.set(KEY.installed(model), { ...record, ...patch });
+    });
+  }
+
+  /** Removes a model and its artifact (unless shared). The release counter stays: rollback protection outlives the cache. */
+  uninstall(model: string): Promise<boolean> {
+    return this.lock.run(async () => {
+      const record = await this.installed(model);
+      await this.storage.meta.delete(KEY.installed(model));
+      const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
+      if (names.includes(model)) await this.storage.meta.set(KEY.models, names.filter((n) => n !== model));
+      if (record) await this.deleteUnreferenced(record.sha256);
+      return record !== undefined;
+    });
+  }
+
+  // --- Artifacts -------------------------------------------------------------------------------------
+
+  /**
+   * The artifact's bytes, checked again against the expected length and SHA-256. A corrupt entry
+   * is deleted and reported as {@link CacheCorruptError}: it is never returned.
+   */
+  async read(sha256: string, size: number, model?: string): Promise<CachedArtifact> {
+    const bytes = await this.storage.artifacts.match(sha256);
+    if (!bytes) return { missing: true };
+    const actual = bytes.byteLength === size ? await sha256Hex(bytes, this.options.createSha256) : null;
+    if (actual !== sha256) {
+      await this.lock.run(async () => {
+        await this.storage.artifacts.delete(sha256);
+        const index = await this.loadIndex();
+        delete index[sha256];
+        await this.saveIndex();
+      });
+      const why = actual === null ? `${bytes.byteLength} bytes instead of ${size}` : `SHA-256 ${actual}`;
+      throw new CacheCorruptError(`the cached artifact ${sha256} is corrupt (${why}); it was discarded`, { model });
+    }
+    await this.touch(sha256);
+    return { bytes };
+  }
+
+  /**
+   * Stores verified bytes within the byte budget, evicting the least recently used artifacts of
+   * other models first (and again when the platform reports its quota exceeded). False when the
+   * artifact alone is larger than the budget or the storage is full of nothing evictable.
+   */
+  store(sha256: string, bytes: Uint8Array): Promise<boolean> {
+    return this.lock.run(async () => {
+      const size = bytes.byteLength;
+      if (size > this.options.maxBytes) return false;
+      const index = await this.loadIndex();
+      if (index[sha256]) {
+        index[sha256].lastUsed = this.options.now();
+        await this.saveIndex();
+        if (await this.storage.artifacts.match(sha256).then((b) => b?.byteLength === size)) return true;
+      }
+      await this.evictUntil(this.options.maxBytes - size, sha256);
+      for (;;) {
+        try {
+          await this.storage.artifacts.put(sha256, bytes);
+          break;
+        } catch (err) {
+          if ((err as { name?: string }).name !== 'QuotaExceededError') throw err;
+          if (!(await this.evictOne(sha256))) return false;
+        }
+      }
+      index[sha256] = { size, lastUsed: this.options.now() };
+      await this.saveIndex();
+      return true;
+    });
+  }
+
+  /** Bytes used by cached artifacts. */
+  async usedBytes(): Promise<number> {
+    const index = await this.lock.run(() => this.loadIndex());
+    return Object.values(index).reduce((sum, a) => sum + a.size, 0);
+  }
+
+  private touch(sha256: string): Promise<void> {
+    return this.lock.run(async () => {
+      const index = await this.loadIndex();
+      const entry = index[sha256];
+      if (entry) {
+        entry.lastUsed = this.options.now();
+        await this.saveIndex();
+      }
+    });
+  }
+
+  private async evictUntil(limit: number, keep: string): Promise<void> {
+    const index = await this.loadIndex();
+    let used = Object.values(index).reduce((sum, a) => sum + a.size, 0);
+    while (used > limit) {
+      const freed = await this.evictOne(keep);
+      if (!freed) return;
+      used -= freed;
+    }
+  }
+
+  /** Evicts the least recently used artifact other than `keep`; returns the bytes freed (0 if none). */
+  private async evictOne(keep: string): Promise<number> {
+    const index = await this.loadIndex();
+    const victim = Object.entries(index)
+      .filter(([sha]) => sha !== keep)
+      .sort((a, b) => a[1].lastUsed - b[1].lastUsed)[0];
+    if (!victim) return 0;
+    const [sha, entry] = victim;
+    await this.storage.artifacts.delete(sha);
+    delete index[sha];
+    await this.saveIndex();
+    // A model whose bytes are gone is no longer installed (its release counter stays).
+    const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
+    const kept: string[] = [];
+    for (const name of names) {
+      const record = await this.installed(name);
+      if (record?.sha256 === sha) await this.storage.meta.delete(KEY.installed(name));
+      else kept.push(name);
+    }
+    if (kept.length !== names.length) await this.storage.meta.set(KEY.models, kept);
+    return Math.max(entry.size, 1);
+  }
+
+  private async deleteUnreferenced(sha256: string): Promise<void> {
+    const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
+    for (const name of names) {
+      if ((await this.installed(name))?.sha256 === sha256) return;
+    }
+    await this.storage.artifacts.delete(sha256);
+    const index = await this.loadIndex();
+    if (index[sha256]) {
+      delete index[sha256];
+      await this.saveIndex();
+    }
+  }
+
+  /** The artifact index, reconciled with what the store really holds on first use. */
+  private async loadIndex(): Promise<Record<string, IndexedArtifact>> {
+    if (this.index) return this.index;
+    const stored = (await this.storage.meta.get<Record<string, IndexedArtifact>>(KEY.artifacts)) ?? {};
+    const index: Record<string, IndexedArtifact> = {};
+    for (const { key, size } of await this.storage.artifacts.list()) {
+      index[key] = { size, lastUsed: stored[key]?.lastUsed ?? 0 };
+    }
+    this.index = index;
+    return index;
+  }
+
+  private async saveIndex(): Promise<void> {
+    if (this.index) await this.storage.meta.set(KEY.artifacts, this.index);
+  }
+}

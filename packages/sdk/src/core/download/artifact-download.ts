@@ -1,0 +1,210 @@
+import {
+  ConnectionError,
+  DownloadAbortedError,
+  DownloadError,
+  FerryError,
+  IntegrityError,
+  ServerError,
+  SizeMismatchError,
+  errorFromResponse,
+} from '../errors.js';
+import { portableSha256 } from '../hash/sha256.js';
+import { backoffDelay, linkSignals, retryAfterMs, sleep, type RetryOptions } from '../http/retry.js';
+import type { Sha256Hasher } from '../platform.js';
+
+/** A download progress report. */
+export interface DownloadProgress {
+  /** The model being downloaded. */
+  model: string;
+  /** The variant being downloaded. */
+  variant: string;
+  /** Bytes received so far (decoded), resumed ones included. */
+  bytes: number;
+  /** Bytes in all, from the signed manifest. */
+  total: number;
+  /** Recent rate in bytes per second (0 until measurable). */
+  rate: number;
+}
+
+export interface ArtifactDownloadRequest {
+  url: string;
+  headers: Record<string, string>;
+  /** Length and SHA-256 from the signed manifest: anything else is refused. */
+  expected: { size: number; sha256: string };
+  model: string;
+  variant: string;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((progress: DownloadProgress) => void) | undefined;
+}
+
+export interface ArtifactDownloaderOptions {
+  fetch: typeof fetch;
+  retry: Required<RetryOptions>;
+  /** Abort an attempt when no byte arrives for this long, in ms. */
+  stallTimeoutMs: number;
+  monotonic: () => number;
+  now: () => number;
+  createSha256?: (() => Sha256Hasher) | undefined;
+  connectionError: (url: string, cause: unknown, timedOut: boolean, model?: string) => FerryError;
+  random?: () => number;
+}
+
+/** A verified download. */
+export interface DownloadedArtifact {
+  bytes: Uint8Array;
+  /** Bytes that crossed the network (decoded), over all attempts. */
+  transferred: number;
+  ms: number;
+  /** `Content-Encoding` of the first answer: `br`, `gzip` or `identity`. */
+  encoding: string;
+  /** True when the download continued after an interruption instead of starting over. */
+  resumed: boolean;
+  attempts: number;
+}
+
+/** Minimum interval between two rate samples, in ms. */
+const RATE_WINDOW_MS = 250;
+
+/**
+ * Streams an artifact into memory, hashing each chunk as it arrives and refusing a single byte
+ * beyond the manifest's length. A dropped connection resumes with `Range` (guarded by `If-Range`)
+ * after an exponential backoff with jitter; a stall counts as a drop. The caller's signal cancels.
+ */
+export class ArtifactDownloader {
+  constructor(private readonly options: ArtifactDownloaderOptions) {}
+
+  async download(request: ArtifactDownloadRequest): Promise<DownloadedArtifact> {
+    const { expected, model, signal } = request;
+    const { retry } = this.options;
+    const started = this.options.monotonic();
+    let hasher = (this.options.createSha256 ?? portableSha256)();
+    let chunks: Uint8Array[] = [];
+    let received = 0;
+    let transferred = 0;
+    let etag: string | null = null;
+    let encoding: string | null = null;
+    let resumed = false;
+    let attempts = 0;
+    let failuresInARow = 0;
+    const rate = { bytes: 0, at: started, value: 0 };
+
+    const progress = () => {
+      const now = this.options.monotonic();
+      if (now - rate.at >= RATE_WINDOW_MS) {
+        const sample = ((received - rate.bytes) * 1000) / (now - rate.at);
+        rate.value = rate.value === 0 ? sample : rate.value * 0.5 + sample * 0.5;
+        rate.bytes = received;
+        rate.at = now;
+      }
+      request.onProgress?.({ model, variant: request.variant, bytes: received, total: expected.size, rate: Math.round(rate.value) });
+    };
+    const restart = () => {
+      hasher = (this.options.createSha256 ?? portableSha256)();
+      chunks = [];
+      received = 0;
+      rate.bytes = 0;
+    };
+
+    while (received < expected.size || attempts === 0) {
+      if (signal?.aborted) throw new DownloadAbortedError(undefined, { model });
+      attempts++;
+      const stall = new AbortController();
+      let stallTimer: ReturnType<typeof setTimeout> | undefined;
+      const armStall = () => {
+        clearTimeout(stallTimer);
+        stallTimer = setTimeout(() => stall.abort(), this.options.stallTimeoutMs);
+      };
+      const linked = linkSignals(signal, stall.signal);
+      const receivedBefore = received;
+      let retryAfter: number | undefined;
+      try {
+        const headers: Record<string, string> = { ...request.headers };
+        if (received > 0) {
+          headers.range = `bytes=${received}-`;
+          // Offsets count decoded bytes: resume on the identity representation.
+          headers['accept-encoding'] = 'identity';
+          if (etag) headers['if-range'] = etag;
+        }
+        armStall();
+        const res = await this.options.fetch(request.url, { headers, signal: linked.signal });
+        if (res.status === 206 && received > 0) {
+          const start = /^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '')?.[1];
+          if (Number(start) !== received) {
+            await res.body?.cancel().catch(() => undefined);
+            throw new ServerError('invalid_range', `the server resumed at byte ${start ?? '?'} instead of ${received}`, { model });
+          }
+          resumed = true;
+        } else if (res.status === 200) {
+          if (received > 0) restart(); // The server ignored Range (or the ETag changed): start over.
+        } else {
+          const failure = await errorFromResponse(res, { model });
+          if (!(failure instanceof ServerError)) throw failure;
+          retryAfter = retryAfterMs(res.headers.get('retry-after'), this.options.now(), retry.maxDelayMs);
+          throw failure;
+        }
+        etag ??= res.headers.get('etag');
+        encoding ??= res.headers.get('content-encoding') ?? 'identity';
+        if (!res.body) throw new ConnectionError('the artifact answer has no body', { model });
+        const reader = res.body.getReader();
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            armStall();
+            if (received + value.byteLength > expected.size) {
+              throw new SizeMismatchError(`the artifact is longer than the ${expected.size} bytes the manifest says`, { model });
+            }
+            hasher.update(value);
+            chunks.push(value);
+            received += value.byteLength;
+            transferred += value.byteLength;
+            progress();
+          }
+        } finally {
+          reader.cancel().catch(() => undefined);
+        }
+        if (received < expected.size) throw new ConnectionError(`the connection ended after ${received} of ${expected.size} bytes`, { model });
+      } catch (err) {
+        if (signal?.aborted) throw new DownloadAbortedError(undefined, { model, cause: err });
+        const retryable = !(err instanceof FerryError) || err instanceof ConnectionError || err instanceof ServerError;
+        if (!retryable) throw err;
+        const failure = err instanceof FerryError ? err : this.options.connectionError(request.url, err, stall.signal.aborted, model);
+        // Progress resets the count: a flaky link that keeps moving forward is not given up on.
+        failuresInARow = received > receivedBefore ? 1 : failuresInARow + 1;
+        if (failuresInARow > retry.retries) {
+          throw new DownloadError(`the download failed after ${attempts} attempts: ${failure.message}`, { model, cause: failure });
+        }
+        await sleep(retryAfter ?? backoffDelay(failuresInARow, retry, this.options.random), signal).catch((e: unknown) => {
+          throw e instanceof DownloadAbortedError ? new DownloadAbortedError(undefined, { model }) : e;
+        });
+        continue;
+      } finally {
+        clearTimeout(stallTimer);
+        linked.dispose();
+      }
+    }
+    const digest = hasher.digestHex();
+    if (digest !== expected.sha256) {
+      throw new IntegrityError(`the artifact's SHA-256 is ${digest}, the manifest says ${expected.sha256}`, { model });
+    }
+    return {
+      bytes: concat(chunks, received),
+      transferred,
+      ms: this.options.monotonic() - started,
+      encoding: encoding ?? 'identity',
+      resumed,
+      attempts,
+    };
+  }
+}
+
+function concat(chunks: Uint8Array[], length: number): Uint8Array {
+  if (chunks.length === 1 && chunks[0]!.byteLength === length) return chunks[0]!;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}

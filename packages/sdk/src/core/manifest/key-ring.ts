@@ -1,0 +1,98 @@
+import { createLocalJWKSet, type JSONWebKeySet, type JWK } from 'jose';
+import type { FerryApi } from '../http/ferry-api.js';
+import type { MetaStore } from '../platform.js';
+
+/** A public key as JWK (`{kty: 'OKP', crv: 'Ed25519', x, kid, alg: 'EdDSA'}`). */
+export type TrustedKey = JWK;
+
+/** Keys an app pins: one JWK, several, or a JWKS document. */
+export type TrustedKeys = TrustedKey | TrustedKey[] | { keys: TrustedKey[] };
+
+type KeyResolver = ReturnType<typeof createLocalJWKSet>;
+
+const JWKS_META_KEY = 'jwks';
+/** Shortest time between two JWKS fetches caused by an unknown key id. */
+const REFETCH_COOLDOWN_MS = 30_000;
+
+interface StoredJwks {
+  url: string;
+  fetchedAt: number;
+  jwks: JSONWebKeySet;
+}
+
+/** Normalises the three shapes of {@link TrustedKeys} into a JWKS. */
+export function toJwks(keys: TrustedKeys): JSONWebKeySet {
+  if (Array.isArray(keys)) return { keys };
+  if ('keys' in keys && Array.isArray(keys.keys)) return { keys: keys.keys };
+  return { keys: [keys as TrustedKey] };
+}
+
+export interface KeyRingOptions {
+  trustedKeys?: TrustedKeys | undefined;
+  /** Absolute JWKS URL, or a path on the Ferry server such as `/v1/keys`. */
+  jwksUrl?: string | undefined;
+  api: FerryApi;
+  meta: MetaStore;
+  now: () => number;
+}
+
+/**
+ * The keys manifests may be signed with: the pinned ones, and those of a JWKS URL (fetched on
+ * first use, kept in the meta store for offline starts, refetched when a manifest names an
+ * unknown key id, at most every 30 s).
+ */
+export class KeyRing {
+  private pinned: KeyResolver | null;
+  private remote: { resolver: KeyResolver; fetchedAt: number } | null = null;
+  private loading: Promise<void> | null = null;
+
+  constructor(private readonly options: KeyRingOptions) {
+    if (!options.trustedKeys && !options.jwksUrl) throw new TypeError('createFerry needs trustedKeys or jwksUrl to verify manifests');
+    this.pinned = options.trustedKeys ? createLocalJWKSet(toJwks(options.trustedKeys)) : null;
+  }
+
+  get hasRemote(): boolean {
+    return Boolean(this.options.jwksUrl);
+  }
+
+  /** The resolvers to try, pinned first. Loads the JWKS (network, else stored copy) on first call. */
+  async resolvers(signal?: AbortSignal): Promise<KeyResolver[]> {
+    if (this.options.jwksUrl && !this.remote) await this.load(false, signal).catch(() => undefined);
+    return [this.pinned, this.remote?.resolver].filter((r): r is KeyResolver => r !== null && r !== undefined);
+  }
+
+  /** Refetches the JWKS after a manifest named a key this ring does not have. True if it refreshed. */
+  async refresh(signal?: AbortSignal): Promise<boolean> {
+    if (!this.options.jwksUrl) return false;
+    if (this.remote && this.options.now() - this.remote.fetchedAt < REFETCH_COOLDOWN_MS) return false;
+    try {
+      await this.load(true, signal);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private load(force: boolean, signal?: AbortSignal): Promise<void> {
+    this.loading ??= this.fetchKeys(force, signal).finally(() => {
+      this.loading = null;
+    });
+    return this.loading;
+  }
+
+  private async fetchKeys(force: boolean, signal?: AbortSignal): Promise<void> {
+    const url = this.options.api.url(this.options.jwksUrl!);
+    try {
+      const jwks = (await this.options.api.keys(url, signal)) as JSONWebKeySet;
+      const fetchedAt = this.options.now();
+      this.remote = { resolver: createLocalJWKSet(jwks), fetchedAt };
+      await this.options.meta.set(JWKS_META_KEY, { url, fetchedAt, jwks } satisfies StoredJwks);
+    } catch (err) {
+      if (force || this.remote) throw err;
+      // Offline start: the copy fetched earlier over the same URL.
+      const stored = await this.options.meta.get<StoredJwks>(JWKS_META_KEY);
+      if (!stored || stored.url !== url) throw err;
+      this.remote = { resolver: createLocalJWKSet(stored.jwks), fetchedAt: 0 };
+    }
+  }
+}

@@ -1,0 +1,166 @@
+import { compactVerify, decodeProtectedHeader } from 'jose';
+import type { ManifestCandidate, ManifestPayload } from '@ferry/protocol';
+import {
+  FerryError,
+  ManifestExpiredError,
+  ManifestInvalidError,
+  ManifestMismatchError,
+  ManifestSignatureError,
+} from '../errors.js';
+import type { KeyRing } from './key-ring.js';
+
+/** `typ` of manifest headers (same value as `MANIFEST_TYPE` in `@ferry/protocol`, kept here to keep schemas out of bundles). */
+export const MANIFEST_TYPE = 'ferry-manifest+jwt';
+const ALGORITHMS = ['EdDSA', 'Ed25519'];
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** A manifest whose signature and claims were checked. */
+export interface VerifiedManifest {
+  /** The compact JWS, kept to re-verify the cache on load. */
+  readonly jws: string;
+  readonly kid: string | undefined;
+  readonly payload: ManifestPayload;
+}
+
+export interface VerifyOptions {
+  /** The model the app asked for. */
+  model: string;
+  /** Check `exp`: false when re-verifying a cached manifest, which is served offline after expiry. */
+  checkExpiry: boolean;
+  signal?: AbortSignal | undefined;
+}
+
+export interface ManifestVerifierOptions {
+  keys: KeyRing;
+  /** Values `aud` may take: the app key id (and the app key itself). */
+  audiences: readonly string[];
+  now: () => number;
+  /** Allowed clock difference with the server, in seconds. */
+  clockSkewSeconds: number;
+}
+
+/**
+ * Checks a manifest as DESIGN.md asks: EdDSA signature by a pinned key, expiry (freeze),
+ * audience and model (mix-and-match), shape. Release order (rollback) is the cache's job, as
+ * it needs what this device accepted before.
+ */
+export class ManifestVerifier {
+  constructor(private readonly options: ManifestVerifierOptions) {}
+
+  async verify(jws: string, options: VerifyOptions): Promise<VerifiedManifest> {
+    const ctx = { model: options.model };
+    let header: ReturnType<typeof decodeProtectedHeader>;
+    try {
+      header = decodeProtectedHeader(jws);
+    } catch (err) {
+      throw new ManifestInvalidError('the manifest is not a compact JWS', { ...ctx, cause: err });
+    }
+    if (header.typ !== MANIFEST_TYPE) throw new ManifestInvalidError(`the manifest's typ is "${String(header.typ)}", not "${MANIFEST_TYPE}"`, ctx);
+    if (typeof header.alg !== 'string' || !ALGORITHMS.includes(header.alg)) {
+      throw new ManifestSignatureError(`the manifest is signed with "${String(header.alg)}", only EdDSA is accepted`, ctx);
+    }
+    const payloadBytes = await this.verifySignature(jws, header.kid, options);
+    let payload: unknown;
+    try {
+      payload = JSON.parse(new TextDecoder().decode(payloadBytes));
+    } catch (err) {
+      throw new ManifestInvalidError('the manifest payload is not JSON', { ...ctx, cause: err });
+    }
+    const manifest = checkShape(payload, options.model);
+    if (!this.options.audiences.includes(manifest.aud)) {
+      throw new ManifestMismatchError(`the manifest was issued to another app (aud "${manifest.aud}")`, ctx);
+    }
+    if (manifest.model !== options.model) {
+      throw new ManifestMismatchError(`the manifest is for model "${manifest.model}", not "${options.model}"`, ctx);
+    }
+    if (options.checkExpiry) {
+      const nowSeconds = this.options.now() / 1000;
+      if (nowSeconds > manifest.exp + this.options.clockSkewSeconds) {
+        const ago = Math.round(nowSeconds - manifest.exp);
+        throw new ManifestExpiredError(`the manifest expired ${ago} s ago (release ${manifest.release})`, ctx);
+      }
+    }
+    return { jws, kid: header.kid, payload: manifest };
+  }
+
+  private async verifySignature(jws: string, kid: string | undefined, options: VerifyOptions): Promise<Uint8Array> {
+    const ctx = { model: options.model };
+    for (let refreshed = false; ; refreshed = true) {
+      let unknownKey = false;
+      for (const resolver of await this.options.keys.resolvers(options.signal)) {
+        try {
+          const { payload } = await compactVerify(jws, resolver, { algorithms: ALGORITHMS });
+          return payload;
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          if (code === 'ERR_JWKS_NO_MATCHING_KEY') {
+            unknownKey = true;
+            continue;
+          }
+          if (code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' || code === 'ERR_JOSE_ALG_NOT_ALLOWED') {
+            continue;
+          }
+          if (code === 'ERR_JWS_INVALID') throw new ManifestInvalidError('the manifest is not a valid JWS', { ...ctx, cause: err });
+          if (err instanceof FerryError) throw err;
+          throw new ManifestSignatureError('the manifest signature could not be checked', { ...ctx, cause: err });
+        }
+      }
+      // A key id none of the keys has: the server may have rotated its keys; refetch once.
+      if (unknownKey && !refreshed && (await this.options.keys.refresh(options.signal))) continue;
+      throw new ManifestSignatureError(
+        unknownKey ? `the manifest is signed by a key that is not trusted (kid "${kid ?? ''}")` : 'the manifest signature does not verify',
+        ctx,
+      );
+    }
+  }
+}
+
+function fail(message: string, model: string): never {
+  throw new ManifestInvalidError(`the manifest is malformed: ${message}`, { model });
+}
+
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Validates the payload by hand: a schema library would triple the SDK's bundle. */
+function checkShape(value: unknown, model: string): ManifestPayload {
+  if (!isObject(value)) fail('payload is not an object', model);
+  for (const key of ['iss', 'aud', 'project', 'model'] as const) {
+    if (typeof value[key] !== 'string') fail(`"${key}" is not a string`, model);
+  }
+  for (const key of ['iat', 'exp', 'release', 'version'] as const) {
+    if (!isInt(value[key])) fail(`"${key}" is not an integer`, model);
+  }
+  if ((value.release as number) < 0) fail('"release" is negative', model);
+  const rollout = value.rollout ?? null;
+  if (rollout !== null && !(isObject(rollout) && typeof rollout.id === 'string' && isInt(rollout.stage))) fail('"rollout" is malformed', model);
+  if (!Array.isArray(value.candidates)) fail('"candidates" is not an array', model);
+  const candidates = value.candidates.map((c, i) => checkCandidate(c, i, model));
+  const io = value.io ?? null;
+  if (io !== null && !(isObject(io) && Array.isArray(io.inputs) && Array.isArray(io.outputs))) fail('"io" is malformed', model);
+  const metadata = value.metadata ?? {};
+  if (!isObject(metadata)) fail('"metadata" is not an object', model);
+  if (metadata.labels !== undefined && !(Array.isArray(metadata.labels) && metadata.labels.every((l) => typeof l === 'string'))) {
+    fail('"metadata.labels" is not a list of strings', model);
+  }
+  return { ...(value as unknown as ManifestPayload), rollout: rollout as ManifestPayload['rollout'], candidates, io: io as ManifestPayload['io'], metadata };
+}
+
+function checkCandidate(value: unknown, index: number, model: string): ManifestCandidate {
+  const where = `candidates[${index}]`;
+  if (!isObject(value)) fail(`${where} is not an object`, model);
+  for (const key of ['variant', 'format', 'backend', 'url'] as const) {
+    if (typeof value[key] !== 'string') fail(`${where}.${key} is not a string`, model);
+  }
+  if (!isInt(value.size) || value.size < 0) fail(`${where}.size is not a byte count`, model);
+  if (typeof value.sha256 !== 'string' || !SHA256_HEX.test(value.sha256)) fail(`${where}.sha256 is not a SHA-256 hex digest`, model);
+  const encodings = value.encodings ?? [];
+  if (!Array.isArray(encodings)) fail(`${where}.encodings is not an array`, model);
+  const requires = isObject(value.requires) ? value.requires : { format: value.format, backends: [value.backend], features: [] };
+  return {
+    ...(value as unknown as ManifestCandidate),
+    precision: typeof value.precision === 'string' ? value.precision : 'unknown',
+    encodings: encodings as ManifestCandidate['encodings'],
+    requires: requires as ManifestCandidate['requires'],
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * The platform adapter: everything the core needs from the place it runs in. The core never
+ * touches `window`, `navigator`, `process` or `node:*`; the browser and Node entry points build
+ * one of these, and tests use the in-memory one in `src/testing/`.
+ */
+import type { OrtModule } from './inference/ort-types.js';
+
+/**
+ * What the device can do, probed once by {@link Platform.probeCapabilities} and frozen by the core.
+ * `backends` and `features` use the names of the device API (`webgpu`, `wasm`, `shader-f16`, …).
+ */
+export interface Capabilities {
+  /** `device.platform` of resolve requests: `web`, `node`, … */
+  readonly platform: string;
+  /** Operating system, such as `linux 6.1` or `Android 14`. */
+  readonly os?: string | undefined;
+  /** CPU architecture, such as `x64` or `arm64`, when known. */
+  readonly arch?: string | undefined;
+  /** The JavaScript runtime, such as `{name: 'node', version: '20.20.2'}` or `{name: 'chromium', version: '156'}`. */
+  readonly runtime?: { readonly name: string; readonly version: string } | undefined;
+  /** Execution backends that work here, best first. */
+  readonly backends: readonly string[];
+  /** Features such as `shader-f16`, `wasm-simd`, `wasm-threads`. */
+  readonly features: readonly string[];
+  /** Model formats the SDK can run here. */
+  readonly formats: readonly string[];
+  /** Device memory in MB (browsers round it). */
+  readonly memoryMB?: number | undefined;
+  /** Logical CPU cores. */
+  readonly cores?: number | undefined;
+  /** Storage still free for the cache, in MB, when known. */
+  readonly storageMB?: number | undefined;
+  /** True when `crossOriginIsolated` (browsers) or threads are otherwise allowed. */
+  readonly crossOriginIsolated?: boolean | undefined;
+}
+
+/** Network conditions, as far as the platform can tell. Unknown fields are left out. */
+export interface NetworkState {
+  /** False when the platform knows it is offline. */
+  online?: boolean;
+  /** True on a metered link (cellular). */
+  metered?: boolean;
+  /** True when the user asked to save data (`Save-Data`). */
+  saveData?: boolean;
+}
+
+/**
+ * Artifact bytes by key (the SHA-256 of the bytes). `put` is all-or-nothing: a reader sees the
+ * old entry, the new one, or none, never a half-written one. A full store rejects with an error
+ * whose `name` is `QuotaExceededError`; the core then evicts and retries.
+ */
+export interface ArtifactStore {
+  match(key: string): Promise<Uint8Array | undefined>;
+  put(key: string, bytes: Uint8Array): Promise<void>;
+  delete(key: string): Promise<void>;
+  list(): Promise<{ key: string; size: number }[]>;
+}
+
+/** A small key-value store for JSON values: release counters, installed models, telemetry queue. */
+export interface MetaStore {
+  get<T = unknown>(key: string): Promise<T | undefined>;
+  set(key: string, value: unknown): Promise<void>;
+  delete(key: string): Promise<void>;
+}
+
+/** The two stores of one cache, and what backs them (for diagnostics). */
+export interface PlatformStorage {
+  /** `directory`, `opfs`, `indexeddb`, `memory`, … */
+  readonly kind: string;
+  readonly artifacts: ArtifactStore;
+  readonly meta: MetaStore;
+}
+
+/** An incremental SHA-256. */
+export interface Sha256Hasher {
+  update(chunk: Uint8Array): void;
+  /** Lowercase hex digest; the hasher is done after this. */
+  digestHex(): string;
+}
+
+/** RGBA pixels, 8 bits per channel, row-major: what `ImageData` holds. */
+export interface Pixels {
+  readonly data: Uint8ClampedArray | Uint8Array;
+  readonly width: number;
+  readonly height: number;
+  /** Channels per pixel in `data`: 4 (RGBA, default), 3 (RGB) or 1 (gray). */
+  readonly channels?: 1 | 3 | 4;
+}
+
+/** Options the core passes when it opens the stores. */
+export interface StorageOptions {
+  /** Separates caches of different apps or servers on one device. */
+  namespace: string;
+  /** A directory (Node) or name (browser) the app chose, when it chose one. */
+  location?: string | undefined;
+}
+
+/**
+ * The platform adapter. Implement it to run Ferry somewhere new (a worker, React Native,
+ * an embedded runtime); see README "Platform adapter".
+ */
+export interface Platform {
+  /** `device.platform` in resolve requests: `web`, `node`, … */
+  readonly name: string;
+  /** The fetch used for every request unless the app passes its own. */
+  fetch: typeof fetch;
+  /** Wall-clock milliseconds since the epoch (manifest expiry, telemetry timestamps). */
+  now(): number;
+  /** Monotonic milliseconds for durations. */
+  monotonic(): number;
+  /** Probes the device; called once per client, the result is frozen. */
+  probeCapabilities(): Promise<Capabilities>;
+  /** Opens the persistent stores (falling back to memory if nothing persistent works). */
+  openStorage(options: StorageOptions): Promise<PlatformStorage>;
+  /** Current network conditions. */
+  network(): NetworkState;
+  /** Calls `listener` when the app goes to the background or the page is hidden; returns an unsubscribe. */
+  onHide?(listener: () => void): () => void;
+  /** Asks the platform to keep the cache under storage pressure (`navigator.storage.persist()`). */
+  persistStorage?(): Promise<boolean>;
+  /** A faster incremental SHA-256 than the portable one (Node's `crypto`), if any. */
+  createSha256?(): Sha256Hasher;
+  /** Loads `onnxruntime-web`; the core calls it on the first model load only. */
+  loadOrt?(): Promise<OrtModule>;
+  /** Turns platform images (canvas, `ImageBitmap`, `<img>`, …) into RGBA pixels. */
+  toPixels?(image: unknown): Promise<Pixels>;
+}
