@@ -32,6 +32,10 @@ import { ResolveService } from './delivery/resolve-service.js';
 import { ServingStateCache } from './delivery/serving-state.js';
 import { RolloutService } from './rollouts/rollout-service.js';
 import { KeyRing } from './signing/key-ring.js';
+import { JobQueue } from './jobs/job-queue.js';
+import { JobRunner } from './jobs/job-runner.js';
+import { storeSpooled } from './registry/version-upload.js';
+import { jobRoutes } from './routes/jobs/job-routes.js';
 import { ManifestSigner } from './signing/manifest-signer.js';
 
 declare module 'fastify' {
@@ -49,6 +53,8 @@ declare module 'fastify' {
     serving: ServingStateCache;
     resolver: ResolveService;
     rollouts: RolloutService;
+    jobQueue: JobQueue;
+    jobRunner: JobRunner;
   }
 }
 
@@ -126,7 +132,16 @@ export async function buildApp({ config, logger }: BuildOptions): Promise<FerryA
   const rollouts = new RolloutService(db.prisma, serving, app.log);
   app.decorate('rollouts', rollouts);
   rollouts.startScheduler();
+  const jobQueue = new JobQueue(db.prisma, config.jobLeaseMs);
+  app.decorate('jobQueue', jobQueue);
+  const jobRunner = new JobRunner(
+    { prisma: db.prisma, blobs, queue: jobQueue, serving, log: app.log, uploadDir, store: (spooled) => storeSpooled(app, spooled) },
+    { concurrency: config.jobConcurrency, pollMs: 2000 },
+  );
+  app.decorate('jobRunner', jobRunner);
+  app.addHook('onReady', async () => jobRunner.start());
   app.addHook('onClose', async () => {
+    await jobRunner.stop();
     rollouts.stopScheduler();
     gc.stop();
     await blobs.close();
@@ -150,5 +165,6 @@ export async function buildApp({ config, logger }: BuildOptions): Promise<FerryA
   await app.register(keyRoutes);
   await app.register(telemetryRoutes);
   await app.register(rolloutRoutes);
+  await app.register(jobRoutes);
   return app;
 }

@@ -13,6 +13,10 @@ export interface Config {
   /** How artifacts are delivered from S3: streamed through Ferry, or redirected to a presigned URL. */
   artifactDelivery: 'stream' | 'redirect';
   logLevel: string;
+  /** Background jobs (variant builds) this replica runs at once; 0 runs none here. */
+  jobConcurrency: number;
+  /** How long a job stays claimed without a heartbeat before another server takes it over. */
+  jobLeaseMs: number;
 }
 
 export interface S3Config {
@@ -121,5 +125,7 @@ export function loadConfig(env: Env = process.env): Config {
     adminToken,
     artifactDelivery,
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    jobConcurrency: int(env, 'FERRY_JOB_CONCURRENCY', 1, 0, 64),
+    jobLeaseMs: int(env, 'FERRY_JOB_LEASE_SECONDS', 30, 2, 3600) * 1000,
   };
 }

@@ -36,6 +36,10 @@ export const ERROR_CODES = {
   unsupported_media_type: 415,
   range_not_satisfiable: 416,
   invalid_onnx: 422,
+  external_data: 422,
+  unsupported_model: 422,
+  invalid_variant_kind: 422,
+  invalid_evaluation_set: 422,
   no_compatible_variant: 422,
   invalid_rollout: 422,
   // 499: the client went away before the request finished

@@ -32,6 +32,7 @@ export {
   Compatibility,
   UpdateVersionBody,
   ServingPolicy,
+  VariantSettings,
   UpdateModelBody,
   AttachVariantQuery,
 } from './models.js';

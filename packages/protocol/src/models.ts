@@ -34,6 +34,30 @@ export const Compatibility = Type.Object(
 );
 export type Compatibility = Static<typeof Compatibility>;
 
+/** Which variants Ferry builds for a model's ONNX uploads, and how close to the original each must stay. */
+export const VariantSettings = Type.Object(
+  {
+    kinds: Type.Optional(
+      Type.Array(Type.String({ pattern: '^(fp16|int8|pruned-[0-9]{1,2})$' }), { maxItems: 8, description: 'Default ["fp16", "int8", "pruned-50"]' }),
+    ),
+    tolerance: Type.Optional(
+      Type.Record(
+        Type.String({ description: 'A kind ("pruned-70") or family ("pruned")' }),
+        Type.Object(
+          {
+            minCosine: Type.Optional(Type.Number({ minimum: -1, maximum: 1 })),
+            minTop1Agreement: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+            maxAbsError: Type.Optional(Type.Number({ minimum: 0 })),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type VariantSettings = Static<typeof VariantSettings>;
+
 export const TensorInfo = Type.Object({
   name: Type.String(),
   /** ONNX element type name, such as `float32`, `int64`, `uint8`. */
@@ -57,6 +81,7 @@ export const Model = Type.Object({
   stableVersion: Type.Union([Type.Integer(), Type.Null()]),
   release: Type.Integer(),
   servingPolicy: Type.Union([ServingPolicy, Type.Null()]),
+  variantSettings: Type.Union([VariantSettings, Type.Null()]),
   createdAt: IsoDate,
   updatedAt: IsoDate,
 });
@@ -69,6 +94,8 @@ export const CreateModelBody = Type.Object(
     description: Type.Optional(Type.String({ maxLength: 10_000 })),
     labels: Type.Optional(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 100_000 })),
     metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    servingPolicy: Type.Optional(ServingPolicy),
+    variantSettings: Type.Optional(VariantSettings),
   },
   { additionalProperties: false },
 );
@@ -91,6 +118,8 @@ export const Accuracy = Type.Object({
   cosine: Type.Number(),
   top1Agreement: Type.Optional(Type.Number()),
   samples: Type.Integer(),
+  tolerance: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  buildMs: Type.Optional(Type.Number()),
 });
 export type Accuracy = Static<typeof Accuracy>;
 
@@ -104,6 +133,9 @@ export const Variant = Type.Object({
   requires: VariantRequires,
   accuracy: Type.Optional(Accuracy),
   reason: Type.Optional(Type.String()),
+  /** While pending or building: how far its job is (0–1) and in which stage. */
+  progress: Type.Optional(Type.Number()),
+  stage: Type.Optional(Type.String()),
 });
 export type Variant = Static<typeof Variant>;
 
@@ -153,6 +185,7 @@ export const UpdateModelBody = Type.Object(
     labels: Type.Optional(Type.Union([Type.Array(Type.String({ maxLength: 200 }), { maxItems: 100_000 }), Type.Null()])),
     metadata: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
     servingPolicy: Type.Optional(Type.Union([ServingPolicy, Type.Null()])),
+    variantSettings: Type.Optional(Type.Union([VariantSettings, Type.Null()])),
   },
   { additionalProperties: false },
 );

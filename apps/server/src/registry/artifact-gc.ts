@@ -52,7 +52,7 @@ export class ArtifactCollector {
     const cutoff = new Date(Date.now() - graceMs);
     const result: CollectionResult = { artifacts: [], orphans: [] };
     const candidates = await this.prisma.artifact.findMany({
-      where: { versions: { none: {} }, variants: { none: {} }, lastUsedAt: { lt: cutoff } },
+      where: { versions: { none: {} }, variants: { none: {} }, encodingOf: { none: {} }, lastUsedAt: { lt: cutoff } },
       select: { sha256: true },
     });
     for (const { sha256 } of candidates) {
@@ -62,6 +62,7 @@ export class ArtifactCollector {
           WHERE a."sha256" = ${sha256} AND a."lastUsedAt" < ${cutoff}
             AND NOT EXISTS (SELECT 1 FROM "Version" v WHERE v."artifactSha" = a."sha256")
             AND NOT EXISTS (SELECT 1 FROM "Variant" x WHERE x."artifactSha" = a."sha256")
+            AND NOT EXISTS (SELECT 1 FROM "ArtifactEncoding" e WHERE e."blobSha" = a."sha256")
           FOR UPDATE`;
         if (locked.length === 0) return false;
         await this.blobs.delete(sha256);

@@ -19,10 +19,20 @@ interface Running {
 }
 
 /** Starts Ferry as a real process, as `npm start` would, and waits until it listens. */
-async function startServer(): Promise<Running> {
+async function startServer(extraEnv: Record<string, string> = {}): Promise<Running> {
   const child = spawn(process.execPath, ['--conditions=@ferry/source', '--import', 'tsx', 'src/main.ts'], {
     cwd: serverDir,
-    env: { ...process.env, ...env, PORT: '0', HOST: '127.0.0.1', FERRY_DATA_DIR: dataDir, FERRY_ADMIN_TOKEN: TOKEN, LOG_LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      ...env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      FERRY_DATA_DIR: dataDir,
+      FERRY_ADMIN_TOKEN: TOKEN,
+      LOG_LEVEL: 'warn',
+      FERRY_JOB_CONCURRENCY: '0',
+      ...extraEnv,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -118,6 +128,62 @@ describe('a server killed in the middle of an upload', () => {
       });
       expect(upload.status).toBe(201);
       expect((await upload.json()).version).toBe(1);
+    } finally {
+      await kill(second, 'SIGTERM');
+    }
+  });
+});
+
+interface Job {
+  model: string;
+  status: string;
+  attempts: number;
+  type: string;
+}
+
+describe('a server killed in the middle of a variant build', () => {
+  it('leaves the job to be picked up again after a restart, and it completes', async () => {
+    const jobsEnv = { FERRY_JOB_CONCURRENCY: '1', FERRY_JOB_LEASE_SECONDS: '2' };
+    const first = await startServer(jobsEnv);
+    const jobs = async (url: string) =>
+      ((await (await fetch(`${url}/v1/projects/default/jobs`, { headers: admin })).json()).jobs as Job[]).filter((j) => j.model === 'compressing');
+    try {
+      await fetch(`${first.url}/v1/projects/default/models`, {
+        method: 'POST',
+        headers: { ...admin, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'compressing', variantSettings: { kinds: ['int8'] } }),
+      });
+      const upload = await fetch(`${first.url}/v1/projects/default/models/compressing/versions`, {
+        method: 'POST',
+        headers: { ...admin, 'content-type': 'application/octet-stream' },
+        body: Buffer.from(buildMlp({ inputSize: 784, hidden: [512], outputs: 10, seed: 3 })),
+      });
+      expect(upload.status).toBe(201);
+      let running = false;
+      for (let i = 0; i < 400 && !running; i++) {
+        running = (await jobs(first.url)).some((j) => j.status === 'running');
+        if (!running) await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(running).toBe(true);
+      await kill(first, 'SIGKILL');
+    } finally {
+      await kill(first, 'SIGKILL');
+    }
+
+    const second = await startServer(jobsEnv);
+    try {
+      let all: Job[] = [];
+      for (let i = 0; i < 240; i++) {
+        all = await jobs(second.url);
+        if (all.length && all.every((j) => j.status === 'succeeded' || j.status === 'failed')) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(all.map((j) => j.status)).toEqual(['succeeded', 'succeeded']);
+      expect(Math.max(...all.map((j) => j.attempts))).toBe(2);
+      const version = await (await fetch(`${second.url}/v1/projects/default/models/compressing/versions/1`, { headers: admin })).json();
+      const int8 = version.variants.find((v: { kind: string }) => v.kind === 'int8');
+      expect(['ready', 'rejected']).toContain(int8.status);
+      expect(int8.sha256).toMatch(/^[0-9a-f]{64}$/);
     } finally {
       await kill(second, 'SIGTERM');
     }

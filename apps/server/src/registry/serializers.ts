@@ -6,7 +6,7 @@ import type {
   Version as VersionDto,
   Variant as VariantDto,
 } from '@ferry/protocol';
-import type { AdminToken, AppKey, Model, Project, Variant, Version } from '../generated/prisma/client.js';
+import type { AdminToken, AppKey, Job, Model, Project, Variant, Version } from '../generated/prisma/client.js';
 
 const iso = (d: Date) => d.toISOString();
 const isoOrNull = (d: Date | null) => (d ? d.toISOString() : null);
@@ -45,13 +45,16 @@ export function modelDto(m: Model): ModelDto {
     stableVersion: m.stableVersion,
     release: m.release,
     servingPolicy: (m.servingPolicy as ModelDto['servingPolicy']) ?? null,
+    variantSettings: (m.variantSettings as ModelDto['variantSettings']) ?? null,
     createdAt: iso(m.createdAt),
     updatedAt: iso(m.updatedAt),
   };
 }
 
-export function variantDto(v: Variant): VariantDto {
+export function variantDto(v: Variant, job?: Job): VariantDto {
+  const inFlight = job && (v.status === 'pending' || v.status === 'building') ? { progress: job.progress, ...(job.stage ? { stage: job.stage } : {}) } : {};
   return {
+    ...inFlight,
     id: v.id,
     kind: v.kind,
     status: v.status as VariantDto['status'],
@@ -64,7 +67,8 @@ export function variantDto(v: Variant): VariantDto {
   };
 }
 
-export function versionDto(v: Version & { variants: Variant[] }, modelName: string): VersionDto {
+export function versionDto(v: Version & { variants: Variant[]; jobs?: Job[] }, modelName: string): VersionDto {
+  const jobOf = (kind: string) => v.jobs?.find((j) => j.type === 'variant' && j.variantKind === kind);
   return {
     version: v.number,
     model: modelName,
@@ -79,6 +83,6 @@ export function versionDto(v: Version & { variants: Variant[] }, modelName: stri
     createdBy: v.createdBy,
     releasedAt: v.releasedAt?.toISOString() ?? null,
     compatibility: (v.compatibility as VersionDto['compatibility']) ?? null,
-    variants: [...v.variants].sort((a, b) => (a.kind === 'original' ? -1 : b.kind === 'original' ? 1 : a.kind.localeCompare(b.kind))).map(variantDto),
+    variants: [...v.variants].sort((a, b) => (a.kind === 'original' ? -1 : b.kind === 'original' ? 1 : a.kind.localeCompare(b.kind))).map((x) => variantDto(x, jobOf(x.kind))),
   };
 }

@@ -60,3 +60,19 @@ export async function spoolUpload(source: Readable, { dir, maxBytes, onProgress 
   }
   return { path, sha256: hash.digest('hex'), size };
 }
+
+/** Writes bytes made in this process (a built variant, an encoding) to a flushed temp file, hashed like an upload. */
+export async function spoolBytes(bytes: Uint8Array, dir: string): Promise<SpooledUpload> {
+  const path = join(dir, `${randomUUID()}.part`);
+  const handle = await open(path, 'wx');
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } catch (err) {
+    await handle.close();
+    await unlink(path).catch(() => {});
+    throw err;
+  }
+  await handle.close();
+  return { path, sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
+}

@@ -10,6 +10,7 @@ import { FerryError } from '../errors.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import { versionDto } from './serializers.js';
 import { spoolUpload, type SpooledUpload } from './upload-spool.js';
+import { DEFAULT_VARIANT_KINDS, enqueueVersionJobs } from '../jobs/job-queue.js';
 
 /** What the original upload of each format asks of a device until variants say more. */
 function originalRequires(format: ModelFormat): VariantRequires {
@@ -81,7 +82,7 @@ export async function createVersion(app: FastifyInstance, req: UploadRequest): P
       try {
         const info = await inspectOnnxFile(spooled.path);
         if (info.externalData) {
-          throw new FerryError('invalid_onnx', 'the model keeps weights in external data files; upload a self-contained .onnx');
+          throw new FerryError('external_data', 'the model keeps weights in external data files; upload a self-contained .onnx');
         }
         io = info.io as unknown as Prisma.InputJsonValue;
         inspection = {
@@ -134,8 +135,9 @@ export async function createVersion(app: FastifyInstance, req: UploadRequest): P
             },
           },
         },
-        include: { variants: true },
       });
+      const kinds = (model.variantSettings as { kinds?: string[] } | null)?.kinds ?? DEFAULT_VARIANT_KINDS;
+      await enqueueVersionJobs(tx, created.id, req.format, kinds);
       await recordAudit(tx, {
         projectId: req.project.id,
         actor: actorOf(req.principal),
@@ -144,9 +146,10 @@ export async function createVersion(app: FastifyInstance, req: UploadRequest): P
         details: { sha256: spooled.sha256, size: spooled.size, format: req.format },
         requestId: req.requestId,
       });
-      return created;
+      return tx.version.findUniqueOrThrow({ where: { id: created.id }, include: { variants: true, jobs: true } });
     });
     app.serving.invalidate(req.project.id, model.name);
+    app.jobRunner.kick();
     return versionDto(version, model.name);
   } finally {
     if (!moved) await unlink(spooled.path).catch(() => {});

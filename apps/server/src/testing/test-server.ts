@@ -55,6 +55,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     adminToken: TEST_ADMIN_TOKEN,
     artifactDelivery: 'stream',
     logLevel: 'silent',
+    // Tests run jobs explicitly (app.jobRunner.runOnce()) so that background work never races their assertions.
+    jobConcurrency: 0,
+    jobLeaseMs: 30_000,
     ...options.config,
   };
   const app = await buildApp({ config, logger: false });

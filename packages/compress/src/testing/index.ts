@@ -7,3 +7,7 @@ export {
   type LinearModelOptions,
 } from './inspection-models.js';
 export { seededBytes, seededRandom } from './seeded-random.js';
+export { loadMnistDigits, MNIST_PIXELS, type MnistDigits, type MnistSplitOptions } from './mnist-digits.js';
+export { trainMnistMlp, type MnistMlp, type MnistTrainingOptions } from './train-mnist-mlp.js';
+export { buildModelWithForeignSubgraph, buildModelWithLoopSubgraph, type LoopModelOptions } from './subgraph-models.js';
+export { runOnnx, type Feeds } from './run-onnx.js';

@@ -1,6 +1,7 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import parseRange from 'range-parser';
+import { Negotiator } from '@fastify/accept-negotiator';
 import { Sha256Hex } from '@ferry/protocol';
 import { FerryError } from '../../errors.js';
 import { appKeyProject } from '../device-access.js';
@@ -13,6 +14,9 @@ function etagMatches(header: string | undefined, etag: string): boolean {
   if (header.trim() === '*') return true;
   return header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
 }
+
+// Brotli first: it is the smaller of the two stored encodings.
+const encodings = new Negotiator({ supportedValues: ['br', 'gzip', 'identity'] });
 
 export const artifactRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -31,18 +35,29 @@ export const artifactRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // Only bytes that belong to this app key's project are served.
       const variant = await app.db.prisma.variant.findFirst({
         where: { artifactSha: sha256, version: { model: { projectId } } },
-        select: { artifact: { select: { size: true } } },
+        select: { artifact: { select: { size: true, encodings: { select: { encoding: true, blobSha: true, size: true } } } } },
       });
       if (!variant?.artifact) throw new FerryError('artifact_not_found', `no artifact ${sha256} for this app`);
-      const size = Number(variant.artifact.size);
-      const etag = `"${sha256}"`;
+      const stored = variant.artifact.encodings;
+      const accept = request.headers['accept-encoding'];
+      const chosen = stored.length && typeof accept === 'string' ? encodings.negotiate(accept) : null;
+      const copy = chosen && chosen !== 'identity' ? stored.find((e) => e.encoding === chosen) : undefined;
+      // The representation served: the bytes themselves, or a pre-compressed copy of them.
+      const blob = copy ? copy.blobSha : sha256;
+      const size = Number(copy ? copy.size : variant.artifact.size);
+      const etag = copy ? `"${sha256}.${copy.encoding}"` : `"${sha256}"`;
       reply.header('etag', etag).header('cache-control', IMMUTABLE).header('accept-ranges', 'bytes');
+      if (stored.length) reply.header('vary', 'Accept-Encoding');
+      if (copy) reply.header('content-encoding', copy.encoding);
 
       if (etagMatches(request.headers['if-none-match'], etag)) return reply.status(304).send();
 
       if (app.config.artifactDelivery === 'redirect' && app.blobs.presignedUrl) {
+        // S3 serves the object without Content-Encoding metadata: redirect to the plain bytes.
         const url = await app.blobs.presignedUrl(sha256, PRESIGN_SECONDS);
-        return reply.header('cache-control', 'private, no-store').redirect(url, 302);
+        reply.removeHeader('content-encoding');
+        reply.removeHeader('vary');
+        return reply.header('etag', `"${sha256}"`).header('cache-control', 'private, no-store').redirect(url, 302);
       }
 
       reply.header('content-type', 'application/octet-stream');
@@ -57,7 +72,7 @@ export const artifactRoutes: FastifyPluginAsyncTypebox = async (app) => {
         // A malformed header (-2) or several ranges: answer the whole artifact, as RFC 9110 allows.
         if (ranges !== -2 && ranges.type === 'bytes' && ranges.length === 1) {
           const range = ranges[0]!;
-          const stream = await app.blobs.read(sha256, range);
+          const stream = await app.blobs.read(blob, range);
           return reply
             .status(206)
             .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
@@ -65,7 +80,7 @@ export const artifactRoutes: FastifyPluginAsyncTypebox = async (app) => {
             .send(stream);
         }
       }
-      const stream = await app.blobs.read(sha256);
+      const stream = await app.blobs.read(blob);
       return reply.header('content-length', size).send(stream);
     },
   );

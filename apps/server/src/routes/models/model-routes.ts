@@ -24,7 +24,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { principal, project } = await projectAccess(app, request, request.params.project, 'publisher');
-      const { name, task, description, labels, metadata } = request.body;
+      const { name, task, description, labels, metadata, servingPolicy, variantSettings } = request.body;
       try {
         const model = await app.db.prisma.$transaction(async (tx) => {
           const created = await tx.model.create({
@@ -36,6 +36,8 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
               description: description ?? null,
               labels: labels ?? undefined,
               metadata: (metadata as object | undefined) ?? undefined,
+              servingPolicy: servingPolicy ?? undefined,
+              variantSettings: variantSettings ?? undefined,
             },
           });
           await recordAudit(tx, {
@@ -119,6 +121,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
             ...(b.labels !== undefined ? { labels: json(b.labels) } : {}),
             ...(b.metadata !== undefined ? { metadata: json(b.metadata) } : {}),
             ...(b.servingPolicy !== undefined ? { servingPolicy: json(b.servingPolicy) } : {}),
+            ...(b.variantSettings !== undefined ? { variantSettings: json(b.variantSettings) } : {}),
             // Labels, metadata and policy are part of what devices are served.
             release: { increment: 1 },
           },

@@ -79,7 +79,7 @@ export const versionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { project } = await projectAccess(app, request, request.params.project, 'viewer');
       const model = await app.db.prisma.model.findUnique({
         where: { projectId_name: { projectId: project.id, name: request.params.model } },
-        include: { versions: { include: { variants: true }, orderBy: { number: 'desc' } } },
+        include: { versions: { include: { variants: true, jobs: true }, orderBy: { number: 'desc' } } },
       });
       if (!model) throw new FerryError('model_not_found', `no model "${request.params.model}" in this project`);
       return { versions: model.versions.map((v) => versionDto(v, model.name)) };
@@ -100,7 +100,7 @@ export const versionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { project } = await projectAccess(app, request, request.params.project, 'viewer');
       const model = await app.db.prisma.model.findUnique({
         where: { projectId_name: { projectId: project.id, name: request.params.model } },
-        include: { versions: { where: { number: request.params.version }, include: { variants: true } } },
+        include: { versions: { where: { number: request.params.version }, include: { variants: true, jobs: true } } },
       });
       if (!model) throw new FerryError('model_not_found', `no model "${request.params.model}" in this project`);
       const version = model.versions[0];
