@@ -387,6 +387,12 @@ describe('signing keys', () => {
     await refreshJwks();
     await expect(jwtVerify(before.json().manifest, jwks)).resolves.toBeTruthy();
     await expect(jwtVerify(fresh.json().manifest, jwks)).resolves.toBeTruthy();
+
+    // Without an overlap, the replaced key retires at once and leaves the JWKS; the key
+    // replaced before it stays until its own overlap ends.
+    const immediate = await call('POST', '/v1/keys/rotate', { overlapHours: 0 });
+    const last = (await s.app.inject('/v1/keys')).json();
+    expect(last.keys.map((k: { kid: string }) => k.kid).sort()).toEqual([immediate.json().kid, oldKid].sort());
   });
 });
 

@@ -1,7 +1,7 @@
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildMlp } from '@ferry/compress/testing';
+import { buildMlp, buildModelWithForeignSubgraph } from '@ferry/compress/testing';
 import type { ManifestPayload, Version } from '@ferry/protocol';
 import { startTestServer, type TestServer } from '../testing/test-server.js';
 import { JobQueue } from './job-queue.js';
@@ -124,6 +124,41 @@ describe('variant jobs', () => {
     expect(pruned.status).toBe('rejected');
     expect(pruned.reason).toMatch(/cosine/i);
     expect(pruned.accuracy!.cosine).toBeLessThan(0.999999);
+  });
+});
+
+describe('a model the passes cannot rewrite', () => {
+  it('fails its variant jobs with a clear error at once, and the original stays servable', async () => {
+    const v = await upload('foreign', Buffer.from(buildModelWithForeignSubgraph()));
+    expect(v.variants[0]!.status).toBe('ready');
+    await drain();
+    const after = await version('foreign');
+    for (const x of after.variants.filter((x) => x.kind !== 'original')) {
+      expect(x.status).toBe('failed');
+      expect(x.reason).toMatch(/subgraph|operator|domain/i);
+      expect(x.sha256).toBeNull();
+    }
+    const jobs = (await s.app.inject({ url: '/v1/projects/default/jobs?status=failed', headers: s.admin })).json().jobs;
+    const failed = jobs.filter((j: { model: string }) => j.model === 'foreign');
+    expect(failed).toHaveLength(3);
+    expect(failed.every((j: { attempts: number; error: string }) => j.attempts === 1 && j.error.length > 0)).toBe(true);
+
+    const published = await s.app.inject({ method: 'POST', url: '/v1/projects/default/models/foreign/rollouts', headers: s.admin, payload: { version: 1, stages: [100] } });
+    expect(published.statusCode).toBe(201);
+    const res = await s.app.inject({
+      method: 'POST',
+      url: '/v1/resolve',
+      headers: { 'x-ferry-app-key': s.appKey },
+      payload: { model: 'foreign', device: { id: 'd', platform: 'web', sdk: { version: '1' }, capabilities: { backends: ['wasm'] } } },
+    });
+    expect(res.statusCode).toBe(200);
+
+    const retried = await s.app.inject({ method: 'POST', url: `/v1/projects/default/jobs/${failed[0].id}/retry`, headers: s.admin });
+    expect(retried.statusCode).toBe(200);
+    expect(retried.json().status).toBe('queued');
+    const again = await s.app.inject({ method: 'POST', url: `/v1/projects/default/jobs/${failed[0].id}/retry`, headers: s.admin });
+    expect(again.statusCode).toBe(409);
+    await drain();
   });
 });
 
