@@ -36,6 +36,7 @@ import { JobQueue } from './jobs/job-queue.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { storeSpooled } from './registry/version-upload.js';
 import { jobRoutes } from './routes/jobs/job-routes.js';
+import { DEMO_MODEL, seedDemoModel } from './demo/demo-model.js';
 import { ManifestSigner } from './signing/manifest-signer.js';
 
 declare module 'fastify' {
@@ -166,5 +167,6 @@ export async function buildApp({ config, logger }: BuildOptions): Promise<FerryA
   await app.register(telemetryRoutes);
   await app.register(rolloutRoutes);
   await app.register(jobRoutes);
+  if (config.seedDemo && (await seedDemoModel(app))) app.log.info({ model: DEMO_MODEL }, 'published the demo model in project "default"');
   return app;
 }

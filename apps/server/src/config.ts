@@ -17,6 +17,8 @@ export interface Config {
   jobConcurrency: number;
   /** How long a job stays claimed without a heartbeat before another server takes it over. */
   jobLeaseMs: number;
+  /** Give a new installation's `default` project a published demo model. */
+  seedDemo: boolean;
 }
 
 export interface S3Config {
@@ -127,5 +129,6 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     jobConcurrency: int(env, 'FERRY_JOB_CONCURRENCY', 1, 0, 64),
     jobLeaseMs: int(env, 'FERRY_JOB_LEASE_SECONDS', 30, 2, 3600) * 1000,
+    seedDemo: bool(env, 'FERRY_DEMO', true),
   };
 }

@@ -23,6 +23,7 @@ const lines = [
   `  blobs:    ${app.blobs.kind === 'local' ? `files in ${config.dataDir}/blobs` : `S3 bucket ${config.s3?.bucket}`}`,
   `  API docs: ${base}/docs`,
   `  project "${info.defaultProject}", app key: ${info.defaultAppKey}`,
+  ...(config.seedDemo ? ['  demo model: "digits" (published; its variants build in the background)'] : []),
 ];
 if (info.adminTokenGenerated) {
   lines.push(`  admin token (shown once; also kept in ${info.adminTokenFile}):`, `    ${info.adminToken}`);

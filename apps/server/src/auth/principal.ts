@@ -27,5 +27,5 @@ export function assertAllowed(principal: Principal, project: { id: string }, nee
 
 /** How the audit log names an actor. */
 export function actorOf(principal: Principal): string {
-  return principal.id === 'bootstrap' ? 'bootstrap' : `token:${principal.id}`;
+  return principal.id === 'bootstrap' || principal.id === 'system' ? principal.id : `token:${principal.id}`;
 }

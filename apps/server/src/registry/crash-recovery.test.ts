@@ -31,6 +31,7 @@ async function startServer(extraEnv: Record<string, string> = {}): Promise<Runni
       FERRY_ADMIN_TOKEN: TOKEN,
       LOG_LEVEL: 'warn',
       FERRY_JOB_CONCURRENCY: '0',
+      FERRY_DEMO: 'false',
       ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -58,6 +58,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     // Tests run jobs explicitly (app.jobRunner.runOnce()) so that background work never races their assertions.
     jobConcurrency: 0,
     jobLeaseMs: 30_000,
+    seedDemo: false,
     ...options.config,
   };
   const app = await buildApp({ config, logger: false });
