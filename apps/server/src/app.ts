@@ -13,6 +13,7 @@ import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
 import { registerErrorHandler } from './plugins/error-handler.js';
 import { registerMetrics } from './plugins/metrics.js';
+import { registerDeviceCors } from './plugins/device-cors.js';
 import { registerValidation } from './plugins/validation.js';
 import { ArtifactCollector } from './registry/artifact-gc.js';
 import { appKeyRoutes } from './routes/app-keys/app-key-routes.js';
@@ -100,6 +101,7 @@ export async function buildApp({ config, logger }: BuildOptions): Promise<FerryA
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  await registerDeviceCors(app);
   registerMetrics(app);
 
   // App services.

@@ -240,4 +240,19 @@ describe('operations', () => {
     expect(res.json().error).toMatchObject({ code: 'not_found', requestId: 'req-123' });
     expect(res.headers['x-request-id']).toBe('req-123');
   });
+
+  it('lets web apps on any origin call the device API, but not the admin API', async () => {
+    const preflight = await s.app.inject({
+      method: 'OPTIONS',
+      url: '/v1/resolve',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-ferry-app-key' },
+    });
+    expect(preflight.statusCode).toBe(204);
+    expect(preflight.headers['access-control-allow-origin']).toBe('*');
+    expect(String(preflight.headers['access-control-allow-headers'])).toContain('x-ferry-app-key');
+    const keys = await s.app.inject({ url: '/v1/keys', headers: { origin: 'https://app.example' } });
+    expect(keys.headers['access-control-allow-origin']).toBe('*');
+    const adminCall = await s.app.inject({ url: '/v1/projects', headers: { ...s.admin, origin: 'https://evil.example' } });
+    expect(adminCall.headers['access-control-allow-origin']).toBeUndefined();
+  });
 });
