@@ -1,5 +1,5 @@
 /**
- * Compression benchmark: builds every variant (fp16, int8, pruned-50) of four models with
+ * Compression benchmark: builds every variant (fp16, int8, pruned-50) of six models with
  * `buildVariant` from @ferry/compress, exactly as a server job would, and prints per model a
  * table of size ratios (raw and brotli, against the original's), accuracy-gate metrics and
  * build time, then the targets and whether each is met.
@@ -8,6 +8,10 @@
  *   - the same MLP trained on the `mnist` digits (gate on the 2,000 held-out digits)
  *   - tiny CNN (Conv 8×3×3 + Gemm), seeded-random weights
  *   - MLP 784-2048-512-10, seeded-random weights: ~10.6 MB of float32
+ *   - Silero VAD legacy (v4) and v5, the pretrained models `@ricky0123/vad-web` installs (gate:
+ *     speech-like audio streamed at 16 and 8 kHz as vad-web does; see `sileroEvaluation`).
+ *     Not held to the size targets: they keep biases, filters under 1,024 values and graph
+ *     structure (If branches, hundreds of shape nodes) in float32 / as is.
  *
  * Build time is wall-clock and CPU (user + system of this process, all threads: the build
  * runs onnxruntime on one wasm thread and compression on libuv's pool). The original's
@@ -28,7 +32,7 @@ import {
   type VariantBuildResult,
   type VariantKind,
 } from '@ferry/compress';
-import { buildMlp, buildTinyCnn, MNIST_PIXELS, trainMnistMlp } from '@ferry/compress/testing';
+import { buildMlp, buildTinyCnn, MNIST_PIXELS, sileroEvaluation, sileroVadModels, trainMnistMlp } from '@ferry/compress/testing';
 import { envInt, median } from '../lib.js';
 
 const KINDS: VariantKind[] = ['fp16', 'int8', 'pruned-50'];
@@ -57,7 +61,7 @@ interface Measured {
 const fmtBytes = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} MB` : `${(n / 1e3).toFixed(1)} kB`);
 const pct = (f: number | undefined) => (f === undefined ? '—' : `${(f * 100).toFixed(2)}%`);
 
-function models(): BenchModel[] {
+async function models(): Promise<BenchModel[]> {
   const started = performance.now();
   const trained = trainMnistMlp();
   const evaluation: EvaluationFeed[] = [];
@@ -80,6 +84,18 @@ function models(): BenchModel[] {
     },
     { name: 'tiny CNN (random weights)', bytes: buildTinyCnn(), weightDominated: true, tenMegabytes: false },
     { name: 'MLP 784-2048-512-10 (random weights)', bytes: buildMlp({ hidden: [2048, 512] }), weightDominated: true, tenMegabytes: true },
+    ...(await Promise.all(
+      [sileroVadModels().legacy, sileroVadModels().v5].map(async (model) => {
+        const { bytes, feeds } = await sileroEvaluation(model);
+        return {
+          name: `${model.name}, pretrained, from @ricky0123/vad-web (gate: ${feeds.length} frames of speech-like audio at 16 and 8 kHz)`,
+          bytes,
+          evaluation: feeds,
+          weightDominated: false,
+          tenMegabytes: false,
+        };
+      }),
+    )),
   ];
 }
 
@@ -130,7 +146,7 @@ const large: { kind: VariantKind; bytes: Uint8Array }[] = [];
 // The first session compiles onnxruntime's wasm (~0.3 s): keep that out of the timings.
 await buildVariant(buildMlp({ inputSize: 8, hidden: [8], outputs: 2 }), 'fp16');
 
-for (const model of models()) {
+for (const model of await models()) {
   const [originalBr, originalGz] = await precompress(model.bytes);
   const rows = [
     ['variant', 'size', '×raw', 'brotli', '×br', '×gzip', 'cosine', 'max|err|', 'top-1', 'status', 'wall ms', 'cpu ms', 'br+gz alone'],

@@ -75,7 +75,7 @@ export type ManifestCandidate = Static<typeof ManifestCandidate>;
 /** The signed payload of a manifest. */
 export const ManifestPayload = Type.Object({
   iss: Type.String(),
-  aud: Type.String({ description: 'The app key id the manifest was issued to.' }),
+  aud: Type.String({ description: "The app key (as apps ship it) the manifest was issued to." }),
   iat: Type.Integer(),
   exp: Type.Integer(),
   project: Type.String(),

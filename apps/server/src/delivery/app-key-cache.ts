@@ -3,6 +3,8 @@ import { FerryError } from '../errors.js';
 
 export interface AppKeyRecord {
   id: string;
+  /** The public key itself, as apps ship it; manifests are issued to it (`aud`). */
+  key: string;
   projectId: string;
 }
 
@@ -42,6 +44,6 @@ export class AppKeyCache {
   private async load(key: string): Promise<AppKeyRecord | 'revoked' | null> {
     const found = await this.prisma.appKey.findUnique({ where: { key }, select: { id: true, projectId: true, revokedAt: true } });
     if (!found) return null;
-    return found.revokedAt ? 'revoked' : { id: found.id, projectId: found.projectId };
+    return found.revokedAt ? 'revoked' : { id: found.id, key, projectId: found.projectId };
   }
 }

@@ -55,7 +55,8 @@ export class ResolveService {
     const iat = Math.floor(now / 1000);
     const payload: ManifestPayload = {
       iss: this.options.issuer,
-      aud: appKey.id,
+      // The key the app ships with: the device can check it without knowing any server-side id.
+      aud: appKey.key,
       iat,
       exp: iat + MANIFEST_TTL_SECONDS,
       project: state.projectName,

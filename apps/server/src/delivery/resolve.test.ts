@@ -96,7 +96,7 @@ describe('capability-aware manifests', () => {
   it('serves WebGPU with shader-f16 the fp16 variant first, then fp32 on the GPU, then wasm int8', async () => {
     const m = await manifestOf('vision', device({ capabilities: { backends: ['webgpu', 'wasm'], features: ['shader-f16'], memoryMB: 8192 } }));
     expect(order(m)).toEqual(['webgpu-f16@webgpu', 'original@webgpu', 'big-gpu@webgpu', 'wasm-q8@wasm', 'original@wasm']);
-    expect(m).toMatchObject({ model: 'vision', project: 'default', version: 1, rollout: null, metadata: { labels: ['a', 'b'] } });
+    expect(m).toMatchObject({ model: 'vision', project: 'default', version: 1, rollout: null, metadata: { labels: ['a', 'b'] }, aud: s.appKey });
     expect(m.io?.inputs[0]?.name).toBe('input');
     const head = m.candidates[0]!;
     expect(head.url).toBe(`/v1/artifacts/${head.sha256}`);

@@ -11,3 +11,16 @@ export { loadMnistDigits, MNIST_PIXELS, type MnistDigits, type MnistSplitOptions
 export { trainMnistMlp, type MnistMlp, type MnistTrainingOptions } from './train-mnist-mlp.js';
 export { buildModelWithForeignSubgraph, buildModelWithLoopSubgraph, type LoopModelOptions } from './subgraph-models.js';
 export { runOnnx, type Feeds } from './run-onnx.js';
+export {
+  runFeed,
+  sileroEvaluation,
+  sileroVadModels,
+  speechLikeAudio,
+  streamVad,
+  vadFrames,
+  SILERO_EVALUATION_SECONDS,
+  type SileroEvaluation,
+  type SileroSampleRate,
+  type SileroVadModel,
+  type VadStream,
+} from './silero-vad.js';

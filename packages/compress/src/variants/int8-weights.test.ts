@@ -1,5 +1,5 @@
-import { toBinary } from '@bufbuild/protobuf';
-import { ModelProtoSchema, TensorProto_DataType, type ModelProto } from 'onnx-buf';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema, TensorProto_DataType, TensorProtoSchema, type ModelProto } from 'onnx-buf';
 import { describe, expect, it } from 'vitest';
 import { defaultOpset } from '../model-graph/graph-scopes.js';
 import { normalizeModelProto } from '../normalize/normalize-model.js';
@@ -112,6 +112,47 @@ describe('int8 weight quantization', () => {
     const model = quantized(original);
     expect(decoders(model)).toEqual(['DequantizeLinear(axis 1)', 'DequantizeLinear(axis 1)']);
     expect(initializer(model, 'W_scale')?.dims).toEqual([128n]);
+    expect(initializer(model, 'B')?.dataType).toBe(TensorProto_DataType.FLOAT);
+    await expectClose(original, model, { input: floats([5, 2, inputs]) }, 'output', 0.02);
+  });
+
+  it('quantizes LSTM matrices an exporter slices into ONNX gate order (Slice → Concat → Unsqueeze), per gate row', async () => {
+    // As Silero VAD v5 is exported: PyTorch-ordered (i, f, g, o) [4·hidden, inputs] matrices held
+    // in Constant nodes, cut into gates and concatenated in ONNX order (i, o, f, g) before the
+    // LSTM reads them. The LSTM never reads W or R directly; they are still its weights.
+    const hidden = 32;
+    const inputs = 16;
+    const random = seededRandom(5);
+    const int64 = (name: string, values: number[]) =>
+      node('Constant', [], [name], [attribute.tensor('value', create(TensorProtoSchema, { dims: [BigInt(values.length)], dataType: TensorProto_DataType.INT64, int64Data: values.map(BigInt) }))]);
+    const constant = (name: string, dims: number[], fanIn: number) =>
+      node('Constant', [], [name], [attribute.tensor('value', floatTensor(name, dims, randomWeights(random, dims.reduce((a, b) => a * b, 1), fanIn)))]);
+    const gate = (k: number) => [int64(`start${k}`, [k * hidden]), int64(`end${k}`, [(k + 1) * hidden])];
+    const reorder = (name: string) => [
+      ...[0, 3, 1, 2].map((k) => node('Slice', [name, `start${k}`, `end${k}`, 'axis0'], [`${name}.gate${k}`])),
+      node('Concat', [0, 3, 1, 2].map((k) => `${name}.gate${k}`), [`${name}.onnx`], [attribute.int('axis', 0)]),
+      node('Unsqueeze', [`${name}.onnx`, 'axis0'], [`${name}.3d`]),
+    ];
+    const g = graph({
+      name: 'exported-lstm',
+      nodes: [
+        constant('W', [4 * hidden, inputs], hidden),
+        constant('R', [4 * hidden, hidden], hidden),
+        constant('B', [1, 8 * hidden], hidden),
+        int64('axis0', [0]),
+        ...[0, 1, 2, 3].flatMap(gate),
+        ...reorder('W'),
+        ...reorder('R'),
+        node('LSTM', ['input', 'W.3d', 'R.3d', 'B'], ['', 'output'], [attribute.int('hidden_size', hidden)]),
+      ],
+      inputs: [tensorValueInfo('input', ['S', 'N', inputs])],
+      outputs: [tensorValueInfo('output', [1, 'N', hidden])],
+    });
+    const original = toBinary(ModelProtoSchema, wrapModel(g, 13));
+    const model = quantized(original);
+    expect(decoders(model)).toEqual(['DequantizeLinear(axis 0)', 'DequantizeLinear(axis 0)']);
+    expect(initializer(model, 'W_quantized')?.dataType).toBe(TensorProto_DataType.INT8);
+    expect(initializer(model, 'R_scale')?.dims).toEqual([128n]);
     expect(initializer(model, 'B')?.dataType).toBe(TensorProto_DataType.FLOAT);
     await expectClose(original, model, { input: floats([5, 2, inputs]) }, 'output', 0.02);
   });

@@ -4,7 +4,7 @@ import { NameAllocator } from '../model-graph/name-allocator.js';
 import { rawTensor, readFloat32 } from '../model-graph/tensor-values.js';
 import { floatWeights } from './float-weights.js';
 import { GraphRewrite } from './graph-rewrite.js';
-import { channelAxisOf, type ChannelAxis } from './weight-slots.js';
+import type { ChannelAxis } from './weight-slots.js';
 
 /** How {@link quantizeWeightsInt8} chooses and quantizes weights. */
 export interface Int8Settings {
@@ -29,7 +29,7 @@ export function quantizeWeightsInt8(model: ModelProto, opset: number, settings: 
   const rewrite = new GraphRewrite();
   for (const weight of floatWeights(model)) {
     if (weight.elements < settings.minElements) continue;
-    const slot = channelAxisOf(weight.uses, weight.dims.length);
+    const slot = weight.channelAxis;
     if (slot === null) continue;
     const values = readFloat32(weight.tensor);
     if (!values.every(Number.isFinite)) continue;

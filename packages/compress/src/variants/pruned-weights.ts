@@ -1,7 +1,6 @@
 import type { ModelProto } from 'onnx-buf';
 import { readFloat32, writeFloat32 } from '../model-graph/tensor-values.js';
 import { floatWeights } from './float-weights.js';
-import { channelAxisOf } from './weight-slots.js';
 
 /**
  * Magnitude pruning: in each weight matrix or filter of at least `minElements` values, sets the
@@ -12,7 +11,7 @@ import { channelAxisOf } from './weight-slots.js';
 export function pruneWeights(model: ModelProto, sparsity: number, minElements: number): number {
   let count = 0;
   for (const weight of floatWeights(model)) {
-    if (weight.elements < minElements || channelAxisOf(weight.uses, weight.dims.length) === null) continue;
+    if (weight.elements < minElements || weight.channelAxis === null) continue;
     const values = readFloat32(weight.tensor);
     if (zeroSmallest(values, sparsity) > 0) {
       writeFloat32(weight.tensor, values);

@@ -165,14 +165,6 @@ export class OfflineError extends FerryError {
   }
 }
 
-/** Policy `local` without network permission found nothing in the cache. */
-export class NotCachedError extends FerryError {
-  override name = 'NotCachedError';
-  constructor(message: string, options?: FerryErrorOptions) {
-    super('not_cached', message, options);
-  }
-}
-
 // --- Server answers -----------------------------------------------------------------------------
 
 /** An error answer of the Ferry server; `code` is the server's stable code. */

@@ -52,6 +52,7 @@ export type CachedArtifact = { bytes: Uint8Array } | { missing: true };
 export class ModelCache {
   private readonly lock = new AsyncLock();
   private index: Record<string, IndexedArtifact> | null = null;
+  private lastStamp = 0;
 
   constructor(
     readonly storage: PlatformStorage,
@@ -160,7 +161,7 @@ export class ModelCache {
       if (size > this.options.maxBytes) return false;
       const index = await this.loadIndex();
       if (index[sha256]) {
-        index[sha256].lastUsed = this.options.now();
+        index[sha256].lastUsed = this.stamp();
         await this.saveIndex();
         if (await this.storage.artifacts.match(sha256).then((b) => b?.byteLength === size)) return true;
       }
@@ -174,7 +175,7 @@ export class ModelCache {
           if (!(await this.evictOne(sha256))) return false;
         }
       }
-      index[sha256] = { size, lastUsed: this.options.now() };
+      index[sha256] = { size, lastUsed: this.stamp() };
       await this.saveIndex();
       return true;
     });
@@ -191,10 +192,16 @@ export class ModelCache {
       const index = await this.loadIndex();
       const entry = index[sha256];
       if (entry) {
-        entry.lastUsed = this.options.now();
+        entry.lastUsed = this.stamp();
         await this.saveIndex();
       }
     });
+  }
+
+  /** A use time, strictly increasing so that uses within one millisecond keep their order. */
+  private stamp(): number {
+    this.lastStamp = Math.max(this.options.now(), this.lastStamp + 1);
+    return this.lastStamp;
   }
 
   private async evictUntil(limit: number, keep: string): Promise<void> {
@@ -252,6 +259,7 @@ export class ModelCache {
       index[key] = { size, lastUsed: stored[key]?.lastUsed ?? 0 };
     }
     this.index = index;
+    this.lastStamp = Math.max(this.lastStamp, ...Object.values(index).map((a) => a.lastUsed));
     return index;
   }
 

@@ -80,9 +80,13 @@ export class ModelHandle implements FerryModel {
 
   async run(feeds: Record<string, unknown>): Promise<Record<string, TensorLike>> {
     if (this.disposed) throw new Error(`the model "${this.name}" was disposed`);
-    const converted: Record<string, unknown> = {};
-    for (const [name, value] of Object.entries(feeds)) {
-      converted[name] = isTensorLike(value) && !isRuntimeTensor(value) ? this.deps.runtime.tensor(value.type, value.data, value.dims) : value;
+    let converted = feeds;
+    for (const name in feeds) {
+      const value = feeds[name];
+      if (isTensorLike(value) && !isRuntimeTensor(value)) {
+        if (converted === feeds) converted = { ...feeds };
+        converted[name] = this.deps.runtime.tensor(value.type, value.data, value.dims);
+      }
     }
     const started = this.deps.monotonic();
     const outputs = await this.session.run(converted);

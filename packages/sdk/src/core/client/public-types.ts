@@ -30,8 +30,9 @@ export interface FerryOptions {
   /** The app key this app ships with (sent as `X-Ferry-App-Key`). */
   appKey: string;
   /**
-   * The app key's id (`ak_…`), when the server's manifests name it as their audience. Manifests
-   * whose `aud` is neither this nor `appKey` are refused.
+   * The app key's id (`ak_…`, listed next to the key by the admin API), also accepted as a
+   * manifest's audience. Ferry issues manifests to the app key itself (`aud` = `appKey`); any
+   * other audience is refused (mix-and-match).
    */
   appKeyId?: string;
   /** Public key(s) manifests must be signed with (pinned). Give this, `jwksUrl`, or both. */
@@ -154,6 +155,13 @@ export interface CachedModelInfo {
   installedAt: number;
 }
 
+/** The cache's storage and usage. */
+export interface CacheInfo {
+  kind: string;
+  usedBytes: number;
+  maxBytes: number;
+}
+
 /** The Ferry client. */
 export interface Ferry {
   /** What the device can do, probed once. */
@@ -163,6 +171,8 @@ export interface Ferry {
   /** Downloads and verifies the latest model into the cache without loading it. */
   prefetch(name: string, options?: PrefetchOptions): Promise<CachedModelInfo>;
   listCachedModels(): Promise<CachedModelInfo[]>;
+  /** What backs the cache (`directory`, `opfs`, `indexeddb`, `memory`) and how full it is. */
+  cacheInfo(): Promise<CacheInfo>;
   /** Deletes a cached model; true when there was one. Its release counter is kept (rollback protection). */
   deleteCachedModel(name: string): Promise<boolean>;
   /** Telemetry on or off (remembered on the device), and sending what is queued now. */

@@ -146,9 +146,13 @@ export class ArtifactDownloader {
         encoding ??= res.headers.get('content-encoding') ?? 'identity';
         if (!res.body) throw new ConnectionError('the artifact answer has no body', { model });
         const reader = res.body.getReader();
+        // Not every fetch ends the body when its signal aborts: cancelling the reader always does.
+        const cancel = () => void reader.cancel().catch(() => undefined);
+        linked.signal.addEventListener('abort', cancel, { once: true });
         try {
           for (;;) {
             const { done, value } = await reader.read();
+            if (linked.signal.aborted) throw new ConnectionError('the download stalled', { model });
             if (done) break;
             armStall();
             if (received + value.byteLength > expected.size) {
@@ -161,6 +165,7 @@ export class ArtifactDownloader {
             progress();
           }
         } finally {
+          linked.signal.removeEventListener('abort', cancel);
           reader.cancel().catch(() => undefined);
         }
         if (received < expected.size) throw new ConnectionError(`the connection ended after ${received} of ${expected.size} bytes`, { model });

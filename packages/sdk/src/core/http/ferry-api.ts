@@ -43,9 +43,14 @@ export class FerryApi {
     return `${this.serverUrl}${pathOrUrl.startsWith('/') ? '' : '/'}${pathOrUrl}`;
   }
 
-  /** Headers for a request to `url`: the app key goes to the Ferry server only, never to a CDN. */
+  /**
+   * Headers for a request to `url`: the app key goes to Ferry only — this server, or a Ferry
+   * artifact URL under another public address (`FERRY_PUBLIC_URL`) — never to a CDN.
+   */
   headersFor(url: string): Record<string, string> {
-    return new URL(url).origin === this.origin ? { 'x-ferry-app-key': this.options.appKey } : {};
+    const target = new URL(url);
+    const ferry = target.origin === this.origin || target.pathname.includes('/v1/artifacts/');
+    return ferry ? { 'x-ferry-app-key': this.options.appKey } : {};
   }
 
   /** `POST /v1/resolve`: the compact JWS of the manifest, or null when `cached` is still current (304). */

@@ -19,7 +19,16 @@ export interface OrtOptions {
   numThreads?: number;
   /** Extra session options (graph optimisation level, …); the SDK sets `executionProviders`. */
   sessionOptions?: Record<string, unknown>;
+  /**
+   * Backends the loaded ONNX Runtime build has. The default `onnxruntime-web` build has WebGPU,
+   * WebNN and wasm; WebGL needs `onnxruntime-web/all` (or `/webgl`).
+   * @defaultValue ['webgpu', 'webnn', 'wasm', 'cpu']
+   * @example `{ module: () => import('onnxruntime-web/all'), backends: ['webgpu', 'webgl', 'wasm'] }`
+   */
+  backends?: string[];
 }
+
+const DEFAULT_BACKENDS = ['webgpu', 'webnn', 'wasm', 'cpu'];
 
 /** Device API backend → onnxruntime-web execution provider. */
 const EXECUTION_PROVIDERS: Record<string, string> = {
@@ -79,7 +88,7 @@ export function createOrtRuntime(load: () => Promise<OrtModule>, options: OrtOpt
   };
   return {
     name: 'onnxruntime-web',
-    supports: (backend) => backend in EXECUTION_PROVIDERS,
+    supports: (backend) => backend in EXECUTION_PROVIDERS && (options.backends ?? DEFAULT_BACKENDS).includes(backend),
     async createSession(bytes, backend) {
       const m = await module();
       const ep = EXECUTION_PROVIDERS[backend];

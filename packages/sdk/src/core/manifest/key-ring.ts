@@ -13,6 +13,8 @@ type KeyResolver = ReturnType<typeof createLocalJWKSet>;
 const JWKS_META_KEY = 'jwks';
 /** Shortest time between two JWKS fetches caused by an unknown key id. */
 const REFETCH_COOLDOWN_MS = 30_000;
+/** A kept JWKS older than this is refreshed in the background (rotations add keys ahead of use). */
+const STALE_JWKS_MS = 60 * 60 * 1000;
 
 interface StoredJwks {
   url: string;
@@ -44,6 +46,7 @@ export interface KeyRingOptions {
 export class KeyRing {
   private pinned: KeyResolver | null;
   private remote: { resolver: KeyResolver; fetchedAt: number } | null = null;
+  private lastRefresh = Number.NEGATIVE_INFINITY;
   private loading: Promise<void> | null = null;
 
   constructor(private readonly options: KeyRingOptions) {
@@ -55,16 +58,31 @@ export class KeyRing {
     return Boolean(this.options.jwksUrl);
   }
 
-  /** The resolvers to try, pinned first. Loads the JWKS (network, else stored copy) on first call. */
+  /**
+   * The resolvers to try, pinned first. On first call the JWKS comes from the copy kept on the
+   * device (refreshed in the background when older than an hour), else from the network: an
+   * offline start never waits for the network.
+   */
   async resolvers(signal?: AbortSignal): Promise<KeyResolver[]> {
-    if (this.options.jwksUrl && !this.remote) await this.load(false, signal).catch(() => undefined);
+    if (this.options.jwksUrl && !this.remote) {
+      const url = this.options.api.url(this.options.jwksUrl);
+      const stored = await this.options.meta.get<StoredJwks>(JWKS_META_KEY).catch(() => undefined);
+      if (stored?.url === url && Array.isArray(stored.jwks?.keys)) {
+        this.remote = { resolver: createLocalJWKSet(stored.jwks), fetchedAt: stored.fetchedAt };
+        if (this.options.now() - stored.fetchedAt > STALE_JWKS_MS) void this.load(true).catch(() => undefined);
+      } else {
+        await this.load(false, signal).catch(() => undefined);
+      }
+    }
     return [this.pinned, this.remote?.resolver].filter((r): r is KeyResolver => r !== null && r !== undefined);
   }
 
   /** Refetches the JWKS after a manifest named a key this ring does not have. True if it refreshed. */
   async refresh(signal?: AbortSignal): Promise<boolean> {
     if (!this.options.jwksUrl) return false;
-    if (this.remote && this.options.now() - this.remote.fetchedAt < REFETCH_COOLDOWN_MS) return false;
+    // Unknown key ids may come from a forger as well as from a rotation: refetch at most every 30 s.
+    if (this.options.now() - this.lastRefresh < REFETCH_COOLDOWN_MS) return false;
+    this.lastRefresh = this.options.now();
     try {
       await this.load(true, signal);
       return true;

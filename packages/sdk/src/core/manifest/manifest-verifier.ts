@@ -9,6 +9,9 @@ import {
 } from '../errors.js';
 import type { KeyRing } from './key-ring.js';
 
+/** Where the verifier gets its keys (a {@link KeyRing}). */
+export type KeySource = Pick<KeyRing, 'resolvers' | 'refresh'>;
+
 /** `typ` of manifest headers (same value as `MANIFEST_TYPE` in `@ferry/protocol`, kept here to keep schemas out of bundles). */
 export const MANIFEST_TYPE = 'ferry-manifest+jwt';
 const ALGORITHMS = ['EdDSA', 'Ed25519'];
@@ -30,10 +33,22 @@ export interface VerifyOptions {
   signal?: AbortSignal | undefined;
 }
 
+/** Decides which audiences (`aud`, the app key id the server issued a manifest to) are this app's. */
+export interface AudienceCheck {
+  accepts(aud: string): Promise<boolean>;
+  /** Called once a manifest fully verified (to pin the audience on first use). */
+  accepted?(aud: string): Promise<void>;
+}
+
+/** Accepts exactly the given audiences. */
+export function fixedAudiences(audiences: readonly string[]): AudienceCheck {
+  return { accepts: async (aud) => audiences.includes(aud) };
+}
+
 export interface ManifestVerifierOptions {
-  keys: KeyRing;
-  /** Values `aud` may take: the app key id (and the app key itself). */
-  audiences: readonly string[];
+  keys: KeySource;
+  /** Which `aud` values this app accepts. */
+  audience: AudienceCheck;
   now: () => number;
   /** Allowed clock difference with the server, in seconds. */
   clockSkewSeconds: number;
@@ -67,7 +82,7 @@ export class ManifestVerifier {
       throw new ManifestInvalidError('the manifest payload is not JSON', { ...ctx, cause: err });
     }
     const manifest = checkShape(payload, options.model);
-    if (!this.options.audiences.includes(manifest.aud)) {
+    if (!(await this.options.audience.accepts(manifest.aud))) {
       throw new ManifestMismatchError(`the manifest was issued to another app (aud "${manifest.aud}")`, ctx);
     }
     if (manifest.model !== options.model) {
@@ -80,6 +95,7 @@ export class ManifestVerifier {
         throw new ManifestExpiredError(`the manifest expired ${ago} s ago (release ${manifest.release})`, ctx);
       }
     }
+    await this.options.audience.accepted?.(manifest.aud);
     return { jws, kid: header.kid, payload: manifest };
   }
 

@@ -107,7 +107,7 @@ export class TelemetryClient {
     this.queue.push({ ...event, id: randomId(), at: this.deps.now() } as TelemetryEvent);
     if (this.queue.length > this.options.maxQueued) this.queue.splice(0, this.queue.length - this.options.maxQueued);
     this.schedulePersist();
-    if (this.queue.length >= this.options.batchSize) void this.flush().catch(() => undefined);
+    if (this.queue.length >= this.options.batchSize && this.deps.now() >= this.retryAt) void this.flush().catch(() => undefined);
   }
 
   /** Adds one inference latency; they are sent as a summary per model, variant and backend. */

@@ -1,0 +1,135 @@
+/**
+ * SDK load and inference benchmark, Node, against a Ferry server in a child process (PGlite,
+ * local blobs). The model is a real ONNX MLP (784-BENCH_SDK_HIDDEN-BENCH_SDK_HIDDEN-10, default
+ * 1024 → ~7 MiB). Each measurement is compared with the plain way of doing the same in the same
+ * run, interleaved (baseline, sdk, baseline, sdk, …; BENCH_SDK_ROUNDS, default 5, of each), medians:
+ *
+ * - cold load: `getModel('latest')` on an empty cache (resolve, manifest signature, download
+ *   with SHA-256 while streaming, atomic cache write, session, warm-up run) vs plain
+ *   `fetch(artifact)` + `InferenceSession.create` + one run.
+ * - warm load: `getModel('local')` from the cache (manifest re-verified, bytes re-hashed,
+ *   session, warm-up run) vs `readFile` + `InferenceSession.create` + one run.
+ * - inference overhead: `model.run` vs `session.run`, BENCH_SDK_RUNS (default 500) runs each,
+ *   batch 1, median per run.
+ *
+ * Targets: cold ≤ 1.5×, warm ≤ 1.5×, inference ≤ 1.05× (BENCH_SDK_*_TARGET to change).
+ *
+ *   node --conditions=@ferry/source --import tsx bench/sdk/load.ts
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-web';
+import { buildMlp } from '@ferry/compress/testing';
+import { createFerry, type Ferry } from '@ferry/sdk';
+import { MiB, adminHeaders, createModel, envInt, fmt, http, makeTempDir, median, startFerryChild, withCleanup } from '../lib.js';
+
+const HIDDEN = envInt('BENCH_SDK_HIDDEN', 1024);
+const ROUNDS = envInt('BENCH_SDK_ROUNDS', 5);
+const RUNS = envInt('BENCH_SDK_RUNS', 500);
+const target = (name: string, fallback: number) => Number(process.env[`BENCH_SDK_${name}_TARGET`] ?? fallback);
+const TARGETS = { cold: target('COLD', 1.5), warm: target('WARM', 1.5), inference: target('INFERENCE', 1.05) };
+
+const INPUT = Float32Array.from({ length: 784 }, (_, i) => (i % 17) / 17);
+
+async function timed(fn: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+await withCleanup(async (defer) => {
+  const tmp = await makeTempDir('ferry-bench-sdk-');
+  defer(tmp.remove);
+  const server = await startFerryChild(join(tmp.path, 'ferry'));
+  defer(server.stop);
+  const { port } = server;
+  const base = `http://127.0.0.1:${port}`;
+
+  const bytes = buildMlp({ inputSize: 784, hidden: [HIDDEN, HIDDEN], outputs: 10, seed: 7 });
+  await createModel(port, 'bench-sdk');
+  const uploaded = await http(port, 'POST', '/v1/projects/default/models/bench-sdk/versions', {
+    headers: { ...adminHeaders, 'content-type': 'application/octet-stream' },
+    body: Buffer.from(bytes),
+  });
+  if (uploaded.status !== 201) throw new Error(`upload: ${uploaded.status} ${uploaded.body}`);
+  const { version, sha256 } = JSON.parse(uploaded.body) as { version: number; sha256: string };
+  const rollout = await http(port, 'POST', '/v1/projects/default/models/bench-sdk/rollouts', {
+    headers: { ...adminHeaders, 'content-type': 'application/json' },
+    body: JSON.stringify({ version, stages: [100] }),
+  });
+  if (rollout.status !== 201) throw new Error(`rollout: ${rollout.status} ${rollout.body}`);
+  const keys = JSON.parse((await http(port, 'GET', '/v1/projects/default/app-keys', { headers: adminHeaders })).body) as { appKeys: { id: string; key: string }[] };
+  const appKey = keys.appKeys[0]!;
+  const jwks = JSON.parse((await http(port, 'GET', '/v1/keys')).body) as { keys: Record<string, unknown>[] };
+  const modelFile = join(tmp.path, 'model.onnx');
+  await writeFile(modelFile, bytes);
+  console.log(`model: ${fmt(bytes.byteLength / MiB, 2)} MiB MLP 784-${HIDDEN}-${HIDDEN}-10; ${ROUNDS} rounds; ${RUNS} runs for inference`);
+
+  ort.env.wasm.numThreads = 1;
+  const feeds = () => ({ input: new ort.Tensor('float32', INPUT, [1, 784]) });
+  const plainLoad = async (modelBytes: Uint8Array) => {
+    const session = await ort.InferenceSession.create(modelBytes, { executionProviders: ['wasm'] });
+    await session.run(feeds());
+    await session.release();
+  };
+  let cacheCount = 0;
+  const client = (cacheDir: string): Ferry =>
+    createFerry({ serverUrl: base, appKey: appKey.key, appKeyId: appKey.id, trustedKeys: jwks, cache: { location: cacheDir }, telemetry: false });
+
+  // ONNX Runtime compiles its wasm on first use: pay that before timing anything.
+  await plainLoad(bytes);
+
+  const cold = { plain: [] as number[], sdk: [] as number[] };
+  const warm = { plain: [] as number[], sdk: [] as number[] };
+  let primed = '';
+  for (let r = 0; r < ROUNDS; r++) {
+    cold.plain.push(
+      await timed(async () => {
+        const res = await fetch(`${base}/v1/artifacts/${sha256}`, { headers: { 'x-ferry-app-key': appKey.key } });
+        await plainLoad(new Uint8Array(await res.arrayBuffer()));
+      }),
+    );
+    const dir = join(tmp.path, `cache-${cacheCount++}`);
+    const ferry = client(dir);
+    cold.sdk.push(await timed(async () => void (await ferry.getModel('bench-sdk', { policy: 'latest' }))));
+    await ferry.close();
+    primed = dir;
+  }
+  for (let r = 0; r < ROUNDS; r++) {
+    warm.plain.push(await timed(async () => plainLoad(new Uint8Array(await readFile(modelFile)))));
+    const ferry = client(primed);
+    warm.sdk.push(await timed(async () => void (await ferry.getModel('bench-sdk', { policy: 'local' }))));
+    await ferry.close();
+  }
+
+  const ferry = client(primed);
+  const model = await ferry.getModel('bench-sdk', { policy: 'local' });
+  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
+  const inference = { plain: [] as number[], sdk: [] as number[] };
+  const input = feeds();
+  for (let i = 0; i < 20; i++) {
+    await session.run(input);
+    await model.run(input);
+  }
+  for (let i = 0; i < RUNS; i++) {
+    inference.plain.push(await timed(async () => void (await session.run(input))));
+    inference.sdk.push(await timed(async () => void (await model.run(input))));
+  }
+  await session.release();
+  await ferry.close();
+
+  let missed = 0;
+  const report = (name: keyof typeof TARGETS, m: { plain: number[]; sdk: number[] }, unit = 'ms', digits = 1) => {
+    const [p, s] = [median(m.plain), median(m.sdk)];
+    const ratio = s / p;
+    const ok = ratio <= TARGETS[name];
+    if (!ok) missed++;
+    console.log(
+      `${name.padEnd(10)} plain ${fmt(p, digits)} ${unit}, sdk ${fmt(s, digits)} ${unit} (+${fmt(s - p, digits)} ${unit}) → ${fmt(ratio, 2)}× (target ≤ ${TARGETS[name]}×) ${ok ? 'ok' : 'MISSED'}`,
+    );
+  };
+  report('cold', cold);
+  report('warm', warm);
+  report('inference', inference, 'ms', 3);
+  if (missed) process.exitCode = 1;
+});

@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { CacheCorruptError, ManifestRollbackError } from '../errors.js';
+import { sha256Of } from '../../testing/fake-server.js';
+import { MemoryArtifactStore, memoryStorage } from './memory-storage.js';
+import { ModelCache, type InstalledModel } from './model-cache.js';
+
+const bytes = (n: number, seed: number) => new Uint8Array(n).map((_, i) => (i * seed + 3) % 256);
+
+function cacheOf(maxBytes = 1000, storage = memoryStorage()) {
+  let clock = 1;
+  return { cache: new ModelCache(storage, { maxBytes, now: () => clock++ }), storage };
+}
+
+const record = (model: string, b: Uint8Array, release = 1): InstalledModel => ({
+  model,
+  jws: 'x.y.z',
+  release,
+  version: release,
+  sha256: sha256Of(b),
+  size: b.byteLength,
+  variant: 'original',
+  backend: 'wasm',
+  failures: [],
+  installedAt: 0,
+});
+
+describe('ModelCache', () => {
+  it('keeps the highest accepted release per model and refuses older ones', async () => {
+    const { cache } = cacheOf();
+    await cache.acceptRelease('digits', 3);
+    await cache.acceptRelease('digits', 3);
+    await cache.acceptRelease('faces', 1);
+    const err = await cache.acceptRelease('digits', 2).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ManifestRollbackError);
+    expect((err as ManifestRollbackError).code).toBe('manifest_rollback');
+    await cache.acceptRelease('digits', 4);
+    expect(await cache.highestRelease('digits')).toBe(4);
+  });
+
+  it('keeps the release counter when a model is deleted', async () => {
+    const { cache } = cacheOf();
+    const b = bytes(10, 1);
+    await cache.acceptRelease('digits', 5);
+    await cache.store(sha256Of(b), b);
+    await cache.install(record('digits', b, 5));
+    expect(await cache.uninstall('digits')).toBe(true);
+    expect(await cache.listInstalled()).toEqual([]);
+    await expect(cache.acceptRelease('digits', 4)).rejects.toBeInstanceOf(ManifestRollbackError);
+  });
+
+  it('reads back verified bytes, and discards a corrupt entry', async () => {
+    const { cache, storage } = cacheOf();
+    const b = bytes(100, 3);
+    const sha = sha256Of(b);
+    await cache.store(sha, b);
+    expect(await cache.read(sha, 100)).toEqual({ bytes: b });
+    const flipped = b.slice();
+    flipped[10] = flipped[10]! ^ 0x80;
+    (storage.artifacts as MemoryArtifactStore).entries.set(sha, flipped);
+    await expect(cache.read(sha, 100, 'digits')).rejects.toBeInstanceOf(CacheCorruptError);
+    expect(await storage.artifacts.match(sha)).toBeUndefined();
+    expect(await cache.read(sha, 100)).toEqual({ missing: true });
+    // A truncated entry is corrupt too.
+    await cache.store(sha, b);
+    (storage.artifacts as MemoryArtifactStore).entries.set(sha, b.slice(0, 50));
+    await expect(cache.read(sha, 100)).rejects.toBeInstanceOf(CacheCorruptError);
+  });
+
+  it('evicts the least recently used artifacts across models to stay within the byte budget', async () => {
+    const { cache, storage } = cacheOf(1000);
+    const [a, b, c] = [bytes(400, 1), bytes(400, 5), bytes(400, 7)];
+    for (const [name, x] of [['a', a], ['b', b]] as const) {
+      await cache.store(sha256Of(x), x);
+      await cache.install(record(name, x));
+    }
+    await cache.read(sha256Of(a), 400); // a is now more recent than b
+    await cache.store(sha256Of(c), c);
+    await cache.install(record('c', c));
+    const kept = (await storage.artifacts.list()).map((e) => e.key).sort();
+    expect(kept).toEqual([sha256Of(a), sha256Of(c)].sort());
+    expect((await cache.listInstalled()).map((r) => r.model).sort()).toEqual(['a', 'c']);
+    expect(await cache.usedBytes()).toBe(800);
+  });
+
+  it('does not cache an artifact larger than the whole budget', async () => {
+    const { cache, storage } = cacheOf(100);
+    const big = bytes(200, 1);
+    expect(await cache.store(sha256Of(big), big)).toBe(false);
+    expect(await storage.artifacts.list()).toEqual([]);
+  });
+
+  it('evicts and retries when the platform reports its quota exceeded', async () => {
+    const storage = memoryStorage();
+    const artifacts = storage.artifacts as MemoryArtifactStore;
+    const realPut = artifacts.put.bind(artifacts);
+    // The device holds 2 artifacts, whatever the budget says.
+    artifacts.put = async (key, b) => {
+      if (artifacts.entries.size >= 2) throw Object.assign(new Error('full'), { name: 'QuotaExceededError' });
+      return realPut(key, b);
+    };
+    const { cache } = cacheOf(10_000, storage);
+    const [a, b, c] = [bytes(100, 1), bytes(100, 3), bytes(100, 5)];
+    await cache.store(sha256Of(a), a);
+    await cache.store(sha256Of(b), b);
+    expect(await cache.store(sha256Of(c), c)).toBe(true);
+    expect([...artifacts.entries.keys()].sort()).toEqual([sha256Of(b), sha256Of(c)].sort());
+  });
+
+  it('deletes the replaced artifact when a model is updated', async () => {
+    const { cache, storage } = cacheOf();
+    const [v1, v2] = [bytes(100, 1), bytes(100, 3)];
+    await cache.store(sha256Of(v1), v1);
+    await cache.install(record('digits', v1, 1));
+    await cache.store(sha256Of(v2), v2);
+    await cache.install(record('digits', v2, 2));
+    expect((await storage.artifacts.list()).map((e) => e.key)).toEqual([sha256Of(v2)]);
+  });
+
+  it('rebuilds its index from what the store holds', async () => {
+    const storage = memoryStorage();
+    const b = bytes(300, 9);
+    await storage.artifacts.put(sha256Of(b), b);
+    const { cache } = cacheOf(1000, storage);
+    expect(await cache.usedBytes()).toBe(300);
+  });
+});

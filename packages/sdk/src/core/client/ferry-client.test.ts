@@ -1,0 +1,507 @@
+import { describe, expect, it } from 'vitest';
+import type { TelemetryEvent } from '@ferry/protocol';
+import { memoryStorage, MemoryArtifactStore } from '../cache/memory-storage.js';
+import {
+  BackendUnavailableError,
+  ConnectionError,
+  DownloadAbortedError,
+  DownloadSkippedError,
+  FerryError,
+  IntegrityError,
+  ManifestExpiredError,
+  ManifestMismatchError,
+  ManifestRollbackError,
+  ManifestSignatureError,
+  NotFoundError,
+  OfflineError,
+  SizeMismatchError,
+} from '../errors.js';
+import type { Capabilities, NetworkState, PlatformStorage } from '../platform.js';
+import { createFakeRuntime, type FakeRuntimeOptions } from '../../testing/fake-runtime.js';
+import { FakeFerryServer, sha256Of } from '../../testing/fake-server.js';
+import { createTestSigner, testManifest } from '../../testing/manifest-signer.js';
+import { createMemoryPlatform } from '../../testing/memory-platform.js';
+import { createFerry } from './ferry-client.js';
+import type { FerryOptions } from './public-types.js';
+
+const modelBytes = (n: number, seed = 1) => new Uint8Array(n).map((_, i) => (i * seed + seed) % 256);
+const FEEDS = { input: { type: 'float32', data: new Float32Array([1, 2, 3, 4]), dims: [1, 4] } };
+
+async function world(options: { capabilities?: Partial<Capabilities>; runtime?: FakeRuntimeOptions; network?: NetworkState } = {}) {
+  const signer = await createTestSigner();
+  const server = new FakeFerryServer(signer);
+  const storage = memoryStorage();
+  const runtime = createFakeRuntime(options.runtime);
+  const platforms: ReturnType<typeof createMemoryPlatform>[] = [];
+  /** A client on this device; each call is an app (re)start sharing the storage. */
+  const client = (extra: Partial<FerryOptions> & { storage?: PlatformStorage } = {}) => {
+    const platform = createMemoryPlatform({ fetch: server.fetch, storage: extra.storage ?? storage, capabilities: options.capabilities, network: options.network });
+    platforms.push(platform);
+    return createFerry({
+      platform,
+      serverUrl: server.origin,
+      appKey: server.appKey,
+      trustedKeys: signer.publicJwk,
+      runtime,
+      retry: { retries: 1, baseDelayMs: 1, maxDelayMs: 2 },
+      telemetry: { flushIntervalMs: 3_600_000, batchSize: 10_000 },
+      ...extra,
+    });
+  };
+  const artifactRequests = () => server.requests.filter((r) => r.path.startsWith('/v1/artifacts')).length;
+  const resolveRequests = () => server.requests.filter((r) => r.path === '/v1/resolve').length;
+  return { signer, server, storage, runtime, client, platforms, artifactRequests, resolveRequests };
+}
+
+async function sentEvents(w: Awaited<ReturnType<typeof world>>, ferry: ReturnType<typeof createFerry>): Promise<TelemetryEvent[]> {
+  await ferry.telemetry.flush();
+  return w.server.telemetry.flatMap((b) => b.events);
+}
+
+describe('getModel policies', () => {
+  it('latest: resolves, downloads, verifies, caches and runs', async () => {
+    const w = await world();
+    const bytes = modelBytes(5000);
+    await w.server.publish('digits', bytes, { metadata: { labels: ['a', 'b'] } });
+    const ferry = w.client();
+    const progress: number[] = [];
+    const model = await ferry.getModel('digits', { policy: 'latest', onProgress: (p) => progress.push(p.bytes) });
+    expect(model).toMatchObject({ name: 'digits', version: 1, release: 1, variant: 'original', backend: 'wasm', source: 'network', stale: false, size: 5000 });
+    expect(model.labels).toEqual(['a', 'b']);
+    expect(progress.at(-1)).toBe(5000);
+    const out = await model.run(FEEDS);
+    expect(Array.from(out.logits!.data as Float32Array)).toEqual([10, 5000]);
+    expect(await ferry.listCachedModels()).toMatchObject([{ name: 'digits', version: 1, release: 1, backend: 'wasm', sha256: sha256Of(bytes) }]);
+
+    // Asked again: the server answers 304 to `cached`, nothing is downloaded.
+    const again = await w.client().getModel('digits', { policy: 'latest' });
+    expect(again.source).toBe('cache');
+    expect(w.artifactRequests()).toBe(1);
+    expect(w.server.resolveBodies.at(-1)!.cached).toEqual({ version: 1, release: 1, sha256: sha256Of(bytes) });
+  });
+
+  it('sends the device description and pseudonymous install id', async () => {
+    const w = await world({ capabilities: { backends: ['webgpu', 'wasm'], features: ['shader-f16'], memoryMB: 8192 } });
+    await w.server.publish('digits', modelBytes(100));
+    await w.client({ app: { version: '2.1.0', country: 'FR' } }).getModel('digits', { policy: 'latest' });
+    await w.client().getModel('digits', { policy: 'latest' });
+    const [first, second] = w.server.resolveBodies;
+    expect(first!.device).toMatchObject({
+      platform: 'node',
+      appVersion: '2.1.0',
+      country: 'FR',
+      sdk: { version: expect.any(String) },
+      capabilities: { backends: ['webgpu', 'wasm'], features: ['shader-f16'], formats: ['onnx'], memoryMB: 8192 },
+    });
+    expect(first!.device.id).toMatch(/^[0-9a-f]{32}$/);
+    expect(second!.device.id).toBe(first!.device.id);
+  });
+
+  it('local: serves the cached model without touching the network, and downloads when nothing is cached', async () => {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(100));
+    const first = await w.client().getModel('digits', { policy: 'local' });
+    expect(first.source).toBe('network');
+    await w.server.publish('digits', modelBytes(100, 3));
+    w.server.offline = true;
+    const before = w.server.requests.length;
+    const model = await w.client().getModel('digits', { policy: 'local' });
+    expect(model).toMatchObject({ version: 1, source: 'cache', stale: false, update: null });
+    expect(w.server.requests.length).toBe(before);
+    await model.run(FEEDS);
+  });
+
+  it('local-then-update: serves the cached model now and installs the newest for next time', async () => {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(100));
+    await w.client().getModel('digits', { policy: 'latest' });
+    await w.server.publish('digits', modelBytes(200, 3));
+    const ferry = w.client();
+    const now = await ferry.getModel('digits', { policy: 'local-then-update' });
+    expect(now.version).toBe(1);
+    expect(await now.update).toEqual({ updated: true, version: 2, release: 2 });
+    const next = await ferry.getModel('digits', { policy: 'local' });
+    expect(next).toMatchObject({ version: 2, source: 'cache', size: 200 });
+    // The old artifact was replaced, not kept.
+    expect((await w.storage.artifacts.list()).map((a) => a.key)).toEqual([next.sha256]);
+    // Nothing newer: the update says so.
+    const third = await ferry.getModel('digits');
+    expect(await third.update).toEqual({ updated: false, version: 2, release: 2 });
+  });
+
+  it('offline: latest serves the last verified model (stale), or fails with a typed error when none', async () => {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(100));
+    await w.client().getModel('digits', { policy: 'latest' });
+    w.server.offline = true;
+    const model = await w.client().getModel('digits', { policy: 'latest' });
+    expect(model).toMatchObject({ version: 1, stale: true, source: 'cache' });
+    await expect(w.client().getModel('faces', { policy: 'latest' })).rejects.toBeInstanceOf(ConnectionError);
+
+    const offline = await world({ network: { online: false } });
+    offline.server.offline = true;
+    const err = await offline.client().getModel('digits', { policy: 'latest' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OfflineError);
+    expect((err as FerryError).code).toBe('offline');
+  });
+
+  it('local-then-update while offline: serves the cache, the update reports the failure', async () => {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(100));
+    await w.client().getModel('digits', { policy: 'latest' });
+    w.server.offline = true;
+    const model = await w.client().getModel('digits');
+    expect(model.version).toBe(1);
+    const update = await model.update;
+    expect(update?.updated).toBe(false);
+    expect(update?.error).toBeInstanceOf(ConnectionError);
+  });
+
+  it('turns server errors into typed errors', async () => {
+    const w = await world();
+    const err = await w.client().getModel('missing', { policy: 'latest' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect((err as NotFoundError).code).toBe('model_not_found');
+    expect((err as NotFoundError).status).toBe(404);
+  });
+
+  it('probes capabilities once per client and freezes them', async () => {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(100));
+    const ferry = w.client();
+    await ferry.getModel('digits', { policy: 'latest' });
+    await ferry.getModel('digits', { policy: 'latest' });
+    const caps = await ferry.capabilities();
+    expect(w.platforms[0]!.probes).toBe(1);
+    expect(Object.isFrozen(caps)).toBe(true);
+    expect(Object.isFrozen(caps.backends)).toBe(true);
+  });
+});
+
+describe('backends', () => {
+  it('falls back to the next candidate when a backend fails to initialise, and says why', async () => {
+    const w = await world({ capabilities: { backends: ['webgpu', 'webgl', 'wasm'] }, runtime: { failInit: ['webgpu'], failRun: ['webgl'] } });
+    const [gpu, gl, wasm] = [modelBytes(100, 1), modelBytes(110, 3), modelBytes(120, 5)];
+    await w.server.publish('digits', [gpu, gl, wasm, modelBytes(130, 7)], {}, (c, i) => ({ ...c, backend: ['webgpu', 'webgl', 'wasm', 'webnn'][i]!, variant: ['fp16', 'fp16', 'original', 'int8'][i]! }));
+    const ferry = w.client();
+    const model = await ferry.getModel('digits', { policy: 'latest' });
+    expect(model).toMatchObject({ backend: 'wasm', variant: 'original', size: 120 });
+    expect(model.failures).toEqual([
+      { variant: 'fp16', backend: 'webgpu', reason: expect.stringContaining('not available') },
+      { variant: 'fp16', backend: 'webgl', reason: expect.stringContaining('failed to run') },
+    ]);
+    const errors = (await sentEvents(w, ferry)).filter((e) => e.type === 'error');
+    expect(errors.map((e) => [e.backend, e.code])).toEqual([
+      ['webgpu', 'backend_unavailable'],
+      ['webgl', 'backend_unavailable'],
+    ]);
+    // Restarted, the device remembers which candidates do not work here and loads from cache.
+    const again = await w.client().getModel('digits', { policy: 'local' });
+    expect(again).toMatchObject({ backend: 'wasm', source: 'cache' });
+  });
+
+  it('skips candidates this device cannot run (backend, features, memory) before downloading', async () => {
+    const w = await world({ capabilities: { backends: ['webgpu', 'wasm'], features: [], memoryMB: 1024 } });
+    await w.server.publish('digits', [modelBytes(100, 1), modelBytes(100, 3), modelBytes(100, 5)], {}, (c, i) =>
+      [
+        { ...c, backend: 'webgpu', requires: { ...c.requires, features: ['shader-f16'] } },
+        { ...c, requires: { ...c.requires, minMemoryMB: 4096 } },
+        c,
+      ][i]!,
+    );
+    const model = await w.client().getModel('digits', { policy: 'latest' });
+    expect(model.failures.map((f) => f.reason)).toEqual(['needs shader-f16', 'needs 4096 MB of memory']);
+    expect(w.artifactRequests()).toBe(1);
+  });
+
+  it('throws BackendUnavailableError with every reason when nothing runs', async () => {
+    const w = await world({ runtime: { failInit: ['wasm'] } });
+    await w.server.publish('digits', modelBytes(100));
+    const err = await w.client().getModel('digits', { policy: 'latest' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendUnavailableError);
+    expect((err as BackendUnavailableError).failures).toHaveLength(1);
+    expect(await w.client().listCachedModels()).toEqual([]);
+  });
+
+  it('shares one session between handles of the same model and releases it with the last', async () => {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(100));
+    const ferry = w.client();
+    const a = await ferry.getModel('digits', { policy: 'latest' });
+    const b = await ferry.getModel('digits', { policy: 'local' });
+    expect(w.runtime.created).toHaveLength(1);
+    await a.dispose();
+    expect(w.runtime.released).toBe(0);
+    await b.dispose();
+    expect(w.runtime.released).toBe(1);
+  });
+});
+
+describe('download conditions and cancellation', () => {
+  it('prefers a candidate within maxBytes, and skips the download when none fits', async () => {
+    const w = await world();
+    await w.server.publish('digits', [modelBytes(5000, 1), modelBytes(1000, 3)], {}, (c, i) => ({ ...c, variant: i ? 'int8' : 'original' }));
+    const model = await w.client().getModel('digits', { policy: 'latest', conditions: { maxBytes: 2000 } });
+    expect(model.variant).toBe('int8');
+
+    const fresh = await world();
+    await fresh.server.publish('digits', modelBytes(5000));
+    const err = await fresh.client().getModel('digits', { policy: 'latest', conditions: { maxBytes: 100 } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DownloadSkippedError);
+    expect((err as FerryError).code).toBe('download_skipped');
+    expect(fresh.artifactRequests()).toBe(0);
+  });
+
+  it('counts the smallest encoding against maxBytes', async () => {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(5000), {}, (c) => ({ ...c, encodings: [{ encoding: 'br', size: 900 }] }));
+    await expect(w.client().getModel('digits', { policy: 'latest', conditions: { maxBytes: 1000 } })).resolves.toBeTruthy();
+  });
+
+  it('skips downloads on metered networks or Save-Data when asked, serving the cached model', async () => {
+    const w = await world({ network: { metered: true } });
+    await w.server.publish('digits', modelBytes(100));
+    await w.client().getModel('digits', { policy: 'latest' });
+    await w.server.publish('digits', modelBytes(100, 3));
+    const model = await w.client().getModel('digits', { policy: 'latest', conditions: { allowMetered: false } });
+    expect(model).toMatchObject({ version: 1, stale: true });
+
+    const saver = await world({ network: { saveData: true } });
+    await saver.server.publish('digits', modelBytes(100));
+    await expect(saver.client().getModel('digits', { policy: 'latest', conditions: { allowMetered: false } })).rejects.toBeInstanceOf(DownloadSkippedError);
+  });
+
+  it('cancels with an AbortSignal, leaving nothing half-installed', async () => {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(50_000));
+    const controller = new AbortController();
+    const err = await w
+      .client()
+      .getModel('digits', { policy: 'latest', signal: controller.signal, onProgress: (p) => p.bytes > 10_000 && controller.abort() })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DownloadAbortedError);
+    expect(await w.client().listCachedModels()).toEqual([]);
+    expect(await w.storage.artifacts.list()).toEqual([]);
+  });
+
+  it('resumes an interrupted download', async () => {
+    const w = await world();
+    const bytes = modelBytes(20_000);
+    await w.server.publish('digits', bytes);
+    w.server.faults.cutAfter = { bytes: 8192, times: 1 };
+    const ferry = w.client();
+    const model = await ferry.getModel('digits', { policy: 'latest' });
+    expect(model.sha256).toBe(sha256Of(bytes));
+    const download = (await sentEvents(w, ferry)).find((e) => e.type === 'download' && !e.fromCache);
+    expect(download).toMatchObject({ resumed: true, bytes: 20_000, encoding: 'identity' });
+  });
+});
+
+describe('attacks: each refused with its own error, the previous good model still served', () => {
+  async function withGoodModel() {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(1000));
+    const good = await w.client().getModel('digits', { policy: 'latest' });
+    expect(good.version).toBe(1);
+    const stillServed = async () => {
+      const model = await w.client().getModel('digits', { policy: 'local' });
+      expect(model).toMatchObject({ version: 1, sha256: good.sha256 });
+      await model.run(FEEDS);
+    };
+    return { ...w, stillServed };
+  }
+
+  async function expectRefused(w: Awaited<ReturnType<typeof withGoodModel>>, type: abstract new (...args: never[]) => FerryError, code: string) {
+    const ferry = w.client();
+    const err = await ferry.getModel('digits', { policy: 'latest' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(type);
+    expect((err as FerryError).code).toBe(code);
+    const events = await sentEvents(w, ferry);
+    expect(events.some((e) => e.type === 'verify_failure' && e.code === code)).toBe(true);
+    await w.stillServed();
+  }
+
+  it('artifact bytes changed on the server → IntegrityError', async () => {
+    const w = await withGoodModel();
+    const v2 = modelBytes(1000, 3);
+    await w.server.publish('digits', v2);
+    w.server.faults.replaceWith = modelBytes(1000, 5);
+    await expectRefused(w, IntegrityError, 'integrity_mismatch');
+  });
+
+  it('more bytes than the manifest says → SizeMismatchError', async () => {
+    const w = await withGoodModel();
+    const v2 = modelBytes(1000, 3);
+    await w.server.publish('digits', v2);
+    const longer = new Uint8Array(100_000);
+    longer.set(v2);
+    w.server.faults.replaceWith = longer;
+    await expectRefused(w, SizeMismatchError, 'size_mismatch');
+  });
+
+  it('manifest signed by another key → ManifestSignatureError', async () => {
+    const w = await withGoodModel();
+    const { payload } = await w.server.publish('digits', modelBytes(1000, 3));
+    w.server.nextManifest = await (await createTestSigner(w.signer.kid)).sign(payload);
+    await expectRefused(w, ManifestSignatureError, 'manifest_signature_invalid');
+  });
+
+  it('expired manifest → ManifestExpiredError', async () => {
+    const w = await withGoodModel();
+    const now = Math.floor(Date.now() / 1000);
+    const { payload } = await w.server.publish('digits', modelBytes(1000, 3));
+    w.server.nextManifest = await w.signer.sign({ ...payload, iat: now - 90_000, exp: now - 86_400 });
+    await expectRefused(w, ManifestExpiredError, 'manifest_expired');
+  });
+
+  it('manifest for another model → ManifestMismatchError', async () => {
+    const w = await withGoodModel();
+    const { payload } = await w.server.publish('faces', modelBytes(1000, 3));
+    w.server.nextManifest = await w.signer.sign({ ...payload, release: 50 });
+    await expectRefused(w, ManifestMismatchError, 'manifest_mismatch');
+  });
+
+  it('manifest for another app → ManifestMismatchError', async () => {
+    const w = await withGoodModel();
+    const { payload } = await w.server.publish('digits', modelBytes(1000, 3));
+    w.server.nextManifest = await w.signer.sign({ ...payload, aud: 'another-app-key' });
+    await expectRefused(w, ManifestMismatchError, 'manifest_mismatch');
+  });
+
+  it('older release replayed → ManifestRollbackError', async () => {
+    const w = await withGoodModel();
+    const old = w.server.published.get('digits')!.jws;
+    await w.server.publish('digits', modelBytes(1000, 3));
+    const v2 = await w.client().getModel('digits', { policy: 'latest' });
+    expect(v2.release).toBe(2);
+    w.server.nextManifest = old;
+    const ferry = w.client();
+    const err = await ferry.getModel('digits', { policy: 'latest' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ManifestRollbackError);
+    const served = await w.client().getModel('digits', { policy: 'local' });
+    expect(served.release).toBe(2);
+  });
+
+  it('cache file flipped on disk → discarded, fetched again, reported, never run', async () => {
+    const w = await withGoodModel();
+    const artifacts = w.storage.artifacts as MemoryArtifactStore;
+    const [sha, stored] = [...artifacts.entries][0]!;
+    const flipped = stored.slice();
+    flipped[500] = flipped[500]! ^ 0x01;
+    artifacts.entries.set(sha, flipped);
+    const ferry = w.client();
+    const model = await ferry.getModel('digits', { policy: 'local' });
+    expect(model).toMatchObject({ source: 'network', sha256: sha });
+    expect(artifacts.entries.get(sha)).toEqual(stored);
+    const events = await sentEvents(w, ferry);
+    expect(events.some((e) => e.type === 'verify_failure' && e.code === 'cache_corrupt')).toBe(true);
+    // Flipped again while offline: never run, the network error surfaces.
+    artifacts.entries.set(sha, flipped);
+    w.server.offline = true;
+    await expect(w.client().getModel('digits', { policy: 'local' })).rejects.toBeInstanceOf(ConnectionError);
+    expect(w.runtime.created).toHaveLength(2);
+  });
+
+  it('cached manifest tampered with → discarded and fetched again', async () => {
+    const w = await withGoodModel();
+    const record = (await w.storage.meta.get<{ jws: string }>('installed/digits'))!;
+    const [h, , s] = record.jws.split('.');
+    const forged = Buffer.from(JSON.stringify(testManifest({ model: 'digits', candidates: [], aud: w.server.appKey }))).toString('base64url');
+    await w.storage.meta.set('installed/digits', { ...record, jws: `${h}.${forged}.${s}` });
+    const model = await w.client().getModel('digits', { policy: 'local' });
+    expect(model.source).toBe('network');
+  });
+});
+
+describe('cache management', () => {
+  it('prefetches, lists, deletes; getModel then loads the prefetched bytes', async () => {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(300));
+    await w.server.publish('faces', modelBytes(400, 3));
+    const ferry = w.client();
+    const info = await ferry.prefetch('digits');
+    expect(info).toMatchObject({ name: 'digits', version: 1, backend: null, size: 300 });
+    await ferry.prefetch('faces');
+    expect((await ferry.listCachedModels()).map((m) => m.name).sort()).toEqual(['digits', 'faces']);
+    const model = await ferry.getModel('digits', { policy: 'local' });
+    expect(model.source).toBe('cache');
+    expect(w.artifactRequests()).toBe(2);
+    expect(await ferry.deleteCachedModel('digits')).toBe(true);
+    expect(await ferry.deleteCachedModel('digits')).toBe(false);
+    expect((await ferry.listCachedModels()).map((m) => m.name)).toEqual(['faces']);
+  });
+
+  it('keeps models in memory only with cache: false', async () => {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(300));
+    const ferry = w.client({ cache: false });
+    await ferry.getModel('digits', { policy: 'latest' });
+    expect(await w.storage.artifacts.list()).toEqual([]);
+    expect(await ferry.cacheInfo()).toMatchObject({ kind: 'memory', usedBytes: 300 });
+  });
+
+  it('evicts least recently used models across models to honour cache.maxBytes', async () => {
+    const w = await world();
+    for (const [i, name] of ['a', 'b', 'c'].entries()) await w.server.publish(name, modelBytes(400, i + 1));
+    const ferry = w.client({ cache: { maxBytes: 1000 } });
+    await ferry.getModel('a', { policy: 'latest' });
+    await ferry.getModel('b', { policy: 'latest' });
+    await ferry.getModel('a', { policy: 'local' });
+    await ferry.getModel('c', { policy: 'latest' });
+    expect((await ferry.listCachedModels()).map((m) => m.name).sort()).toEqual(['a', 'c']);
+    expect(await ferry.cacheInfo()).toEqual({ kind: 'memory', usedBytes: 800, maxBytes: 1000 });
+  });
+});
+
+describe('telemetry', () => {
+  it('reports resolve, download, load and inference summaries under the install id', async () => {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(300));
+    const ferry = w.client();
+    const model = await ferry.getModel('digits', { policy: 'latest' });
+    for (let i = 0; i < 20; i++) await model.run(FEEDS);
+    const events = await sentEvents(w, ferry);
+    expect(events.map((e) => e.type)).toEqual(['resolve', 'download', 'load', 'inference']);
+    expect(events.find((e) => e.type === 'inference')).toMatchObject({
+      model: 'digits',
+      version: 1,
+      variant: 'original',
+      backend: 'wasm',
+      count: 20,
+      latency: { p50: expect.any(Number), p95: expect.any(Number), mean: expect.any(Number), max: expect.any(Number) },
+    });
+    expect(w.server.telemetry[0]!.device.id).toBe(w.server.resolveBodies[0]!.device.id);
+    expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
+  });
+
+  it('sends nothing once the user opts out, and remembers it', async () => {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(300));
+    const ferry = w.client();
+    await ferry.telemetry.setEnabled(false);
+    await ferry.getModel('digits', { policy: 'latest' });
+    await ferry.telemetry.flush();
+    const restarted = w.client();
+    await restarted.getModel('digits', { policy: 'latest' });
+    await restarted.close();
+    expect(w.server.telemetry).toEqual([]);
+    expect(restarted.telemetry.enabled).toBe(false);
+  });
+});
+
+describe('audience (the app key manifests are issued to)', () => {
+  it('accepts manifests issued to its app key, or to the app key id it was given', async () => {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(100), { aud: 'ak_mine' });
+    await expect(w.client({ appKeyId: 'ak_mine' }).getModel('digits', { policy: 'latest' })).resolves.toBeTruthy();
+    await w.server.publish('digits', modelBytes(100, 3), { aud: 'ak_other' });
+    await expect(w.client({ appKeyId: 'ak_mine' }).getModel('digits', { policy: 'latest' })).rejects.toBeInstanceOf(ManifestMismatchError);
+  });
+
+  it('refuses a manifest issued to another app, even on first use', async () => {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(100), { aud: 'ak_someone_else' });
+    await expect(w.client().getModel('digits', { policy: 'latest' })).rejects.toBeInstanceOf(ManifestMismatchError);
+  });
+});
+

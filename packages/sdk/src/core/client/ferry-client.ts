@@ -1,0 +1,700 @@
+import type { Device, ManifestCandidate, ResolveRequest } from '@ferry/protocol';
+import { ModelCache, type InstalledModel } from '../cache/model-cache.js';
+import { memoryStorage } from '../cache/memory-storage.js';
+import { deviceCapabilities, freezeCapabilities } from '../capabilities.js';
+import { ArtifactDownloader, type DownloadedArtifact } from '../download/artifact-download.js';
+import {
+  BackendUnavailableError,
+  CacheCorruptError,
+  DownloadAbortedError,
+  DownloadSkippedError,
+  FerryError,
+  isTransientError,
+  isVerificationError,
+  type CandidateFailure,
+} from '../errors.js';
+import { FerryApi } from '../http/ferry-api.js';
+import { DEFAULT_RETRY } from '../http/retry.js';
+import { createOrtRuntime } from '../inference/ort-runtime.js';
+import { warmUpFeeds, type InferenceRuntime, type ModelSession } from '../inference/runtime.js';
+import { SessionPool } from '../inference/session-pool.js';
+import { KeyRing } from '../manifest/key-ring.js';
+import { ManifestVerifier, type AudienceCheck, type VerifiedManifest } from '../manifest/manifest-verifier.js';
+import type { Capabilities, Platform, Pixels } from '../platform.js';
+import { randomId } from '../random-id.js';
+import { TelemetryClient, type TelemetryRecord } from '../telemetry/telemetry-client.js';
+import { SDK_VERSION } from '../version.js';
+import { ModelHandle } from './model-handle.js';
+import type {
+  CacheInfo,
+  CachedModelInfo,
+  CoreFerryOptions,
+  DownloadConditions,
+  Ferry,
+  FerryModel,
+  GetModelOptions,
+  ModelUpdate,
+  PrefetchOptions,
+} from './public-types.js';
+
+const DEFAULT_CACHE_BYTES = 1024 * 1024 * 1024;
+const INSTALL_ID_KEY = 'install-id';
+
+interface Ready {
+  cache: ModelCache;
+  telemetry: TelemetryClient;
+  installId: string;
+}
+
+interface LoadOptions extends GetModelOptions {
+  /** The installed model, served instead when the network fails or conditions forbid a download. */
+  fallback?: InstalledModel | undefined;
+}
+
+/** Why a candidate cannot be used here before anything is downloaded; null when it can. */
+function staticRejection(candidate: ManifestCandidate, caps: Capabilities, runtime: InferenceRuntime): string | null {
+  if (!caps.formats.includes(candidate.format)) return `format "${candidate.format}" is not supported here`;
+  if (!caps.backends.includes(candidate.backend) || !runtime.supports(candidate.backend)) return `backend "${candidate.backend}" is not available here`;
+  const missing = (candidate.requires?.features ?? []).filter((f) => !caps.features.includes(f));
+  if (missing.length) return `needs ${missing.join(', ')}`;
+  const minMemory = candidate.requires?.minMemoryMB;
+  if (minMemory !== undefined && caps.memoryMB !== undefined && caps.memoryMB < minMemory) return `needs ${minMemory} MB of memory`;
+  return null;
+}
+
+const failureKey = (f: { variant: string; backend: string }) => `${f.variant}|${f.backend}`;
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 1000);
+
+/**
+ * The Ferry client over a platform adapter. Browser and Node apps use `createFerry` from
+ * `@ferry/sdk`, which brings its platform; this one is for other platforms and tests.
+ *
+ * @example
+ * ```ts
+ * const ferry = createFerry({ platform, serverUrl, appKey, trustedKeys });
+ * const model = await ferry.getModel('digits', { policy: 'latest' });
+ * ```
+ */
+export function createFerry(options: CoreFerryOptions): Ferry {
+  return new FerryClient(options);
+}
+
+class FerryClient implements Ferry {
+  private readonly platform: Platform;
+  private readonly api: FerryApi;
+  private readonly verifier: ManifestVerifier;
+  private readonly downloader: ArtifactDownloader;
+  private readonly runtime: InferenceRuntime;
+  private readonly sessions = new SessionPool();
+  private readonly updates = new Map<string, Promise<ModelUpdate>>();
+  private readonly downloads = new Map<string, Promise<DownloadedArtifact>>();
+  private readonly ready: Promise<Ready>;
+  private caps: Promise<Readonly<Capabilities>> | null = null;
+  private keyRing: KeyRing | null = null;
+  private telemetryClient: TelemetryClient | null = null;
+
+  constructor(private readonly options: CoreFerryOptions) {
+    const { platform } = options;
+    if (!options.serverUrl) throw new TypeError('createFerry needs serverUrl');
+    if (!options.appKey) throw new TypeError('createFerry needs appKey');
+    if (!options.trustedKeys && !options.jwksUrl) throw new TypeError('createFerry needs trustedKeys or jwksUrl to verify manifests');
+    this.platform = platform;
+    const fetchFn = options.fetch ?? platform.fetch;
+    const retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.api = new FerryApi({
+      serverUrl: options.serverUrl,
+      appKey: options.appKey,
+      fetch: fetchFn,
+      retry,
+      requestTimeoutMs: options.requestTimeoutMs ?? 15_000,
+      now: () => platform.now(),
+      network: () => platform.network(),
+    });
+    this.downloader = new ArtifactDownloader({
+      fetch: fetchFn,
+      retry,
+      stallTimeoutMs: options.stallTimeoutMs ?? 30_000,
+      monotonic: () => platform.monotonic(),
+      now: () => platform.now(),
+      createSha256: platform.createSha256?.bind(platform),
+      connectionError: (url, cause, timedOut, model) => this.api.connectionError(url, cause, timedOut, model),
+    });
+    this.runtime =
+      options.runtime ??
+      createOrtRuntime(() => {
+        if (!platform.loadOrt) throw new Error('this platform cannot load onnxruntime-web: pass ort.module');
+        return platform.loadOrt();
+      }, options.ort);
+    // The verifier's key ring needs the meta store: it is made in `open`, the verifier reads it lazily.
+    this.verifier = new ManifestVerifier({
+      keys: {
+        resolvers: (signal) => this.keys().then((k) => k.resolvers(signal)),
+        refresh: (signal) => this.keys().then((k) => k.refresh(signal)),
+      },
+      audience: this.audienceCheck(),
+      now: () => platform.now(),
+      clockSkewSeconds: options.clockSkewSeconds ?? 60,
+    });
+    this.ready = this.open();
+    this.ready.catch(() => undefined);
+    // Probing (GPU adapter, storage estimate) overlaps with opening the cache.
+    this.capabilities().catch(() => undefined);
+  }
+
+  private async open(): Promise<Ready> {
+    const { options, platform } = this;
+    const cacheOptions = options.cache === false ? null : (options.cache ?? {});
+    // Storage that cannot be opened (read-only disk, blocked IndexedDB) leaves the app working, uncached.
+    const storage =
+      cacheOptions === null
+        ? memoryStorage()
+        : (cacheOptions.storage ??
+          (await platform.openStorage({ namespace: cacheOptions.namespace ?? 'default', location: cacheOptions.location }).catch(() => memoryStorage())));
+    if (cacheOptions?.persist) void platform.persistStorage?.().catch(() => false);
+    const cache = new ModelCache(storage, {
+      maxBytes: cacheOptions?.maxBytes ?? DEFAULT_CACHE_BYTES,
+      now: () => platform.now(),
+      createSha256: platform.createSha256?.bind(platform),
+    });
+    let installId = await storage.meta.get<string>(INSTALL_ID_KEY);
+    if (typeof installId !== 'string' || installId.length < 8) {
+      installId = randomId();
+      await storage.meta.set(INSTALL_ID_KEY, installId);
+    }
+    this.keyRing = new KeyRing({ trustedKeys: options.trustedKeys, jwksUrl: options.jwksUrl, api: this.api, meta: storage.meta, now: () => platform.now() });
+    const telemetryOptions = options.telemetry === false ? { enabled: false } : (options.telemetry ?? {});
+    const id = installId;
+    const telemetry = new TelemetryClient({
+      ...telemetryOptions,
+      api: this.api,
+      meta: storage.meta,
+      now: () => platform.now(),
+      onHide: platform.onHide?.bind(platform),
+      device: async () => {
+        const caps = await this.capabilities();
+        return {
+          id,
+          platform: caps.platform,
+          ...(caps.os ? { os: caps.os.slice(0, 64) } : {}),
+          ...(options.app?.version ? { appVersion: options.app.version } : {}),
+          sdk: { version: SDK_VERSION },
+        };
+      },
+    });
+    this.telemetryClient = telemetry;
+    telemetry.start();
+    return { cache, telemetry, installId };
+  }
+
+  /**
+   * Manifests name the app key they were issued to (`aud`): the one this app ships with, or
+   * its id (`ak_…`) when the app gives `appKeyId`. Any other audience is refused (mix-and-match).
+   */
+  private audienceCheck(): AudienceCheck {
+    const { appKey, appKeyId } = this.options;
+    return { accepts: async (aud) => aud === appKey || (appKeyId !== undefined && aud === appKeyId) };
+  }
+
+  private async keys(): Promise<KeyRing> {
+    await this.ready;
+    return this.keyRing!;
+  }
+
+  capabilities(): Promise<Readonly<Capabilities>> {
+    this.caps ??= this.platform.probeCapabilities().then(freezeCapabilities);
+    return this.caps;
+  }
+
+  get telemetry(): Ferry['telemetry'] {
+    const ready = this.ready;
+    const client = () => this.telemetryClient;
+    return {
+      get enabled() {
+        return client()?.isEnabled ?? false;
+      },
+      setEnabled: async (enabled) => (await ready).telemetry.setEnabled(enabled),
+      flush: async () => (await ready).telemetry.flush(),
+    };
+  }
+
+  private report(event: TelemetryRecord): void {
+    this.telemetryClient?.record(event);
+  }
+
+  private reportFailure(model: string, err: unknown, extra: Partial<TelemetryRecord> = {}): void {
+    if (err instanceof DownloadAbortedError) return;
+    const code = err instanceof FerryError ? err.code : 'internal_error';
+    this.report({ type: isVerificationError(err) ? 'verify_failure' : 'error', model, code, message: messageOf(err), ...extra });
+  }
+
+  private async device(): Promise<Device> {
+    const [caps, { installId }] = await Promise.all([this.capabilities(), this.ready]);
+    const app = this.options.app ?? {};
+    return {
+      id: installId,
+      platform: caps.platform,
+      ...(caps.os ? { os: caps.os.slice(0, 64) } : {}),
+      ...(app.version ? { appVersion: app.version } : {}),
+      ...(app.country ? { country: app.country } : {}),
+      ...(app.deviceClass ? { deviceClass: app.deviceClass } : {}),
+      sdk: { version: SDK_VERSION },
+      ...(caps.runtime ? { runtime: { name: caps.runtime.name.slice(0, 64), version: caps.runtime.version.slice(0, 32) } } : {}),
+      capabilities: {
+        ...deviceCapabilities(caps),
+        backends: caps.backends.filter((b) => this.runtime.supports(b)),
+      },
+    };
+  }
+
+  // --- Public API ---------------------------------------------------------------------------------
+
+  async getModel(name: string, options: GetModelOptions = {}): Promise<FerryModel> {
+    const policy = options.policy ?? 'local-then-update';
+    const { cache } = await this.ready;
+    const installed = await cache.installed(name);
+    if (installed && policy !== 'latest') {
+      const handle = await this.openInstalled(installed, { stale: false }).catch((err: unknown) => {
+        // Corrupt or unusable here: fetch it again below. Anything else is the caller's to see.
+        if (err instanceof CacheCorruptError || err instanceof BackendUnavailableError) return null;
+        throw err;
+      });
+      if (handle) {
+        if (policy === 'local-then-update') handle.update = this.backgroundUpdate(name, options.conditions);
+        return handle;
+      }
+      return this.fetchLatest(name, { ...options, fallback: undefined }, false);
+    }
+    return this.fetchLatest(name, { ...options, fallback: installed }, true);
+  }
+
+  async prefetch(name: string, options: PrefetchOptions = {}): Promise<CachedModelInfo> {
+    const { cache } = await this.ready;
+    const installed = await cache.installed(name);
+    const manifest = await this.resolveManifest(name, installed, options.signal);
+    if (manifest === null) return infoOf(installed!);
+    const record = await this.fetchBytesOnly(manifest, options);
+    return infoOf(record);
+  }
+
+  async listCachedModels(): Promise<CachedModelInfo[]> {
+    const { cache } = await this.ready;
+    return (await cache.listInstalled()).map(infoOf);
+  }
+
+  async cacheInfo(): Promise<CacheInfo> {
+    const { cache } = await this.ready;
+    return { kind: cache.storage.kind, usedBytes: await cache.usedBytes(), maxBytes: cache.maxBytes };
+  }
+
+  async deleteCachedModel(name: string): Promise<boolean> {
+    const { cache } = await this.ready;
+    return cache.uninstall(name);
+  }
+
+  async close(): Promise<void> {
+    const ready = await this.ready.catch(() => null);
+    await Promise.allSettled([...this.updates.values()]);
+    await ready?.telemetry.close();
+    await this.sessions.releaseAll();
+  }
+
+  // --- Loading ----------------------------------------------------------------------------------------
+
+  /**
+   * Asks the server for the newest manifest and loads it. `installed` is sent as `cached` so the
+   * server can answer 304. Returns null on 304.
+   */
+  private async resolveManifest(name: string, installed: InstalledModel | undefined, signal?: AbortSignal): Promise<VerifiedManifest | null> {
+    const started = this.platform.monotonic();
+    const request: ResolveRequest = { model: name, device: await this.device() };
+    if (installed) request.cached = { version: installed.version, sha256: installed.sha256, release: installed.release };
+    let jws: string | null;
+    try {
+      jws = await this.api.resolve(request, signal);
+    } catch (err) {
+      this.reportFailure(name, err);
+      throw err;
+    }
+    if (jws === null) {
+      this.report({ type: 'resolve', model: name, version: installed!.version, release: installed!.release, ms: this.platform.monotonic() - started, fromCache: true });
+      return null;
+    }
+    const manifest = await this.acceptManifest(jws, name, signal);
+    const p = manifest.payload;
+    this.report({ type: 'resolve', model: name, version: p.version, release: p.release, rollout: p.rollout, ms: this.platform.monotonic() - started, fromCache: false });
+    return manifest;
+  }
+
+  /** Verifies a fresh manifest and records its release (refusing older ones). */
+  private async acceptManifest(jws: string, name: string, signal?: AbortSignal): Promise<VerifiedManifest> {
+    try {
+      const manifest = await this.verifier.verify(jws, { model: name, checkExpiry: true, signal });
+      await (await this.ready).cache.acceptRelease(name, manifest.payload.release);
+      return manifest;
+    } catch (err) {
+      this.reportFailure(name, err);
+      throw err;
+    }
+  }
+
+  private async fetchLatest(name: string, options: LoadOptions, allowNotModified: boolean): Promise<FerryModel> {
+    const fallback = options.fallback;
+    let manifest: VerifiedManifest | null;
+    try {
+      manifest = await this.resolveManifest(name, allowNotModified ? fallback : undefined, options.signal);
+    } catch (err) {
+      if (fallback && isTransientError(err)) return this.openFallback(fallback, err);
+      throw err;
+    }
+    if (manifest === null) {
+      const handle = await this.openInstalled(fallback!, { stale: false }).catch((err: unknown) => {
+        if (err instanceof CacheCorruptError || err instanceof BackendUnavailableError) return null;
+        throw err;
+      });
+      return handle ?? this.fetchLatest(name, { ...options, fallback: undefined }, false);
+    }
+    return this.loadManifest(manifest, options);
+  }
+
+  /** The installed model after the network failed: served stale, or the network error if it cannot be. */
+  private async openFallback(installed: InstalledModel, networkError: unknown): Promise<FerryModel> {
+    try {
+      return await this.openInstalled(installed, { stale: true });
+    } catch {
+      throw networkError;
+    }
+  }
+
+  /**
+   * Loads the installed model from the cache: its manifest re-verified (signature, audience, model;
+   * not expiry, so that it can be served offline), its bytes re-hashed, on the first candidate
+   * with the same bytes that works here.
+   */
+  private async openInstalled(installed: InstalledModel, options: { stale: boolean }): Promise<ModelHandle> {
+    const { cache } = await this.ready;
+    const name = installed.model;
+    let manifest: VerifiedManifest;
+    try {
+      manifest = await this.verifier.verify(installed.jws, { model: name, checkExpiry: false });
+      const p = manifest.payload;
+      if (p.release !== installed.release || p.version !== installed.version || !p.candidates.some((c) => c.sha256 === installed.sha256)) {
+        throw new CacheCorruptError(`the cached record of "${name}" does not match its manifest`, { model: name });
+      }
+    } catch (err) {
+      const corrupt = err instanceof CacheCorruptError ? err : new CacheCorruptError(`the cached manifest of "${name}" no longer verifies: ${messageOf(err)}`, { model: name, cause: err });
+      this.reportFailure(name, corrupt);
+      await cache.uninstall(name);
+      throw corrupt;
+    }
+    const caps = await this.capabilities();
+    const known = new Set(installed.failures.map(failureKey));
+    const failures: CandidateFailure[] = [...installed.failures];
+    let bytes: Uint8Array | null = null;
+    for (const candidate of manifest.payload.candidates) {
+      if (candidate.sha256 !== installed.sha256 || known.has(failureKey(candidate))) continue;
+      const rejection = staticRejection(candidate, caps, this.runtime);
+      if (rejection) {
+        failures.push({ variant: candidate.variant, backend: candidate.backend, reason: rejection });
+        continue;
+      }
+      if (!bytes) {
+        const started = this.platform.monotonic();
+        const read = await cache.read(candidate.sha256, candidate.size, name).catch(async (err: unknown) => {
+          this.reportFailure(name, err, { version: installed.version, variant: candidate.variant });
+          if (err instanceof CacheCorruptError) await cache.uninstall(name);
+          throw err;
+        });
+        if ('missing' in read) {
+          await cache.uninstall(name);
+          throw new CacheCorruptError(`the cached bytes of "${name}" are gone`, { model: name });
+        }
+        bytes = read.bytes;
+        this.report({ type: 'download', model: name, version: installed.version, variant: candidate.variant, release: installed.release, bytes: 0, ms: this.platform.monotonic() - started, fromCache: true, resumed: false });
+      }
+      const session = await this.loadSession(manifest, candidate, bytes).catch((err: unknown) => {
+        failures.push({ variant: candidate.variant, backend: candidate.backend, reason: messageOf(err) });
+        return null;
+      });
+      if (!session) continue;
+      if (installed.backend !== candidate.backend || failures.length !== installed.failures.length) {
+        await cache.updateInstalled(name, { backend: candidate.backend, failures });
+      }
+      return this.handle(manifest, candidate, session, { source: 'cache', stale: options.stale, failures });
+    }
+    await cache.updateInstalled(name, { failures });
+    throw new BackendUnavailableError(`no cached candidate of "${name}" runs here`, failures, { model: name });
+  }
+
+  /** Tries the candidates of a fresh manifest in order: bytes from the cache or the network, then a session. */
+  private async loadManifest(manifest: VerifiedManifest, options: LoadOptions): Promise<FerryModel> {
+    const { cache } = await this.ready;
+    const caps = await this.capabilities();
+    const p = manifest.payload;
+    const name = p.model;
+    const failures: CandidateFailure[] = [];
+    // Candidates often share bytes (one variant on several backends): fetch and verify them once.
+    const loaded = new Map<string, { bytes: Uint8Array; source: 'cache' | 'network' }>();
+    const storing = new Map<string, Promise<boolean>>();
+    let skipped: string | null = null;
+    for (const candidate of p.candidates) {
+      const fail = (reason: string) => failures.push({ variant: candidate.variant, backend: candidate.backend, reason });
+      const rejection = staticRejection(candidate, caps, this.runtime);
+      if (rejection) {
+        fail(rejection);
+        continue;
+      }
+      let bytes: Uint8Array | null = loaded.get(candidate.sha256)?.bytes ?? null;
+      let source: 'cache' | 'network' = loaded.get(candidate.sha256)?.source ?? 'cache';
+      const cached = bytes
+        ? { bytes }
+        : await cache.read(candidate.sha256, candidate.size, name).catch((err: unknown) => {
+            this.reportFailure(name, err, { version: p.version, variant: candidate.variant });
+            return { missing: true as const };
+          });
+      if ('bytes' in cached) bytes = cached.bytes;
+      else {
+        const refusal = this.conditionsRefuse(candidate, options.conditions);
+        if (refusal) {
+          fail(refusal);
+          skipped ??= refusal;
+          continue;
+        }
+        try {
+          bytes = (await this.download(manifest, candidate, options)).bytes;
+          source = 'network';
+          loaded.set(candidate.sha256, { bytes, source });
+          // Written while the session loads; awaited before the model counts as installed.
+          const stored = cache.store(candidate.sha256, bytes);
+          stored.catch(() => undefined);
+          storing.set(candidate.sha256, stored);
+        } catch (err) {
+          if (options.fallback && isTransientError(err)) return this.openFallback(options.fallback, err);
+          throw err;
+        }
+      }
+      loaded.set(candidate.sha256, { bytes, source });
+      const session = await this.loadSession(manifest, candidate, bytes).catch((err: unknown) => {
+        fail(messageOf(err));
+        return null;
+      });
+      if (!session) continue;
+      await storing.get(candidate.sha256);
+      await cache.install({
+        model: name,
+        jws: manifest.jws,
+        release: p.release,
+        version: p.version,
+        sha256: candidate.sha256,
+        size: candidate.size,
+        variant: candidate.variant,
+        backend: candidate.backend,
+        failures,
+        installedAt: this.platform.now(),
+      });
+      return this.handle(manifest, candidate, session, { source, stale: false, failures });
+    }
+    if (skipped !== null) {
+      if (options.fallback) {
+        const handle = await this.openInstalled(options.fallback, { stale: true }).catch(() => null);
+        if (handle) return handle;
+      }
+      throw new DownloadSkippedError(`the download of "${name}" was skipped: ${skipped}`, { model: name });
+    }
+    const err = new BackendUnavailableError(`no candidate of "${name}" runs here: ${failures.map((f) => `${f.variant}/${f.backend}: ${f.reason}`).join('; ')}`, failures, { model: name });
+    this.reportFailure(name, err, { version: p.version });
+    throw err;
+  }
+
+  /** Downloads and installs the first usable candidate's bytes without loading them (prefetch, background updates). */
+  private async fetchBytesOnly(manifest: VerifiedManifest, options: PrefetchOptions): Promise<InstalledModel> {
+    const { cache } = await this.ready;
+    const caps = await this.capabilities();
+    const p = manifest.payload;
+    const previous = await cache.installed(p.model);
+    const knownBad = new Set(previous?.release === p.release ? previous.failures.map(failureKey) : []);
+    const failures: CandidateFailure[] = [];
+    let skipped: string | null = null;
+    for (const candidate of p.candidates) {
+      const rejection = staticRejection(candidate, caps, this.runtime) ?? (knownBad.has(failureKey(candidate)) ? 'failed to load here before' : null);
+      if (rejection) {
+        failures.push({ variant: candidate.variant, backend: candidate.backend, reason: rejection });
+        continue;
+      }
+      const cached = await cache.read(candidate.sha256, candidate.size, p.model).catch(() => ({ missing: true as const }));
+      if ('missing' in cached) {
+        const refusal = this.conditionsRefuse(candidate, options.conditions);
+        if (refusal) {
+          failures.push({ variant: candidate.variant, backend: candidate.backend, reason: refusal });
+          skipped ??= refusal;
+          continue;
+        }
+        const { bytes } = await this.download(manifest, candidate, options);
+        await cache.store(candidate.sha256, bytes);
+      }
+      const record: InstalledModel = {
+        model: p.model,
+        jws: manifest.jws,
+        release: p.release,
+        version: p.version,
+        sha256: candidate.sha256,
+        size: candidate.size,
+        variant: candidate.variant,
+        backend: null,
+        failures,
+        installedAt: this.platform.now(),
+      };
+      await cache.install(record);
+      return record;
+    }
+    if (skipped !== null) throw new DownloadSkippedError(`the download of "${p.model}" was skipped: ${skipped}`, { model: p.model });
+    throw new BackendUnavailableError(`no candidate of "${p.model}" can run here`, failures, { model: p.model });
+  }
+
+  /** Why the caller's conditions forbid downloading `candidate`; null when they allow it. */
+  private conditionsRefuse(candidate: ManifestCandidate, conditions: DownloadConditions | undefined): string | null {
+    if (!conditions) return null;
+    if (conditions.maxBytes !== undefined) {
+      const wire = Math.min(candidate.size, ...candidate.encodings.map((e) => e.size));
+      if (wire > conditions.maxBytes) return `${wire} bytes is more than maxBytes ${conditions.maxBytes}`;
+    }
+    if (conditions.allowMetered === false) {
+      const network = this.platform.network();
+      if (network.metered) return 'the network is metered';
+      if (network.saveData) return 'Save-Data is on';
+    }
+    return null;
+  }
+
+  /** Downloads and verifies one candidate, stores it, and reports it. Concurrent calls for the same bytes share one download. */
+  private download(manifest: VerifiedManifest, candidate: ManifestCandidate, options: PrefetchOptions): Promise<DownloadedArtifact> {
+    const existing = this.downloads.get(candidate.sha256);
+    if (existing) return existing;
+    const p = manifest.payload;
+    const run = (async () => {
+      const url = this.api.url(candidate.url);
+      try {
+        const result = await this.downloader.download({
+          url,
+          headers: this.api.headersFor(url),
+          expected: { size: candidate.size, sha256: candidate.sha256 },
+          model: p.model,
+          variant: candidate.variant,
+          signal: options.signal,
+          onProgress: options.onProgress,
+        });
+        this.report({
+          type: 'download',
+          model: p.model,
+          version: p.version,
+          variant: candidate.variant,
+          release: p.release,
+          rollout: p.rollout,
+          bytes: result.transferred,
+          ms: Math.round(result.ms),
+          encoding: result.encoding.slice(0, 16),
+          resumed: result.resumed,
+          fromCache: false,
+        });
+        return result;
+      } catch (err) {
+        this.reportFailure(p.model, err, { version: p.version, variant: candidate.variant, release: p.release });
+        throw err;
+      }
+    })();
+    this.downloads.set(candidate.sha256, run);
+    void run.catch(() => undefined).finally(() => this.downloads.delete(candidate.sha256));
+    return run;
+  }
+
+  /** A warmed-up session for `candidate` (shared with other handles of the same bytes and backend). */
+  private async loadSession(manifest: VerifiedManifest, candidate: ManifestCandidate, bytes: Uint8Array): Promise<ModelSession> {
+    const p = manifest.payload;
+    const started = this.platform.monotonic();
+    try {
+      const session = await this.sessions.acquire(`${candidate.sha256}|${candidate.backend}`, async () => {
+        const session = await this.runtime.createSession(bytes, candidate.backend);
+        try {
+          const inputs = p.io?.inputs.length ? p.io.inputs : session.inputInfo;
+          const feeds = inputs ? warmUpFeeds(this.runtime, inputs) : null;
+          // The warm-up is the first run: a backend that loads but cannot run fails here, not in the app.
+          if (feeds) await session.run(feeds);
+        } catch (err) {
+          await session.release().catch(() => undefined);
+          throw err;
+        }
+        return session;
+      });
+      this.report({ type: 'load', model: p.model, version: p.version, variant: candidate.variant, backend: candidate.backend, release: p.release, rollout: p.rollout, ms: this.platform.monotonic() - started });
+      return session;
+    } catch (err) {
+      this.report({
+        type: 'error',
+        model: p.model,
+        version: p.version,
+        variant: candidate.variant,
+        backend: candidate.backend,
+        release: p.release,
+        code: 'backend_unavailable',
+        message: messageOf(err),
+      });
+      throw err;
+    }
+  }
+
+  private handle(manifest: VerifiedManifest, candidate: ManifestCandidate, session: ModelSession, init: { source: 'cache' | 'network'; stale: boolean; failures: CandidateFailure[] }): ModelHandle {
+    const key = `${candidate.sha256}|${candidate.backend}`;
+    return new ModelHandle(
+      { manifest: manifest.payload, candidate, session, ...init },
+      {
+        runtime: this.runtime,
+        monotonic: () => this.platform.monotonic(),
+        toPixels: (image) => this.toPixels(image),
+        recordInference: (context, ms) => this.telemetryClient?.recordInference(context, ms),
+        release: () => this.sessions.release(key),
+      },
+    );
+  }
+
+  private async toPixels(image: unknown): Promise<Pixels> {
+    if (!this.platform.toPixels) throw new TypeError('this platform cannot read images: pass {data, width, height} pixels');
+    return this.platform.toPixels(image);
+  }
+
+  /** `local-then-update`: fetches the newest in the background for the next `getModel`. Never rejects. */
+  private backgroundUpdate(name: string, conditions: DownloadConditions | undefined): Promise<ModelUpdate> {
+    const running = this.updates.get(name);
+    if (running) return running;
+    const run = (async (): Promise<ModelUpdate> => {
+      const { cache } = await this.ready;
+      const installed = await cache.installed(name);
+      try {
+        const manifest = await this.resolveManifest(name, installed);
+        if (manifest === null) return { updated: false, version: installed!.version, release: installed!.release };
+        const p = manifest.payload;
+        if (installed && installed.release === p.release && installed.version === p.version) {
+          return { updated: false, version: p.version, release: p.release };
+        }
+        const record = await this.fetchBytesOnly(manifest, { conditions });
+        return { updated: true, version: record.version, release: record.release };
+      } catch (err) {
+        return { updated: false, version: installed?.version ?? 0, release: installed?.release ?? 0, error: err as Error };
+      }
+    })();
+    this.updates.set(name, run);
+    void run.finally(() => this.updates.delete(name));
+    return run;
+  }
+}
+
+function infoOf(record: InstalledModel): CachedModelInfo {
+  return {
+    name: record.model,
+    version: record.version,
+    release: record.release,
+    variant: record.variant,
+    backend: record.backend,
+    size: record.size,
+    sha256: record.sha256,
+    installedAt: record.installedAt,
+  };
+}

@@ -1,0 +1,128 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_RETRY } from '../http/retry.js';
+import { ConnectionError, DownloadAbortedError, DownloadError, IntegrityError, SizeMismatchError } from '../errors.js';
+import { FakeFerryServer, sha256Of } from '../../testing/fake-server.js';
+import { createTestSigner } from '../../testing/manifest-signer.js';
+import { ArtifactDownloader, type DownloadProgress } from './artifact-download.js';
+
+const BYTES = new Uint8Array(10_000).map((_, i) => (i * 7) % 251);
+const SHA = sha256Of(BYTES);
+
+let server: FakeFerryServer;
+beforeEach(async () => {
+  server = new FakeFerryServer(await createTestSigner());
+  server.artifacts.set(SHA, BYTES);
+});
+
+function downloader(options: { retries?: number; stallTimeoutMs?: number; maxDelayMs?: number } = {}) {
+  return new ArtifactDownloader({
+    fetch: server.fetch,
+    retry: { ...DEFAULT_RETRY, retries: options.retries ?? 3, baseDelayMs: 1, maxDelayMs: options.maxDelayMs ?? 5 },
+    stallTimeoutMs: options.stallTimeoutMs ?? 5_000,
+    monotonic: () => performance.now(),
+    now: () => Date.now(),
+    connectionError: (url, cause, timedOut) => new ConnectionError(`${url} ${timedOut ? 'timed out' : 'failed'}`, { cause }),
+  });
+}
+
+const request = (overrides: Partial<Parameters<ArtifactDownloader['download']>[0]> = {}) => ({
+  url: `${server.origin}/v1/artifacts/${SHA}`,
+  headers: { 'x-ferry-app-key': server.appKey },
+  expected: { size: BYTES.byteLength, sha256: SHA },
+  model: 'digits',
+  variant: 'original',
+  ...overrides,
+});
+
+describe('ArtifactDownloader', () => {
+  it('downloads, hashes while streaming, and reports progress up to the total', async () => {
+    const events: DownloadProgress[] = [];
+    const result = await downloader().download(request({ onProgress: (p) => events.push(p) }));
+    expect(result.bytes).toEqual(BYTES);
+    expect(result.resumed).toBe(false);
+    expect(result.transferred).toBe(BYTES.byteLength);
+    expect(events.length).toBeGreaterThan(5);
+    expect(events.at(-1)).toMatchObject({ bytes: BYTES.byteLength, total: BYTES.byteLength, model: 'digits', variant: 'original' });
+    expect(events.every((e, i) => i === 0 || e.bytes > events[i - 1]!.bytes)).toBe(true);
+  });
+
+  it('resumes with Range and If-Range after the connection drops halfway', async () => {
+    server.faults.cutAfter = { bytes: 4096, times: 1 };
+    const result = await downloader().download(request());
+    expect(result.bytes).toEqual(BYTES);
+    expect(result.resumed).toBe(true);
+    expect(result.transferred).toBe(BYTES.byteLength);
+    const second = server.requests.filter((r) => r.path.startsWith('/v1/artifacts'))[1]!;
+    expect(second.headers.range).toBe('bytes=4096-');
+    expect(second.headers['if-range']).toBe(`"${SHA}"`);
+  });
+
+  it('starts over when the server ignores Range', async () => {
+    server.faults = { cutAfter: { bytes: 3000, times: 1 }, ignoreRange: true };
+    const result = await downloader().download(request());
+    expect(result.bytes).toEqual(BYTES);
+    expect(result.resumed).toBe(false);
+    expect(result.transferred).toBe(3000 + BYTES.byteLength);
+  });
+
+  it('keeps going on a link that keeps dropping but makes progress', async () => {
+    server.faults.cutAfter = { bytes: 1024, times: 8 };
+    const result = await downloader({ retries: 2 }).download(request());
+    expect(result.bytes).toEqual(BYTES);
+    expect(result.attempts).toBe(9);
+  });
+
+  it('retries 503 answers with backoff, then gives up with DownloadError', async () => {
+    server.faults.status = { code: 503, times: 2 };
+    await expect(downloader().download(request())).resolves.toBeTruthy();
+    server.faults.status = { code: 503, times: 10 };
+    const err = await downloader({ retries: 2 }).download(request()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DownloadError);
+    expect((err as DownloadError).code).toBe('download_failed');
+  });
+
+  it('drops a stalled attempt and resumes', async () => {
+    server.faults.stall = { times: 1 };
+    const result = await downloader({ stallTimeoutMs: 50 }).download(request());
+    expect(result.bytes).toEqual(BYTES);
+  });
+
+  it('refuses a byte more than the manifest says, without reading the rest', async () => {
+    const longer = new Uint8Array(BYTES.byteLength * 100);
+    longer.set(BYTES);
+    server.faults.replaceWith = longer;
+    const events: DownloadProgress[] = [];
+    const err = await downloader().download(request({ onProgress: (p) => events.push(p) })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SizeMismatchError);
+    expect((err as SizeMismatchError).code).toBe('size_mismatch');
+    expect(Math.max(...events.map((e) => e.bytes))).toBeLessThanOrEqual(BYTES.byteLength);
+  });
+
+  it('refuses bytes whose SHA-256 differs', async () => {
+    const changed = BYTES.slice();
+    changed[5000] = changed[5000]! ^ 1;
+    server.faults.replaceWith = changed;
+    const err = await downloader().download(request()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as IntegrityError).code).toBe('integrity_mismatch');
+  });
+
+  it('stops when the signal aborts', async () => {
+    const controller = new AbortController();
+    const err = await downloader()
+      .download(request({ signal: controller.signal, onProgress: (p) => p.bytes > 2000 && controller.abort() }))
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DownloadAbortedError);
+    expect((err as DownloadAbortedError).code).toBe('download_aborted');
+  });
+
+  it('stops waiting between retries when the signal aborts', async () => {
+    server.faults.status = { code: 503, times: 10, retryAfter: '30' };
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    const started = Date.now();
+    const err = await downloader({ maxDelayMs: 60_000 }).download(request({ signal: controller.signal })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DownloadAbortedError);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+});

@@ -1,0 +1,249 @@
+// The browser SDK and the web example in Chromium (playwright-core, /usr/bin/chromium) against a
+// real Ferry server, with the page and the device API on one origin (examples/web/serve.mjs).
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadMnistDigits } from '@ferry/compress/testing';
+import { startRealFerry, type RealFerry } from '../testing/real-server.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, '..', '..', '..', '..');
+const example = join(repo, 'examples', 'web');
+const results = join(repo, 'test-results');
+
+interface ExampleModule {
+  buildExample(options: { outDir: string; minify?: boolean }): Promise<unknown>;
+}
+interface ServeModule {
+  serveExample(options: { dir: string; ferry: string; port?: number }): Promise<{ url: string; close(): Promise<void> }>;
+}
+interface PublishModule {
+  trainDigits(): { bytes: Uint8Array; accuracy: number };
+  publishDigits(options: { ferry: string; token: string; model?: string; bytes?: Uint8Array }): Promise<{ appKey: string; appKeyId: string; model: string }>;
+}
+// Loaded by path: the example is not part of the SDK's typecheck.
+const load = <T>(path: string) => import(/* @vite-ignore */ join(example, path)) as Promise<T>;
+
+let ferry: RealFerry;
+let dist: string;
+let profile: string;
+let site: { url: string; close(): Promise<void> };
+let context: BrowserContext;
+let page: Page;
+const digits = loadMnistDigits().test;
+
+/** Paints MNIST test digit `i` onto the example's pad, black on white, 10× larger. */
+async function drawDigit(p: Page, i: number): Promise<number> {
+  const pixels = Array.from(digits.images.subarray(i * 784, (i + 1) * 784));
+  await p.evaluate((px) => {
+    const pad = document.getElementById('pad') as HTMLCanvasElement;
+    const ctx = pad.getContext('2d')!;
+    ctx.fillStyle = '#fff';
+    ctx.fillRect(0, 0, 280, 280);
+    px.forEach((v, k) => {
+      if (v <= 0) return;
+      const g = Math.round(255 * (1 - v));
+      ctx.fillStyle = `rgb(${g},${g},${g})`;
+      ctx.fillRect((k % 28) * 10, Math.floor(k / 28) * 10, 10, 10);
+    });
+  }, pixels);
+  return digits.labels[i]!;
+}
+
+async function classifyDrawn(p: Page): Promise<string> {
+  return p.evaluate(async () => {
+    const w = window as unknown as { ferryExample: { classify(): Promise<void>; state: { results?: { label: string }[] } } };
+    await w.ferryExample.classify();
+    return w.ferryExample.state.results![0]!.label;
+  });
+}
+
+async function exampleState(p: Page) {
+  await p.waitForFunction(() => {
+    const phase = (window as unknown as { ferryExample?: { state: { phase: string } } }).ferryExample?.state.phase;
+    return phase === 'ready' || phase === 'error';
+  }, undefined, { timeout: 60_000 });
+  return p.evaluate(() => (window as unknown as { ferryExample: { state: unknown } }).ferryExample.state) as Promise<{
+    phase: string;
+    error?: string;
+    storage?: string;
+    progress: { bytes: number; total: number; rate: number }[];
+    model?: { version: number; backend: string; source: string; stale: boolean; failures: number };
+  }>;
+}
+
+async function accuracy(p: Page, count: number): Promise<number> {
+  let right = 0;
+  for (let i = 0; i < count; i++) {
+    const label = await drawDigit(p, i);
+    if ((await classifyDrawn(p)) === String(label)) right++;
+  }
+  return right / count;
+}
+
+const available = existsSync(CHROMIUM);
+// Without Chromium (a laptop without Debian's package) these tests are skipped; CI installs it and
+// sets FERRY_REQUIRE_BROWSER so that a missing browser fails the run instead of skipping it.
+if (!available && process.env.FERRY_REQUIRE_BROWSER) throw new Error(`${CHROMIUM} is required (FERRY_REQUIRE_BROWSER is set)`);
+
+describe.skipIf(!available)('in Chromium against a real server', () => {
+  beforeAll(async () => {
+    ferry = await startRealFerry();
+    const { publishDigits, trainDigits } = await load<PublishModule>('scripts/publish-model.ts');
+    const { bytes } = trainDigits();
+    const token = ferry.server.admin.authorization.replace(/^Bearer /, '');
+    const published = await publishDigits({ ferry: ferry.url, token, bytes });
+    dist = await mkdtemp(join(tmpdir(), 'ferry-example-'));
+    await (await load<ExampleModule>('build.mjs')).buildExample({ outDir: dist });
+    await writeFile(join(dist, 'config.json'), JSON.stringify({ appKey: published.appKey, appKeyId: published.appKeyId, jwks: ferry.jwks, model: published.model }));
+    await build({
+      entryPoints: [join(here, 'browser-harness.ts')],
+      bundle: true,
+      format: 'esm',
+      splitting: true,
+      platform: 'browser',
+      conditions: ['@ferry/source'],
+      outdir: join(dist, 'harness'),
+      logLevel: 'warning',
+    });
+    await writeFile(join(dist, 'harness', 'index.html'), '<!doctype html><meta charset="utf-8"><script type="module" src="./browser-harness.js"></script>');
+    site = await (await load<ServeModule>('serve.mjs')).serveExample({ dir: dist, ferry: ferry.url });
+    profile = await mkdtemp(join(tmpdir(), 'ferry-chromium-'));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on('pageerror', (err) => console.error('page error:', err));
+    await mkdir(results, { recursive: true });
+  }, 180_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await site?.close();
+    await ferry?.close();
+    for (const d of [dist, profile]) if (d) await rm(d, { recursive: true, force: true });
+  });
+
+  it('example: downloads the model with progress, caches it in OPFS, classifies drawn digits', async () => {
+    await page.goto(site.url);
+    const state = await exampleState(page);
+    expect(state.error).toBeUndefined();
+    expect(state.model).toMatchObject({ version: 1, source: 'network', stale: false });
+    expect(state.storage).toBe('opfs');
+    expect(state.progress.length).toBeGreaterThan(0);
+    const last = state.progress.at(-1)!;
+    expect(last.bytes).toBe(last.total);
+    expect(await page.locator('#status').textContent()).toMatch(/^Ready/);
+    expect(await accuracy(page, 20)).toBeGreaterThanOrEqual(0.8);
+
+    // A digit drawn with the mouse, as a person would.
+    await page.click('#clear');
+    const box = (await page.locator('#pad').boundingBox())!;
+    await page.mouse.move(box.x + 140, box.y + 50);
+    await page.mouse.down();
+    for (let y = 50; y <= 230; y += 10) await page.mouse.move(box.x + 140 + (y - 50) / 30, box.y + y);
+    await page.mouse.up();
+    await page.waitForFunction(() => ((window as unknown as { ferryExample: { state: { results?: unknown[] } } }).ferryExample.state.results?.length ?? 0) > 0);
+    expect(await page.locator('#results li').first().textContent()).toMatch(/^1 · /);
+    await page.screenshot({ path: join(results, 'sdk-web-example.png') });
+  });
+
+  it('SDK in the page: probes capabilities once, runs tensors, keeps models in IndexedDB when asked', async () => {
+    const harness = await context.newPage();
+    await harness.goto(`${site.url}/harness/index.html`);
+    await harness.waitForFunction(() => 'harness' in window);
+    const out = await harness.evaluate(
+      async ({ config, wasmPaths }) => {
+        const make = () =>
+          // This ORT build has no WebGL: claiming it anyway makes the first candidate fail, as a broken GPU would.
+          window.harness.createFerry({ ...config, storage: 'indexeddb', cache: { namespace: 'idb-test' }, ort: { wasmPaths, backends: ['webgl', 'wasm'] }, telemetry: false });
+        const ferry = make();
+        const caps = await ferry.capabilities();
+        const progress: number[] = [];
+        const model = await ferry.getModel('digits', { policy: 'latest', onProgress: (p) => progress.push(p.bytes) });
+        const input = new Float32Array(784);
+        const outputs = await model.run({ input: { type: 'float32', data: input, dims: [1, 784] } });
+        const info = await ferry.cacheInfo();
+        const again = await make().getModel('digits', { policy: 'local' });
+        return {
+          caps: { ...caps, frozen: Object.isFrozen(caps) && Object.isFrozen(caps.backends) },
+          progress: progress.length,
+          logits: Array.from(outputs.logits!.data as Float32Array).length,
+          info,
+          backend: model.backend,
+          failures: model.failures,
+          againSource: again.source,
+        };
+      },
+      { config: { serverUrl: site.url, appKey: (await readConfig()).appKey, appKeyId: (await readConfig()).appKeyId, trustedKeys: ferry.jwks }, wasmPaths: `${site.url}/ort/` },
+    );
+    expect(out.caps).toMatchObject({ platform: 'web', formats: ['onnx'], frozen: true, crossOriginIsolated: true });
+    expect(out.caps.backends).toContain('wasm');
+    expect(out.caps.features).toEqual(expect.arrayContaining(['wasm-simd', 'wasm-threads']));
+    expect(out.progress).toBeGreaterThan(0);
+    expect(out.logits).toBe(10);
+    expect(out.info.kind).toBe('indexeddb');
+    expect(out.info.usedBytes).toBeGreaterThan(0);
+    expect(out.againSource).toBe('cache');
+    expect(out.caps.backends).toContain('webgl');
+    expect(out.backend).toBe('wasm');
+    expect(out.failures).toEqual([{ variant: 'original', backend: 'webgl', reason: expect.stringMatching(/webgl/) }]);
+    await harness.close();
+  });
+
+  it('SDK in the page: a flipped OPFS cache file is discarded and fetched again', async () => {
+    const harness = await context.newPage();
+    await harness.goto(`${site.url}/harness/index.html`);
+    await harness.waitForFunction(() => 'harness' in window);
+    const config = await readConfig();
+    const out = await harness.evaluate(
+      async ({ config, wasmPaths }) => {
+        const make = () => window.harness.createFerry({ ...config, cache: { namespace: 'flip-test' }, ort: { wasmPaths }, telemetry: false });
+        const first = await make().getModel('digits', { policy: 'latest' });
+        const dir = await (await (await (await navigator.storage.getDirectory()).getDirectoryHandle('ferry')).getDirectoryHandle('flip-test')).getDirectoryHandle('artifacts');
+        const handle = await dir.getFileHandle(first.sha256);
+        const bytes = new Uint8Array(await (await handle.getFile()).arrayBuffer());
+        bytes[1000] = bytes[1000]! ^ 0xff;
+        const w = await (handle as unknown as { createWritable(): Promise<{ write(b: Uint8Array): Promise<void>; close(): Promise<void> }> }).createWritable();
+        await w.write(bytes);
+        await w.close();
+        const second = await make().getModel('digits', { policy: 'local' });
+        const repaired = new Uint8Array(await (await handle.getFile()).arrayBuffer());
+        return { first: first.source, second: second.source, repaired: repaired[1000] !== bytes[1000] };
+      },
+      { config: { serverUrl: site.url, appKey: config.appKey, appKeyId: config.appKeyId, trustedKeys: ferry.jwks }, wasmPaths: `${site.url}/ort/` },
+    );
+    expect(out).toEqual({ first: 'network', second: 'network', repaired: true });
+    await harness.close();
+  });
+
+  it('example: reloads offline, the page from its service worker and the model from OPFS', async () => {
+    await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+    await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
+    const url = site.url;
+    await site.close();
+    await page.reload();
+    const state = await exampleState(page);
+    expect(state.error).toBeUndefined();
+    // local-then-update: the cached model at once; the background update then finds no server.
+    expect(state.model).toMatchObject({ version: 1, source: 'cache' });
+    await page.waitForFunction(() => (window as unknown as { ferryExample: { state: { offline?: boolean } } }).ferryExample.state.offline === true);
+    expect(await page.locator('#status').textContent()).toMatch(/^Offline/);
+    expect(await accuracy(page, 10)).toBeGreaterThanOrEqual(0.8);
+    await page.screenshot({ path: join(results, 'sdk-web-example-offline.png') });
+    expect(page.url()).toBe(`${url}/`);
+  });
+});
+
+async function readConfig(): Promise<{ appKey: string; appKeyId: string }> {
+  const { readFile } = await import('node:fs/promises');
+  return JSON.parse(await readFile(join(dist, 'config.json'), 'utf8')) as { appKey: string; appKeyId: string };
+}

@@ -1,0 +1,352 @@
+// The Node SDK against the real Ferry server (apps/server) on a loopback port, through a proxy
+// that plays a flaky network or a man in the middle where a test needs one.
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import * as ort from 'onnxruntime-web';
+import { buildMlp } from '@ferry/compress/testing';
+import {
+  createFerry,
+  createNodePlatform,
+  ConnectionError,
+  IntegrityError,
+  ManifestExpiredError,
+  ManifestMismatchError,
+  ManifestRollbackError,
+  ManifestSignatureError,
+  SizeMismatchError,
+  type Ferry,
+  type FerryError,
+  type FerryOptions,
+} from '../platform/node/index.js';
+import { FaultyProxy } from '../testing/http-proxy.js';
+import { createTestSigner } from '../testing/manifest-signer.js';
+import { startRealFerry, type RealFerry } from '../testing/real-server.js';
+
+let ferry: RealFerry;
+let proxy: FaultyProxy;
+const dirs: string[] = [];
+const clients: Ferry[] = [];
+
+const mlp = (seed: number) => buildMlp({ inputSize: 16, hidden: [8], outputs: 4, seed });
+const INPUT = Float32Array.from({ length: 16 }, (_, i) => (i - 8) / 8);
+
+beforeAll(async () => {
+  ferry = await startRealFerry();
+  ort.env.wasm.numThreads = 1;
+});
+afterAll(async () => {
+  await ferry?.close();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+beforeEach(async () => {
+  proxy = await new FaultyProxy(ferry.url).start();
+});
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.close();
+  await proxy.stop().catch(() => undefined);
+});
+
+async function cacheDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'ferry-sdk-it-'));
+  dirs.push(d);
+  return d;
+}
+
+/** A client of this "device" (cache dir); every call is an app start. */
+function device(dir: string, extra: Partial<FerryOptions> & { clockSkewMs?: number } = {}): Ferry {
+  const { clockSkewMs, ...options } = extra;
+  const platform = createNodePlatform();
+  if (clockSkewMs) platform.now = () => Date.now() + clockSkewMs;
+  const client = createFerry({
+    serverUrl: proxy.url,
+    appKey: ferry.appKey,
+    appKeyId: ferry.appKeyId,
+    trustedKeys: ferry.jwks,
+    cache: { location: dir },
+    retry: { retries: 2, baseDelayMs: 20, maxDelayMs: 100 },
+    telemetry: { flushIntervalMs: 3_600_000 },
+    platform,
+    ...options,
+  });
+  clients.push(client);
+  return client;
+}
+
+async function expected(bytes: Uint8Array): Promise<number[]> {
+  const session = await ort.InferenceSession.create(bytes);
+  const out = await session.run({ input: new ort.Tensor('float32', INPUT, [1, 16]) });
+  await session.release();
+  return Array.from(out.logits!.data as Float32Array);
+}
+
+async function runModel(model: Awaited<ReturnType<Ferry['getModel']>>): Promise<number[]> {
+  const out = await model.run({ input: { type: 'float32', data: INPUT, dims: [1, 16] } });
+  return Array.from(out.logits!.data as Float32Array);
+}
+
+let modelCount = 0;
+async function newModel(): Promise<string> {
+  const name = `m${++modelCount}-${Math.random().toString(36).slice(2, 6)}`;
+  await ferry.createModel(name, { labels: ['a', 'b', 'c', 'd'] });
+  return name;
+}
+
+describe('policies against a real server', () => {
+  it('latest: downloads, verifies, caches and runs the model the server publishes', async () => {
+    const name = await newModel();
+    const bytes = mlp(1);
+    await ferry.release(name, bytes);
+    const dir = await cacheDir();
+    const progress: number[] = [];
+    const model = await device(dir).getModel(name, { policy: 'latest', onProgress: (p) => progress.push(p.bytes) });
+    expect(model).toMatchObject({ name, version: 1, variant: 'original', backend: 'wasm', source: 'network', size: bytes.byteLength });
+    expect(model.labels).toEqual(['a', 'b', 'c', 'd']);
+    expect(progress.at(-1)).toBe(bytes.byteLength);
+    const out = await runModel(model);
+    expect(out).toEqual(await expected(bytes));
+    // Asked again: 304, nothing downloaded.
+    const before = proxy.requests.filter((r) => r.path.startsWith('/v1/artifacts')).length;
+    const again = await device(dir).getModel(name, { policy: 'latest' });
+    expect(again.source).toBe('cache');
+    expect(proxy.requests.filter((r) => r.path.startsWith('/v1/artifacts')).length).toBe(before);
+    expect(proxy.requests.filter((r) => r.path === '/v1/resolve').at(-1)!.status).toBe(304);
+  });
+
+  it('local: the cached model without any request; local-then-update: cached now, newest next time', async () => {
+    const name = await newModel();
+    const v1 = mlp(2);
+    await ferry.release(name, v1);
+    const dir = await cacheDir();
+    await device(dir).getModel(name, { policy: 'local' });
+    const v2 = mlp(3);
+    await ferry.release(name, v2);
+
+    const count = proxy.requests.length;
+    const local = await device(dir).getModel(name, { policy: 'local' });
+    expect(local.version).toBe(1);
+    expect(proxy.requests.length).toBe(count);
+
+    const now = await device(dir).getModel(name, { policy: 'local-then-update' });
+    expect(now.version).toBe(1);
+    expect(await now.update).toMatchObject({ updated: true, version: 2 });
+    const next = await device(dir).getModel(name, { policy: 'local' });
+    expect(next.version).toBe(2);
+    expect(await runModel(next)).toEqual(await expected(v2));
+  });
+
+  it('resumes with Range after the connection is cut halfway through the download', async () => {
+    const name = await newModel();
+    const bytes = buildMlp({ inputSize: 784, hidden: [256], outputs: 10, seed: 4 }); // ~800 KB
+    await ferry.release(name, bytes);
+    proxy.faults.cutArtifactAfter = { bytes: Math.floor(bytes.byteLength / 2), times: 1 };
+    const client = device(await cacheDir());
+    const model = await client.getModel(name, { policy: 'latest' });
+    expect(model.size).toBe(bytes.byteLength);
+    const artifactRequests = proxy.requests.filter((r) => r.path.startsWith('/v1/artifacts'));
+    expect(artifactRequests).toHaveLength(2);
+    expect(artifactRequests[1]!.headers.range).toMatch(/^bytes=\d+-$/);
+    expect(Number(/=(\d+)-/.exec(artifactRequests[1]!.headers.range!)![1])).toBeGreaterThan(0);
+    expect(artifactRequests[1]!.status).toBe(206);
+    await client.telemetry.flush();
+    const events = await ferry.server.app.db.prisma.telemetryEvent.findMany({ where: { model: name, type: 'download' } });
+    expect(events.map((e) => e.payload)).toContainEqual(expect.objectContaining({ resumed: true, fromCache: false, bytes: bytes.byteLength }));
+  });
+
+  it('starts offline from the cache when the server is unreachable', async () => {
+    const name = await newModel();
+    await ferry.release(name, mlp(5));
+    const dir = await cacheDir();
+    await device(dir).getModel(name, { policy: 'latest' });
+    await proxy.stop();
+    const model = await device(dir).getModel(name, { policy: 'latest' });
+    expect(model).toMatchObject({ version: 1, stale: true, source: 'cache' });
+    await runModel(model);
+    await expect(device(await cacheDir()).getModel(name, { policy: 'latest' })).rejects.toBeInstanceOf(ConnectionError);
+  });
+
+  it('falls back to the next candidate when the first fails to load, and reports why', async () => {
+    const name = await newModel();
+    const bytes = mlp(6);
+    const version = await ferry.upload(name, bytes);
+    // Ranked first for a CPU (int8 before fp32), but not a model ONNX Runtime can load.
+    await ferry.attachVariant(name, version, 'kind=broken-q8&format=onnx&backends=wasm,cpu&precision=int8', new TextEncoder().encode('not an onnx model'));
+    await ferry.publish(name, version);
+    const client = device(await cacheDir());
+    const model = await client.getModel(name, { policy: 'latest' });
+    expect(model).toMatchObject({ variant: 'original', backend: 'wasm' });
+    expect(model.failures[0]).toMatchObject({ variant: 'broken-q8', backend: 'wasm' });
+    expect(await runModel(model)).toEqual(await expected(bytes));
+    await client.telemetry.flush();
+    const errors = await ferry.server.app.db.prisma.telemetryEvent.findMany({ where: { model: name, type: 'error' } });
+    expect(errors.map((e) => e.payload)).toContainEqual(expect.objectContaining({ code: 'backend_unavailable', variant: 'broken-q8' }));
+    const loads = await ferry.server.app.db.prisma.telemetryEvent.findMany({ where: { model: name, type: 'load' } });
+    expect(loads.map((e) => e.payload)).toContainEqual(expect.objectContaining({ variant: 'original', backend: 'wasm' }));
+  });
+});
+
+describe('attacks against a real server: each refused with its own error, the previous good model still served', () => {
+  /** A model with v1 installed on a fresh device, v2 published on the server. */
+  async function goodThenNew() {
+    const name = await newModel();
+    const v1 = mlp(10);
+    await ferry.release(name, v1);
+    const dir = await cacheDir();
+    const good = await device(dir).getModel(name, { policy: 'latest' });
+    const v2 = mlp(11);
+    await ferry.release(name, v2);
+    const stillServed = async () => {
+      const model = await device(dir).getModel(name, { policy: 'local' });
+      expect(model).toMatchObject({ version: 1, sha256: good.sha256 });
+      expect(await runModel(model)).toEqual(await expected(v1));
+    };
+    return { name, dir, v2, stillServed };
+  }
+
+  async function refused(dir: string, name: string, code: string, type: abstract new (...args: never[]) => FerryError, extra: Parameters<typeof device>[1] = {}) {
+    const client = device(dir, extra);
+    const err = await client.getModel(name, { policy: 'latest' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(type);
+    expect((err as FerryError).code).toBe(code);
+    await client.telemetry.flush();
+    const reported = await ferry.server.app.db.prisma.telemetryEvent.findMany({ where: { model: name, type: 'verify_failure' } });
+    expect(reported.map((e) => (e.payload as { code: string }).code)).toContain(code);
+  }
+
+  it('artifact bytes changed in the server data dir → IntegrityError', async () => {
+    const { name, dir, v2, stillServed } = await goodThenNew();
+    const sha = (await import('node:crypto')).createHash('sha256').update(v2).digest('hex');
+    const tampered = Buffer.from(await readFile(ferry.blobPath(sha)));
+    tampered[tampered.length >> 1] = tampered[tampered.length >> 1]! ^ 0xff;
+    await writeFile(ferry.blobPath(sha), tampered);
+    await refused(dir, name, 'integrity_mismatch', IntegrityError);
+    await stillServed();
+  });
+
+  it('more bytes than the manifest says → SizeMismatchError', async () => {
+    const { name, dir, stillServed } = await goodThenNew();
+    proxy.faults.appendToArtifact = new Uint8Array(1024 * 1024);
+    await refused(dir, name, 'size_mismatch', SizeMismatchError);
+    await stillServed();
+  });
+
+  it('manifest signed by another key → ManifestSignatureError', async () => {
+    const { name, dir, stillServed } = await goodThenNew();
+    // Same kid as the server's key, other key material: what a forger would send.
+    const attacker = await createTestSigner(String(ferry.jwks.keys[0]!.kid));
+    const real = await resolveRaw(name, ferry.appKey);
+    const payload = JSON.parse(Buffer.from(real.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+    const forged = await attacker.sign(payload);
+    proxy.faults.rewriteResolve = (answer) => (answer.status === 200 ? { status: 200, body: JSON.stringify({ manifest: forged }) } : null);
+    await refused(dir, name, 'manifest_signature_invalid', ManifestSignatureError);
+    await stillServed();
+  });
+
+  it('expired manifest (a frozen feed, seen by a device 7 h later) → ManifestExpiredError', async () => {
+    const { name, dir, stillServed } = await goodThenNew();
+    await refused(dir, name, 'manifest_expired', ManifestExpiredError, { clockSkewMs: 7 * 3600 * 1000 });
+    await stillServed();
+  });
+
+  it('manifest for another model → ManifestMismatchError', async () => {
+    const { name, dir, stillServed } = await goodThenNew();
+    const other = await newModel();
+    await ferry.release(other, mlp(12));
+    const foreign = await resolveRaw(other, ferry.appKey);
+    proxy.faults.rewriteResolve = (answer) => (answer.status === 200 ? { status: 200, body: JSON.stringify({ manifest: foreign }) } : null);
+    await refused(dir, name, 'manifest_mismatch', ManifestMismatchError);
+    await stillServed();
+  });
+
+  it('manifest issued to another app → ManifestMismatchError', async () => {
+    const { name, dir, stillServed } = await goodThenNew();
+    const otherApp = await ferry.issueAppKey('other app');
+    const foreign = await resolveRaw(name, otherApp.key);
+    proxy.faults.rewriteResolve = (answer) => (answer.status === 200 ? { status: 200, body: JSON.stringify({ manifest: foreign }) } : null);
+    await refused(dir, name, 'manifest_mismatch', ManifestMismatchError);
+    await stillServed();
+  });
+
+  it('older release replayed → ManifestRollbackError, the newer model still served', async () => {
+    const name = await newModel();
+    await ferry.release(name, mlp(13));
+    const old = await resolveRaw(name, ferry.appKey);
+    await ferry.release(name, mlp(14));
+    const dir = await cacheDir();
+    const v2 = await device(dir).getModel(name, { policy: 'latest' });
+    expect(v2.version).toBe(2);
+    proxy.faults.rewriteResolve = (answer) => (answer.status === 200 || answer.status === 304 ? { status: 200, body: JSON.stringify({ manifest: old }) } : null);
+    await refused(dir, name, 'manifest_rollback', ManifestRollbackError);
+    const served = await device(dir).getModel(name, { policy: 'local' });
+    expect(served.version).toBe(2);
+  });
+
+  it('cache file flipped on disk → discarded, fetched again, reported, never run', async () => {
+    const name = await newModel();
+    const bytes = mlp(15);
+    await ferry.release(name, bytes);
+    const dir = await cacheDir();
+    const good = await device(dir).getModel(name, { policy: 'latest' });
+    const file = join(dir, 'default', 'artifacts', good.sha256);
+    const flipped = Buffer.from(await readFile(file));
+    flipped[100] = flipped[100]! ^ 0x01;
+    await writeFile(file, flipped);
+
+    const client = device(dir);
+    const model = await client.getModel(name, { policy: 'local' });
+    expect(model.source).toBe('network');
+    expect(await runModel(model)).toEqual(await expected(bytes));
+    expect(Buffer.from(await readFile(file)).equals(Buffer.from(bytes))).toBe(true);
+    await client.telemetry.flush();
+    const reported = await ferry.server.app.db.prisma.telemetryEvent.findMany({ where: { model: name, type: 'verify_failure' } });
+    expect(reported.map((e) => (e.payload as { code: string }).code)).toContain('cache_corrupt');
+
+    // Flipped again with the server gone: refused, nothing runs.
+    await writeFile(file, flipped);
+    await proxy.stop();
+    await expect(device(dir).getModel(name, { policy: 'local' })).rejects.toBeInstanceOf(ConnectionError);
+    expect(await readdir(join(dir, 'default', 'artifacts'))).toEqual([]);
+  });
+});
+
+/** A genuine manifest as the server issues it to `appKey` (what a man in the middle could have kept). */
+async function resolveRaw(model: string, appKey: string): Promise<string> {
+  const res = await fetch(`${ferry.url}/v1/resolve`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-ferry-app-key': appKey },
+    body: JSON.stringify({ model, device: { id: 'man-in-the-middle', platform: 'node', sdk: { version: '0' }, capabilities: { backends: ['wasm', 'cpu'] } } }),
+  });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { manifest: string }).manifest;
+}
+
+describe('keys from the server (jwksUrl) and their rotation', () => {
+  it('verifies with the JWKS URL, starts offline with the kept copy, follows a key rotation; pinned old keys refuse the new ones', async () => {
+    const name = await newModel();
+    await ferry.release(name, mlp(20));
+    const byUrl = await cacheDir();
+    const pinned = await cacheDir();
+    const urlClient = () => device(byUrl, { trustedKeys: undefined, jwksUrl: '/v1/keys' });
+    expect((await urlClient().getModel(name, { policy: 'latest' })).version).toBe(1);
+    await device(pinned).getModel(name, { policy: 'latest' });
+
+    await proxy.stop();
+    const offline = await urlClient().getModel(name, { policy: 'latest' });
+    expect(offline).toMatchObject({ version: 1, stale: true });
+    proxy = await new FaultyProxy(ferry.url).start();
+
+    // Rotate the signing key (bootstrap admin), then publish: v2's manifest has a new kid.
+    const rotated = await ferry.server.app.inject({ method: 'POST', url: '/v1/keys/rotate', headers: ferry.server.admin, payload: {} });
+    expect(rotated.statusCode, rotated.body).toBe(200);
+    await ferry.release(name, mlp(21));
+    const client = urlClient();
+    expect((await client.getModel(name, { policy: 'latest' })).version).toBe(2);
+    expect(proxy.requests.filter((r) => r.path === '/v1/keys').length).toBeGreaterThanOrEqual(1);
+
+    // An app that pinned only the old key must be shipped the new one: until then it refuses, and keeps v1.
+    const err = await device(pinned).getModel(name, { policy: 'latest' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ManifestSignatureError);
+    expect((await device(pinned).getModel(name, { policy: 'local' })).version).toBe(1);
+  });
+});

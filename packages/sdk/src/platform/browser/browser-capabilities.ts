@@ -1,0 +1,91 @@
+import type { Capabilities } from '../../core/platform.js';
+import { wasmFeatures } from '../shared/wasm-features.js';
+
+interface NavigatorExtras {
+  gpu?: { requestAdapter(options?: unknown): Promise<{ features: { has(name: string): boolean } } | null> };
+  ml?: unknown;
+  deviceMemory?: number;
+  hardwareConcurrency?: number;
+  userAgent?: string;
+  userAgentData?: { platform?: string; brands?: { brand: string; version: string }[] };
+  storage?: { estimate?: () => Promise<{ quota?: number; usage?: number }> };
+}
+
+const MB = 1024 * 1024;
+
+async function probeWebGpu(nav: NavigatorExtras): Promise<{ available: boolean; shaderF16: boolean }> {
+  if (!nav.gpu) return { available: false, shaderF16: false };
+  try {
+    const adapter = await nav.gpu.requestAdapter();
+    return adapter ? { available: true, shaderF16: adapter.features.has('shader-f16') } : { available: false, shaderF16: false };
+  } catch {
+    return { available: false, shaderF16: false };
+  }
+}
+
+function probeWebGl2(): boolean {
+  try {
+    const canvas =
+      typeof OffscreenCanvas !== 'undefined'
+        ? new OffscreenCanvas(1, 1)
+        : typeof document !== 'undefined'
+          ? document.createElement('canvas')
+          : null;
+    const gl = canvas?.getContext('webgl2') as WebGL2RenderingContext | null | undefined;
+    if (!gl) return false;
+    gl.getExtension('WEBGL_lose_context')?.loseContext();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function osOf(nav: NavigatorExtras): string | undefined {
+  if (nav.userAgentData?.platform) return nav.userAgentData.platform;
+  const ua = nav.userAgent ?? '';
+  return /Android [\d.]+|iPhone OS [\d_]+|Mac OS X [\d_.]+|Windows NT [\d.]+|CrOS|Linux/.exec(ua)?.[0]?.replace(/_/g, '.');
+}
+
+function runtimeOf(nav: NavigatorExtras): Capabilities['runtime'] {
+  const brand = nav.userAgentData?.brands?.find((b) => !/Not.?A.?Brand/i.test(b.brand) && b.brand !== 'Chromium') ?? nav.userAgentData?.brands?.find((b) => b.brand === 'Chromium');
+  if (brand) return { name: brand.brand.toLowerCase().replace(/\s+/g, '-'), version: brand.version };
+  const m = /(Firefox|Edg|Chrome|Version)\/([\d.]+)/.exec(nav.userAgent ?? '');
+  if (!m) return undefined;
+  return { name: m[1] === 'Version' ? 'safari' : m[1]!.toLowerCase(), version: m[2]! };
+}
+
+/** Probes the browser: WebGPU (and shader-f16), WebNN, WebGL2, wasm SIMD/threads, memory, cores, storage. */
+export async function probeBrowserCapabilities(): Promise<Capabilities> {
+  const nav = (typeof navigator === 'undefined' ? {} : navigator) as NavigatorExtras;
+  const [gpu, estimate] = await Promise.all([
+    probeWebGpu(nav),
+    nav.storage?.estimate?.().catch(() => undefined) ?? Promise.resolve(undefined),
+  ]);
+  const wasm = wasmFeatures();
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+  const backends = [
+    ...(gpu.available ? ['webgpu'] : []),
+    ...(nav.ml ? ['webnn'] : []),
+    ...(probeWebGl2() ? ['webgl'] : []),
+    ...(typeof WebAssembly !== 'undefined' ? ['wasm'] : []),
+  ];
+  const features = [
+    ...(gpu.shaderF16 ? ['shader-f16'] : []),
+    ...(wasm.simd ? ['wasm-simd'] : []),
+    // Threads need SharedArrayBuffer, which browsers only give to cross-origin isolated pages.
+    ...(wasm.threads && isolated ? ['wasm-threads'] : []),
+  ];
+  const free = estimate?.quota !== undefined ? Math.max(0, estimate.quota - (estimate.usage ?? 0)) / MB : undefined;
+  return {
+    platform: 'web',
+    os: osOf(nav),
+    runtime: runtimeOf(nav),
+    backends,
+    features,
+    formats: ['onnx'],
+    memoryMB: nav.deviceMemory !== undefined ? nav.deviceMemory * 1024 : undefined,
+    cores: nav.hardwareConcurrency,
+    storageMB: free !== undefined ? Math.floor(free) : undefined,
+    crossOriginIsolated: isolated,
+  };
+}

@@ -1,0 +1,25 @@
+// @ferry/sdk for browsers: the core with the browser platform (OPFS / IndexedDB, WebGPU / WebGL / wasm).
+import { createFerry as createCoreFerry } from '../../core/client/ferry-client.js';
+import type { Ferry, FerryOptions } from '../../core/client/public-types.js';
+import type { Platform } from '../../core/platform.js';
+import { createBrowserPlatform, type BrowserStorageKind } from './browser-platform.js';
+
+/**
+ * Creates a Ferry client for web pages and workers. Models are cached in OPFS (IndexedDB where
+ * OPFS cannot be written), verified, and run with onnxruntime-web on the best backend that works.
+ *
+ * @example
+ * ```ts
+ * import { createFerry } from '@ferry/sdk';
+ * const ferry = createFerry({ serverUrl: location.origin, appKey, jwksUrl: '/v1/keys', ort: { wasmPaths: '/ort/' } });
+ * const model = await ferry.getModel('digits', { onProgress: (p) => bar.value = p.bytes / p.total });
+ * const [best] = await model.classify(canvas);
+ * ```
+ */
+export function createFerry(options: FerryOptions & { platform?: Platform; storage?: BrowserStorageKind }): Ferry {
+  const { storage, ...rest } = options;
+  return createCoreFerry({ ...rest, platform: options.platform ?? createBrowserPlatform({ storage }) });
+}
+
+export { createBrowserPlatform, type BrowserPlatformOptions, type BrowserStorageKind } from './browser-platform.js';
+export * from '../shared/public-exports.js';

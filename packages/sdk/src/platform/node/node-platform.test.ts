@@ -1,0 +1,100 @@
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildMlp } from '@ferry/compress/testing';
+import { createOrtRuntime } from '../../core/inference/ort-runtime.js';
+import { warmUpFeeds } from '../../core/inference/runtime.js';
+import { asQuotaError, openDirectoryStorage } from './file-storage.js';
+import { createNodePlatform } from './node-platform.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ferry-sdk-node-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('directory storage', () => {
+  it('stores artifacts and JSON meta as files, atomically, and lists them', async () => {
+    const storage = await openDirectoryStorage(join(dir, 'cache'));
+    const bytes = new Uint8Array([1, 2, 3]);
+    await storage.artifacts.put('a'.repeat(64), bytes);
+    expect(await storage.artifacts.match('a'.repeat(64))).toEqual(bytes);
+    expect(await storage.artifacts.list()).toEqual([{ key: 'a'.repeat(64), size: 3 }]);
+    await storage.meta.set('release/digits', 7);
+    await storage.meta.set('telemetry/queue', [{ id: 'x' }]);
+    expect(await storage.meta.get('release/digits')).toBe(7);
+    expect(await storage.meta.get('telemetry/queue')).toEqual([{ id: 'x' }]);
+    expect(await readdir(join(dir, 'cache', 'tmp'))).toEqual([]);
+    await storage.artifacts.delete('a'.repeat(64));
+    await storage.artifacts.delete('a'.repeat(64));
+    expect(await storage.artifacts.match('a'.repeat(64))).toBeUndefined();
+    await storage.meta.delete('release/digits');
+    expect(await storage.meta.get('release/digits')).toBeUndefined();
+  });
+
+  it('keeps keys that are not file names safe and reads a damaged meta file as missing', async () => {
+    const storage = await openDirectoryStorage(join(dir, 'cache'));
+    await storage.meta.set('../../etc/passwd', 1);
+    const [name] = await readdir(join(dir, 'cache', 'meta'));
+    expect(name).toBe('~%2E%2E%2F%2E%2E%2Fetc%2Fpasswd.json');
+    expect(await storage.meta.get('../../etc/passwd')).toBe(1);
+    await writeFile(join(dir, 'cache', 'meta', 'broken.json'), '{"half');
+    expect(await storage.meta.get('broken')).toBeUndefined();
+  });
+
+  it('reports a full disk as QuotaExceededError, other errors as they are', () => {
+    const enospc = Object.assign(new Error('no space'), { code: 'ENOSPC' });
+    expect((asQuotaError(enospc) as Error).name).toBe('QuotaExceededError');
+    const eacces = Object.assign(new Error('denied'), { code: 'EACCES' });
+    expect(asQuotaError(eacces)).toBe(eacces);
+  });
+});
+
+describe('node platform', () => {
+  it('probes the machine', async () => {
+    const caps = await createNodePlatform({ cacheRoot: dir }).probeCapabilities();
+    expect(caps).toMatchObject({ platform: 'node', backends: ['wasm', 'cpu'], formats: ['onnx'], runtime: { name: 'node' } });
+    expect(caps.features).toContain('wasm-simd');
+    expect(caps.cores).toBeGreaterThan(0);
+    expect(caps.memoryMB).toBeGreaterThan(100);
+    expect(caps.storageMB).toBeGreaterThan(0);
+    expect(caps.os).toMatch(/^linux /);
+  });
+
+  it('hashes with node:crypto', () => {
+    const h = createNodePlatform().createSha256!();
+    h.update(new TextEncoder().encode('abc'));
+    expect(h.digestHex()).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+
+  it('loads onnxruntime-web next to the package and runs a real model on wasm', async () => {
+    const platform = createNodePlatform();
+    const runtime = createOrtRuntime(() => platform.loadOrt!());
+    const session = await runtime.createSession(buildMlp({ inputSize: 4, hidden: [8], outputs: 3 }), 'wasm');
+    expect(session.inputNames).toEqual(['input']);
+    const feeds = warmUpFeeds(runtime, [{ name: 'input', type: 'float32', shape: ['N', 4] }])!;
+    const out = await session.run(feeds);
+    expect(out.logits!.dims).toEqual([1, 3]);
+    expect(session.inputInfo).toEqual([{ name: 'input', type: 'float32', shape: ['N', 4] }]);
+    await session.release();
+    await expect(runtime.createSession(buildMlp(), 'webgpu')).rejects.toThrow();
+    expect(runtime.supports('cpu')).toBe(true);
+    expect(runtime.supports('coreml')).toBe(false);
+    expect(runtime.supports('webgl')).toBe(false);
+    expect(createOrtRuntime(() => platform.loadOrt!(), { backends: ['webgl', 'wasm'] }).supports('webgl')).toBe(true);
+  });
+});
+
+describe('Node client', () => {
+  it('falls back to an in-memory cache when the cache directory cannot be created', async () => {
+    const { createFerry } = await import('./index.js');
+    const blocker = join(dir, 'a-file');
+    await writeFile(blocker, 'not a directory');
+    const ferry = createFerry({ serverUrl: 'http://127.0.0.1:9', appKey: 'k', trustedKeys: { keys: [] }, cache: { location: join(blocker, 'cache') }, telemetry: false });
+    expect(await ferry.cacheInfo()).toMatchObject({ kind: 'memory', usedBytes: 0 });
+    await ferry.close();
+  });
+});

@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import { statfs } from 'node:fs/promises';
+import { arch, availableParallelism, homedir, platform as osPlatform, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { OrtModule } from '../../core/inference/ort-types.js';
+import type { Capabilities, Platform, Sha256Hasher, StorageOptions } from '../../core/platform.js';
+import { wasmFeatures } from '../shared/wasm-features.js';
+import { openDirectoryStorage } from './file-storage.js';
+
+/** Options of {@link createNodePlatform}. */
+export interface NodePlatformOptions {
+  /** Default cache root when the app gives no `cache.location`. @defaultValue `$XDG_CACHE_HOME/ferry` or `~/.cache/ferry` */
+  cacheRoot?: string;
+}
+
+/** The default cache root of Node apps. */
+export function defaultCacheRoot(): string {
+  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'ferry');
+}
+
+/** The Node platform adapter: `fetch` of Node, a cache directory, `node:crypto` hashing, onnxruntime-web's wasm backend. */
+export function createNodePlatform(options: NodePlatformOptions = {}): Platform {
+  const root = options.cacheRoot ?? defaultCacheRoot();
+  return {
+    name: 'node',
+    fetch: (input, init) => globalThis.fetch(input, init),
+    now: () => Date.now(),
+    monotonic: () => performance.now(),
+    async probeCapabilities(): Promise<Capabilities> {
+      const wasm = wasmFeatures();
+      let storageMB: number | undefined;
+      try {
+        const s = await statfs(root).catch(() => statfs(homedir()));
+        storageMB = Math.floor((s.bavail * s.bsize) / (1024 * 1024));
+      } catch {
+        storageMB = undefined;
+      }
+      return {
+        platform: 'node',
+        os: `${osPlatform()} ${release()}`,
+        arch: arch(),
+        runtime: { name: 'node', version: process.versions.node },
+        // onnxruntime-web runs the wasm backend in Node ("cpu" is its alias).
+        backends: ['wasm', 'cpu'],
+        features: [...(wasm.simd ? ['wasm-simd'] : []), ...(wasm.threads ? ['wasm-threads'] : [])],
+        formats: ['onnx'],
+        memoryMB: Math.floor(totalmem() / (1024 * 1024)),
+        cores: availableParallelism(),
+        storageMB,
+        crossOriginIsolated: true,
+      };
+    },
+    openStorage(storage: StorageOptions) {
+      return openDirectoryStorage(join(storage.location ?? root, storage.namespace));
+    },
+    network: () => ({}),
+    createSha256(): Sha256Hasher {
+      const hash = createHash('sha256');
+      return {
+        update: (chunk) => void hash.update(chunk),
+        digestHex: () => hash.digest('hex'),
+      };
+    },
+    async loadOrt(): Promise<OrtModule> {
+      const ort = (await import('onnxruntime-web')) as OrtModule & { default?: OrtModule };
+      const m = ort.InferenceSession ? ort : ort.default!;
+      // Worker threads of the wasm backend buy little for small models in Node and keep the process alive.
+      m.env.wasm.numThreads = 1;
+      return m;
+    },
+  };
+}

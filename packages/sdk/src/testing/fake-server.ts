@@ -1,0 +1,179 @@
+import type { ManifestCandidate, ManifestPayload, ResolveRequest, TelemetryBatch } from '@ferry/protocol';
+import { portableSha256 } from '../core/hash/sha256.js';
+import { testCandidate, testManifest, type TestSigner } from './manifest-signer.js';
+
+/** Faults the fake server injects into artifact downloads. */
+export interface ArtifactFaults {
+  /** Close the body with an error after this many bytes, for the next `times` requests. */
+  cutAfter?: { bytes: number; times: number };
+  /** Answer this status for the next `times` requests. */
+  status?: { code: number; times: number; retryAfter?: string };
+  /** Serve these bytes instead of the stored ones. */
+  replaceWith?: Uint8Array;
+  /** Ignore Range headers (answer 200 with everything). */
+  ignoreRange?: boolean;
+  /** Never send a body byte (a stalled connection) for the next `times` requests. */
+  stall?: { times: number };
+}
+
+export function sha256Of(bytes: Uint8Array): string {
+  const h = portableSha256();
+  h.update(bytes);
+  return h.digestHex();
+}
+
+interface Published {
+  payload: ManifestPayload;
+  jws: string;
+}
+
+/**
+ * An in-process Ferry server as a `fetch` function: resolve (with 304), signed manifests,
+ * artifacts (Range, ETag, If-Range), keys and telemetry, plus fault injection. For the core's
+ * unit tests; integration tests use the real server.
+ */
+export class FakeFerryServer {
+  readonly origin = 'http://ferry.test';
+  readonly artifacts = new Map<string, Uint8Array>();
+  readonly published = new Map<string, Published>();
+  readonly requests: { method: string; path: string; headers: Record<string, string> }[] = [];
+  readonly resolveBodies: ResolveRequest[] = [];
+  readonly telemetry: TelemetryBatch[] = [];
+  faults: ArtifactFaults = {};
+  /** Serve this JWS to the next resolve instead of the published one. */
+  nextManifest: string | null = null;
+  offline = false;
+  telemetryStatus = 202;
+  private releases = new Map<string, number>();
+
+  constructor(
+    readonly signer: TestSigner,
+    readonly appKey = 'test-app-key',
+  ) {}
+
+  /** Publishes `bytes` as the next version of `model` (release + 1). */
+  async publish(
+    model: string,
+    bytes: Uint8Array | Uint8Array[],
+    overrides: Partial<ManifestPayload> = {},
+    candidate: (c: ManifestCandidate, i: number) => ManifestCandidate = (c) => c,
+  ): Promise<Published> {
+    const list = Array.isArray(bytes) ? bytes : [bytes];
+    const candidates = list.map((b, i) => {
+      const sha = sha256Of(b);
+      this.artifacts.set(sha, b);
+      return candidate(testCandidate(sha, b.byteLength), i);
+    });
+    const release = (this.releases.get(model) ?? 0) + 1;
+    this.releases.set(model, release);
+    const previous = this.published.get(model);
+    const payload = testManifest({ model, candidates, release, version: (previous?.payload.version ?? 0) + 1, aud: this.appKey, ...overrides });
+    const jws = await this.signer.sign(payload);
+    const published = { payload, jws };
+    this.published.set(model, published);
+    return published;
+  }
+
+  readonly fetch: typeof fetch = async (input, init) => {
+    const request = new Request(input, init);
+    const url = new URL(request.url);
+    const headers = Object.fromEntries(request.headers);
+    this.requests.push({ method: request.method, path: url.pathname, headers });
+    if (this.offline) throw new TypeError('fetch failed');
+    if (url.origin !== this.origin) return json(404, { error: { code: 'not_found', message: 'unknown host' } });
+    if (url.pathname === '/v1/keys') return json(200, { keys: [this.signer.publicJwk] });
+    if (request.headers.get('x-ferry-app-key') !== this.appKey) return json(401, { error: { code: 'invalid_app_key', message: 'unknown app key' } });
+    if (url.pathname === '/v1/resolve' && request.method === 'POST') return this.resolve((await request.json()) as ResolveRequest);
+    if (url.pathname === '/v1/telemetry' && request.method === 'POST') {
+      const batch = (await request.json()) as TelemetryBatch;
+      if (this.telemetryStatus >= 300) return json(this.telemetryStatus, { error: { code: 'internal_error', message: 'down' } });
+      this.telemetry.push(batch);
+      return json(202, { accepted: batch.events.length, duplicates: 0 });
+    }
+    const artifact = /^\/v1\/artifacts\/([0-9a-f]{64})$/.exec(url.pathname);
+    if (artifact) return this.artifact(artifact[1]!, request);
+    return json(404, { error: { code: 'not_found', message: 'no route' } });
+  };
+
+  private resolve(body: ResolveRequest): Response {
+    this.resolveBodies.push(body);
+    if (this.nextManifest) {
+      const manifest = this.nextManifest;
+      this.nextManifest = null;
+      return json(200, { manifest });
+    }
+    const published = this.published.get(body.model);
+    if (!published) return json(404, { error: { code: 'model_not_found', message: `no model ${body.model}` } });
+    const first = published.payload.candidates[0];
+    if (body.cached && body.cached.release === published.payload.release && body.cached.sha256 === first?.sha256) return new Response(null, { status: 304 });
+    return json(200, { manifest: published.jws });
+  }
+
+  private artifact(sha: string, request: Request): Response {
+    const stored = this.artifacts.get(sha);
+    if (!stored) return json(404, { error: { code: 'artifact_not_found', message: 'no such artifact' } });
+    const f = this.faults;
+    if (f.status && f.status.times > 0) {
+      f.status.times--;
+      const h: Record<string, string> = f.status.retryAfter ? { 'retry-after': f.status.retryAfter } : {};
+      return json(f.status.code, { error: { code: 'storage_unavailable', message: 'injected' } }, h);
+    }
+    const bytes = f.replaceWith ?? stored;
+    const etag = `"${sha}"`;
+    let start = 0;
+    let status = 200;
+    const range = /^bytes=(\d+)-$/.exec(request.headers.get('range') ?? '');
+    const ifRange = request.headers.get('if-range');
+    if (range && !f.ignoreRange && (!ifRange || ifRange === etag)) {
+      start = Number(range[1]);
+      status = 206;
+    }
+    const body = bytes.subarray(start);
+    const headers: Record<string, string> = { etag, 'content-type': 'application/octet-stream', 'content-length': String(body.byteLength), 'accept-ranges': 'bytes' };
+    if (status === 206) headers['content-range'] = `bytes ${start}-${bytes.byteLength - 1}/${bytes.byteLength}`;
+    if (f.stall && f.stall.times > 0) {
+      f.stall.times--;
+      const stream = new ReadableStream<Uint8Array>({
+        pull: (controller) =>
+          new Promise<void>((resolve) => {
+            request.signal.addEventListener('abort', () => {
+              controller.error(request.signal.reason);
+              resolve();
+            });
+          }),
+      });
+      return new Response(stream, { status, headers });
+    }
+    let cutAt = Infinity;
+    if (f.cutAfter && f.cutAfter.times > 0) {
+      f.cutAfter.times--;
+      cutAt = f.cutAfter.bytes;
+    }
+    const CHUNK = 1024;
+    let offset = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (request.signal.aborted) {
+          controller.error(request.signal.reason);
+          return;
+        }
+        if (offset >= cutAt) {
+          controller.error(new TypeError('terminated: other side closed'));
+          return;
+        }
+        if (offset >= body.byteLength) {
+          controller.close();
+          return;
+        }
+        const end = Math.min(body.byteLength, offset + CHUNK, cutAt);
+        controller.enqueue(body.slice(offset, end));
+        offset = end;
+      },
+    });
+    return new Response(stream, { status, headers });
+  }
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
+}

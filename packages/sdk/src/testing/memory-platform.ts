@@ -1,0 +1,50 @@
+import { memoryStorage } from '../core/cache/memory-storage.js';
+import type { Capabilities, NetworkState, Platform, PlatformStorage } from '../core/platform.js';
+
+export interface MemoryPlatformOptions {
+  fetch: typeof fetch;
+  /** Shared between clients to simulate an app restart on the same device. */
+  storage?: PlatformStorage;
+  capabilities?: Partial<Capabilities>;
+  network?: NetworkState;
+  /** A settable clock (ms since the epoch). */
+  clock?: { now: number };
+}
+
+/**
+ * The platform adapter the core's tests use: no browser, no Node API. It proves the core needs
+ * nothing beyond the `Platform` interface.
+ */
+export function createMemoryPlatform(options: MemoryPlatformOptions): Platform & { storage: PlatformStorage; probes: number; network(): NetworkState; networkState: NetworkState } {
+  const storage = options.storage ?? memoryStorage();
+  const state = { probes: 0 };
+  const networkState: NetworkState = { ...options.network };
+  return {
+    name: 'memory',
+    storage,
+    networkState,
+    get probes() {
+      return state.probes;
+    },
+    fetch: options.fetch,
+    now: () => options.clock?.now ?? Date.now(),
+    monotonic: () => performance.now(),
+    async probeCapabilities() {
+      state.probes++;
+      return {
+        platform: 'node',
+        os: 'test-os',
+        backends: ['wasm'],
+        features: ['wasm-simd'],
+        formats: ['onnx'],
+        memoryMB: 4096,
+        cores: 2,
+        ...options.capabilities,
+      };
+    },
+    async openStorage() {
+      return storage;
+    },
+    network: () => networkState,
+  };
+}
