@@ -37,6 +37,7 @@ import { JobQueue } from './jobs/job-queue.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { storeSpooled } from './registry/version-upload.js';
 import { jobRoutes } from './routes/jobs/job-routes.js';
+import { exampleRoutes } from './routes/examples/example-routes.js';
 import { DEMO_MODEL, seedDemoModel } from './demo/demo-model.js';
 import { ManifestSigner } from './signing/manifest-signer.js';
 
@@ -169,6 +170,7 @@ export async function buildApp({ config, logger }: BuildOptions): Promise<FerryA
   await app.register(telemetryRoutes);
   await app.register(rolloutRoutes);
   await app.register(jobRoutes);
+  await app.register(exampleRoutes);
   if (config.seedDemo && (await seedDemoModel(app))) app.log.info({ model: DEMO_MODEL }, 'published the demo model in project "default"');
   return app;
 }

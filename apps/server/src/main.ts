@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { buildApp } from './app.js';
+import { EXAMPLE_DIR } from './routes/examples/example-routes.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 
 let config: Config;
@@ -22,6 +24,7 @@ const lines = [
   `  database: ${app.db.kind === 'pglite' ? `PGlite in ${config.dataDir}/pglite` : 'PostgreSQL (DATABASE_URL)'}`,
   `  blobs:    ${app.blobs.kind === 'local' ? `files in ${config.dataDir}/blobs` : `S3 bucket ${config.s3?.bucket}`}`,
   `  API docs: ${base}/docs`,
+  ...(existsSync(EXAMPLE_DIR) ? [`  web example: ${base}/examples/web/ (draw a digit)`] : []),
   `  project "${info.defaultProject}", app key: ${info.defaultAppKey}`,
   ...(config.seedDemo ? ['  demo model: "digits" (published; its variants build in the background)'] : []),
 ];
