@@ -11,6 +11,7 @@ import type { Prisma } from '../generated/prisma/client.js';
 import { versionDto } from './serializers.js';
 import { spoolUpload, type SpooledUpload } from './upload-spool.js';
 import { DEFAULT_VARIANT_KINDS, enqueueVersionJobs } from '../jobs/job-queue.js';
+import { modelNotFound } from './not-found.js';
 
 /** What the original upload of each format asks of a device until variants say more. */
 function originalRequires(format: ModelFormat): VariantRequires {
@@ -70,7 +71,7 @@ export async function createVersion(app: FastifyInstance, req: UploadRequest): P
   const model = await prisma.model.findUnique({
     where: { projectId_name: { projectId: req.project.id, name: req.modelName } },
   });
-  if (!model) throw new FerryError('model_not_found', `no model "${req.modelName}" in this project`);
+  if (!model) throw modelNotFound(req.modelName);
 
   const spooled = await spoolUpload(req.source, { dir: app.uploadDir, maxBytes: app.config.maxUploadBytes });
   let moved = false;

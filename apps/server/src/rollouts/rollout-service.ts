@@ -15,6 +15,7 @@ import { audiencesOverlap, targetingProblem } from '../delivery/targeting.js';
 import type { ServingStateCache } from '../delivery/serving-state.js';
 import { FerryError } from '../errors.js';
 import type { Prisma, Rollout } from '../generated/prisma/client.js';
+import { modelNotFound, versionNotFound } from '../registry/not-found.js';
 
 export type RolloutAction = 'advance' | 'pause' | 'resume' | 'rollback' | 'cancel';
 type Tx = Prisma.TransactionClient;
@@ -69,7 +70,7 @@ export class RolloutService {
 
   private async lockModel(tx: Tx, projectId: string, modelName: string) {
     const model = await tx.model.findUnique({ where: { projectId_name: { projectId, name: modelName } } });
-    if (!model) throw new FerryError('model_not_found', `no model "${modelName}" in this project`);
+    if (!model) throw modelNotFound(modelName);
     await tx.$queryRaw`SELECT "id" FROM "Model" WHERE "id" = ${model.id} FOR UPDATE`;
     return tx.model.findUniqueOrThrow({ where: { id: model.id } });
   }
@@ -90,7 +91,7 @@ export class RolloutService {
         where: { modelId_number: { modelId: model.id, number: body.version } },
         include: { variants: { where: { status: 'ready' } } },
       });
-      if (!version) throw new FerryError('version_not_found', `model "${modelName}" has no version ${body.version}`);
+      if (!version) throw versionNotFound(modelName, body.version);
       if (version.state !== 'active') throw new FerryError('invalid_rollout', `version ${body.version} is archived`);
       if (version.variants.length === 0) throw new FerryError('invalid_rollout', `version ${body.version} has no ready variant to serve`);
       if (model.stableVersion === body.version) throw new FerryError('invalid_rollout', `version ${body.version} is already the stable version`);

@@ -8,6 +8,7 @@ import { newId } from '../../auth/secrets.js';
 import { FerryError, isUniqueViolation } from '../../errors.js';
 import { modelDto } from '../../registry/serializers.js';
 import { adminSecurity, projectAccess } from '../admin-access.js';
+import { modelNotFound } from '../../registry/not-found.js';
 
 export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
@@ -89,7 +90,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const model = await app.db.prisma.model.findUnique({
         where: { projectId_name: { projectId: project.id, name: request.params.model } },
       });
-      if (!model) throw new FerryError('model_not_found', `no model "${request.params.model}" in this project`);
+      if (!model) throw modelNotFound(request.params.model);
       return modelDto(model);
     },
   );
@@ -112,7 +113,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const b = request.body;
       const model = await app.db.prisma.$transaction(async (tx) => {
         const found = await tx.model.findUnique({ where: { projectId_name: { projectId: project.id, name: request.params.model } } });
-        if (!found) throw new FerryError('model_not_found', `no model "${request.params.model}" in this project`);
+        if (!found) throw modelNotFound(request.params.model);
         const updated = await tx.model.update({
           where: { id: found.id },
           data: {

@@ -6,6 +6,7 @@ import { FerryError } from '../../errors.js';
 import { rolloutDto, type RolloutAction } from '../../rollouts/rollout-service.js';
 import { optionalBody } from '../../plugins/validation.js';
 import { adminSecurity, projectAccess } from '../admin-access.js';
+import { modelNotFound } from '../../registry/not-found.js';
 
 const ModelParams = Type.Object({ project: ResourceName, model: ResourceName });
 const ACTIONS: RolloutAction[] = ['advance', 'pause', 'resume', 'rollback', 'cancel'];
@@ -50,7 +51,7 @@ export const rolloutRoutes: FastifyPluginAsyncTypebox = async (app) => {
         where: { projectId_name: { projectId: project.id, name: request.params.model } },
         include: { rollouts: { orderBy: { createdAt: 'desc' } } },
       });
-      if (!model) throw new FerryError('model_not_found', `no model "${request.params.model}" in this project`);
+      if (!model) throw modelNotFound(request.params.model);
       return { rollouts: model.rollouts.map((r) => rolloutDto(r, model.name)) };
     },
   );

@@ -11,6 +11,7 @@ import { FerryError } from '../../errors.js';
 import { versionDto } from '../../registry/serializers.js';
 import { createVersion, parseFormat } from '../../registry/version-upload.js';
 import { adminSecurity, projectAccess } from '../admin-access.js';
+import { modelNotFound, versionNotFound } from '../../registry/not-found.js';
 
 const ModelParams = Type.Object({ project: ResourceName, model: ResourceName });
 const VersionParams = Type.Object({ project: ResourceName, model: ResourceName, version: Type.Integer({ minimum: 1 }) });
@@ -81,7 +82,7 @@ export const versionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         where: { projectId_name: { projectId: project.id, name: request.params.model } },
         include: { versions: { include: { variants: true, jobs: true }, orderBy: { number: 'desc' } } },
       });
-      if (!model) throw new FerryError('model_not_found', `no model "${request.params.model}" in this project`);
+      if (!model) throw modelNotFound(request.params.model);
       return { versions: model.versions.map((v) => versionDto(v, model.name)) };
     },
   );
@@ -102,9 +103,9 @@ export const versionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         where: { projectId_name: { projectId: project.id, name: request.params.model } },
         include: { versions: { where: { number: request.params.version }, include: { variants: true, jobs: true } } },
       });
-      if (!model) throw new FerryError('model_not_found', `no model "${request.params.model}" in this project`);
+      if (!model) throw modelNotFound(request.params.model);
       const version = model.versions[0];
-      if (!version) throw new FerryError('version_not_found', `model "${model.name}" has no version ${request.params.version}`);
+      if (!version) throw versionNotFound(model.name, request.params.version);
       return versionDto(version, model.name);
     },
   );
@@ -126,12 +127,12 @@ export const versionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         const model = await tx.model.findUnique({
           where: { projectId_name: { projectId: project.id, name: request.params.model } },
         });
-        if (!model) throw new FerryError('model_not_found', `no model "${request.params.model}" in this project`);
+        if (!model) throw modelNotFound(request.params.model);
         const version = await tx.version.findUnique({
           where: { modelId_number: { modelId: model.id, number: request.params.version } },
           include: { variants: true },
         });
-        if (!version) throw new FerryError('version_not_found', `model "${model.name}" has no version ${request.params.version}`);
+        if (!version) throw versionNotFound(model.name, request.params.version);
         if (model.stableVersion === version.number) {
           throw new FerryError('version_served', `version ${version.number} is the stable version of "${model.name}"; roll out another first`);
         }
@@ -180,9 +181,9 @@ export const versionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
       const updated = await app.db.prisma.$transaction(async (tx) => {
         const model = await tx.model.findUnique({ where: { projectId_name: { projectId: project.id, name: request.params.model } } });
-        if (!model) throw new FerryError('model_not_found', `no model "${request.params.model}" in this project`);
+        if (!model) throw modelNotFound(request.params.model);
         const version = await tx.version.findUnique({ where: { modelId_number: { modelId: model.id, number: request.params.version } } });
-        if (!version) throw new FerryError('version_not_found', `model "${model.name}" has no version ${request.params.version}`);
+        if (!version) throw versionNotFound(model.name, request.params.version);
         const changed = await tx.version.update({
           where: { id: version.id },
           data: {
