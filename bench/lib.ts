@@ -170,10 +170,17 @@ export interface FerryChild {
   stop: () => Promise<void>;
 }
 
-/** Starts `apps/server/src/main.ts` in a child node process on a fresh loopback port and waits for /readyz. */
-export async function startFerryChild(dataDir: string, extraEnv: Record<string, string> = {}): Promise<FerryChild> {
+/**
+ * Starts `apps/server/src/main.ts` in a child node process on a fresh loopback port and waits for /readyz.
+ * `nodeArgs` go before the script (e.g. `--cpu-prof`, which NODE_OPTIONS does not accept).
+ */
+export async function startFerryChild(
+  dataDir: string,
+  extraEnv: Record<string, string> = {},
+  nodeArgs: string[] = [],
+): Promise<FerryChild> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--conditions=@ferry/source', '--import', 'tsx', 'apps/server/src/main.ts'], {
+  const child = spawn(process.execPath, [...nodeArgs, '--conditions=@ferry/source', '--import', 'tsx', 'apps/server/src/main.ts'], {
     cwd: REPO_ROOT,
     env: {
       ...process.env,
@@ -182,6 +189,8 @@ export async function startFerryChild(dataDir: string, extraEnv: Record<string, 
       HOST: '127.0.0.1',
       FERRY_DATA_DIR: dataDir,
       FERRY_ADMIN_TOKEN: ADMIN_TOKEN,
+      // No demo model (nor its background jobs) in measured servers.
+      FERRY_DEMO: "false",
       FERRY_MAX_UPLOAD_BYTES: String(64 * 1024 * MiB),
       LOG_LEVEL: 'warn',
       DATABASE_URL: '',

@@ -102,7 +102,7 @@ export async function buildApp({ config, logger }: BuildOptions): Promise<FerryA
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  await registerDeviceCors(app);
+  registerDeviceCors(app);
   registerMetrics(app);
 
   // App services.
@@ -129,6 +129,7 @@ export async function buildApp({ config, logger }: BuildOptions): Promise<FerryA
   app.decorate('appKeys', new AppKeyCache(db.prisma));
   const serving = new ServingStateCache(db.prisma);
   app.decorate('serving', serving);
+  serving.start();
   app.decorate(
     'resolver',
     new ResolveService(serving, new ManifestSigner(keyRing), { issuer: config.publicUrl ?? 'urn:ferry', publicUrl: config.publicUrl }),
@@ -147,6 +148,7 @@ export async function buildApp({ config, logger }: BuildOptions): Promise<FerryA
   app.addHook('onClose', async () => {
     await jobRunner.stop();
     rollouts.stopScheduler();
+    serving.stop();
     gc.stop();
     await blobs.close();
     await db.close();

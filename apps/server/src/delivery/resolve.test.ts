@@ -243,6 +243,12 @@ describe('staged rollouts', () => {
         const pb = (await jwtVerify(b.json().manifest, jwks)).payload as unknown as ManifestPayload;
         expect([pb.version, pb.rollout, pb.release]).toEqual([pa.version, pa.rollout, pa.release]);
       }
+      // A change made through the first server reaches the second at its next release check.
+      const before = (await call('GET', '/v1/projects/default/models/staged')).json().release;
+      await call('PATCH', '/v1/projects/default/models/staged', { description: 'seen by every replica' });
+      await other.app.serving.checkReleases();
+      const seen = await other.app.inject({ method: 'POST', url: '/v1/resolve', headers: { 'x-ferry-app-key': s.appKey }, payload: { model: 'staged', device: device() } });
+      expect(((await jwtVerify(seen.json().manifest, jwks)).payload as unknown as ManifestPayload).release).toBe(before + 1);
     } finally {
       await other.app.close();
     }

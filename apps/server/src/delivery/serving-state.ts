@@ -42,30 +42,78 @@ export interface ServingState {
   rollouts: ServingRollout[];
 }
 
-const TTL_MS = 1000;
+const CHECK_MS = 1000;
+
+interface Entry {
+  state: Promise<ServingState | null>;
+  /** Set once loaded: what the entry was loaded at, to compare with the database. */
+  loaded?: { modelId: string; release: number } | null;
+}
 
 /**
- * A short-lived cache of {@link ServingState} per model. Changes made through this server
- * invalidate it at once; changes made by other replicas are seen within a second.
+ * {@link ServingState} per model, kept until the model's release sequence moves. Every change
+ * of what is served bumps the release, so one cheap query a second (the releases of all cached
+ * models) tells which entries another replica has made stale; requests never wait for it.
+ * Changes made through this server invalidate their entry at once.
  */
 export class ServingStateCache {
-  private readonly entries = new Map<string, { at: number; state: Promise<ServingState | null> }>();
+  private readonly entries = new Map<string, Entry>();
+  private timer: NodeJS.Timeout | null = null;
+  private checking = false;
 
   constructor(private readonly prisma: PrismaClient) {}
 
   get(projectId: string, model: string): Promise<ServingState | null> {
     const key = `${projectId}/${model}`;
     const hit = this.entries.get(key);
-    if (hit && Date.now() - hit.at < TTL_MS) return hit.state;
-    const state = this.load(projectId, model);
-    this.entries.set(key, { at: Date.now(), state });
-    state.catch(() => this.entries.delete(key));
+    if (hit) return hit.state;
+    const entry: Entry = { state: this.load(projectId, model) };
+    entry.state.then(
+      (state) => {
+        entry.loaded = state ? { modelId: state.modelId, release: state.release } : null;
+      },
+      () => this.entries.delete(key),
+    );
+    this.entries.set(key, entry);
     if (this.entries.size > 10_000) this.entries.delete(this.entries.keys().next().value!);
-    return state;
+    return entry.state;
   }
 
   invalidate(projectId: string, model: string): void {
     this.entries.delete(`${projectId}/${model}`);
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.checkReleases(), CHECK_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Drops entries whose model's release moved (or that were missing and may exist now). */
+  async checkReleases(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      const loaded = new Map<string, { key: string; release: number }>();
+      for (const [key, entry] of this.entries) {
+        if (entry.loaded === null) this.entries.delete(key);
+        else if (entry.loaded) loaded.set(entry.loaded.modelId, { key, release: entry.loaded.release });
+      }
+      if (loaded.size === 0) return;
+      const rows = await this.prisma.model.findMany({ where: { id: { in: [...loaded.keys()] } }, select: { id: true, release: true } });
+      const current = new Map(rows.map((r) => [r.id, r.release]));
+      for (const [modelId, { key, release }] of loaded) {
+        if (current.get(modelId) !== release) this.entries.delete(key);
+      }
+    } catch {
+      // The database is unreachable: keep serving what is cached; /readyz reports the outage.
+    } finally {
+      this.checking = false;
+    }
   }
 
   private async load(projectId: string, name: string): Promise<ServingState | null> {

@@ -69,6 +69,7 @@ export async function attachVariant(
           requires: requires as unknown as Prisma.InputJsonValue,
         },
       });
+      await tx.model.update({ where: { id: model.id }, data: { release: { increment: 1 } } });
       await recordAudit(tx, {
         projectId: req.project.id,
         actor: actorOf(req.principal),

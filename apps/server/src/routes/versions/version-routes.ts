@@ -142,6 +142,8 @@ export const versionRoutes: FastifyPluginAsyncTypebox = async (app) => {
           data: { state: 'archived', archivedAt: new Date() },
           include: { variants: true },
         });
+        // An archived version is no longer a fallback for devices that cannot take the stable one.
+        await tx.model.update({ where: { id: model.id }, data: { release: { increment: 1 } } });
         await recordAudit(tx, {
           projectId: project.id,
           actor: actorOf(principal),
@@ -151,6 +153,7 @@ export const versionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         });
         return { model, version: updated };
       });
+      app.serving.invalidate(project.id, archived.model.name);
       return versionDto(archived.version, archived.model.name);
     },
   );
