@@ -214,12 +214,10 @@ describe('attacks against a real server: each refused with its own error, the pr
     expect(reported.map((e) => (e.payload as { code: string }).code)).toContain(code);
   }
 
-  it('artifact bytes changed in the server data dir → IntegrityError', async () => {
+  it('artifact bytes changed in the server’s store → IntegrityError', async () => {
     const { name, dir, v2, stillServed } = await goodThenNew();
     const sha = (await import('node:crypto')).createHash('sha256').update(v2).digest('hex');
-    const tampered = Buffer.from(await readFile(ferry.blobPath(sha)));
-    tampered[tampered.length >> 1] = tampered[tampered.length >> 1]! ^ 0xff;
-    await writeFile(ferry.blobPath(sha), tampered);
+    await ferry.tamperBlob(sha);
     await refused(dir, name, 'integrity_mismatch', IntegrityError);
     await stillServed();
   });

@@ -1,5 +1,6 @@
 // Starts the real Ferry server (apps/server) for the SDK's integration tests. The server's test
 // helper is loaded by path at run time so that the SDK's typecheck does not compile the server.
+import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -15,6 +16,7 @@ export interface ServerUnderTest {
     listen(options: { port: number; host: string }): Promise<string>;
     inject(options: { method?: string; url: string; headers?: Record<string, string>; payload?: unknown }): Promise<InjectResponse>;
     db: { prisma: { telemetryEvent: { findMany(args?: unknown): Promise<{ type: string; payload: unknown; deviceId: string }[]> } } };
+    blobs: { read(sha256: string): Promise<AsyncIterable<unknown>>; putFile(sha256: string, path: string, size: number): Promise<void> };
   };
   config: { dataDir: string };
   appKey: string;
@@ -38,7 +40,8 @@ export interface RealFerry {
   publish(name: string, version: number): Promise<void>;
   attachVariant(name: string, version: number, query: string, bytes: Uint8Array): Promise<void>;
   issueAppKey(name: string): Promise<{ id: string; key: string }>;
-  blobPath(sha256: string): string;
+  /** Changes one byte of a stored artifact in the server's blob store (local files or S3), as an attacker with storage access would. */
+  tamperBlob(sha256: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -82,7 +85,15 @@ export async function startRealFerry(): Promise<RealFerry> {
         'content-type': 'application/octet-stream',
       })),
     issueAppKey: async (name) => (await call('POST', '/v1/projects/default/app-keys', { name })) as { id: string; key: string },
-    blobPath: (sha) => join(server.config.dataDir, 'blobs', 'sha256', sha.slice(0, 2), sha),
+    tamperBlob: async (sha) => {
+      const chunks: Buffer[] = [];
+      for await (const c of await server.app.blobs.read(sha)) chunks.push(c as Buffer);
+      const bytes = Buffer.concat(chunks);
+      bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0xff;
+      const file = join(server.config.dataDir, `tampered-${sha}`);
+      await writeFile(file, bytes);
+      await server.app.blobs.putFile(sha, file, bytes.length);
+    },
     close: () => server.close(),
   };
 }
