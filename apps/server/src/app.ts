@@ -82,8 +82,10 @@ export async function buildApp({ config, logger }: BuildOptions): Promise<FerryA
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback-style hooks: they run on every request, and cost less than async ones.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
   registerErrorHandler(app);
   registerValidation(app);

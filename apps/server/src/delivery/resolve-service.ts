@@ -10,11 +10,12 @@ export const MANIFEST_TTL_SECONDS = 6 * 3600;
 // A signed manifest is reused for identical decisions for this long (its exp is unchanged).
 const SIGNED_REUSE_MS = 5 * 60 * 1000;
 
-export type ResolveOutcome = { status: 200; manifest: string } | { status: 304 };
+/** `body` is the answer already serialized (`{"manifest": "…"}`), kept with the signature it holds. */
+export type ResolveOutcome = { status: 200; manifest: string; body: string } | { status: 304 };
 
 /** Turns a device's request into a signed manifest. */
 export class ResolveService {
-  private readonly signed = new Map<string, { at: number; jws: Promise<string> }>();
+  private readonly signed = new Map<string, { at: number; jws: Promise<{ manifest: string; body: string }> }>();
 
   constructor(
     private readonly state: ServingStateCache,
@@ -50,7 +51,7 @@ export class ResolveService {
     ].join('|');
     const now = Date.now();
     const hit = this.signed.get(key);
-    if (hit && now - hit.at < SIGNED_REUSE_MS) return { status: 200, manifest: await hit.jws };
+    if (hit && now - hit.at < SIGNED_REUSE_MS) return { status: 200, ...(await hit.jws) };
 
     const iat = Math.floor(now / 1000);
     const payload: ManifestPayload = {
@@ -73,10 +74,10 @@ export class ResolveService {
         ...(state.metadata?.postprocessing !== undefined ? { postprocessing: state.metadata.postprocessing } : {}),
       },
     };
-    const jws = this.signer.sign(payload);
+    const jws = this.signer.sign(payload).then((manifest) => ({ manifest, body: JSON.stringify({ manifest }) }));
     this.signed.set(key, { at: now, jws });
     jws.catch(() => this.signed.delete(key));
     if (this.signed.size > 50_000) this.signed.delete(this.signed.keys().next().value!);
-    return { status: 200, manifest: await jws };
+    return { status: 200, ...(await jws) };
   }
 }

@@ -18,18 +18,20 @@ export function isDevicePath(url: string): boolean {
  * so it stays a few string comparisons (a per-request options delegate cost more than resolve).
  */
 export function registerDeviceCors(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.headers.origin === undefined || !isDevicePath(request.url)) return;
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.headers.origin === undefined || !isDevicePath(request.url)) return done();
     reply.header('access-control-allow-origin', '*');
     if (request.method === 'OPTIONS') {
-      return reply
+      reply
         .status(204)
         .header('access-control-allow-methods', 'GET, HEAD, POST')
         .header('access-control-allow-headers', ALLOW_HEADERS)
         .header('access-control-max-age', '86400')
         .send();
+      return;
     }
     reply.header('access-control-expose-headers', EXPOSE_HEADERS);
+    done();
   });
   // Preflights are answered by the hook above; these routes only make them routable.
   app.options('/v1/*', { schema: { hide: true } }, async (_request, reply) => reply.status(404).send());
