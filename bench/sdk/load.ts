@@ -40,7 +40,8 @@ async function timed(fn: () => Promise<void>): Promise<number> {
 await withCleanup(async (defer) => {
   const tmp = await makeTempDir('ferry-bench-sdk-');
   defer(tmp.remove);
-  const server = await startFerryChild(join(tmp.path, 'ferry'));
+  // No background variant builds: both sides must load the same fp32 bytes, and no job may take CPU mid-run.
+  const server = await startFerryChild(join(tmp.path, 'ferry'), { FERRY_JOB_CONCURRENCY: '0' });
   defer(server.stop);
   const { port } = server;
   const base = `http://127.0.0.1:${port}`;

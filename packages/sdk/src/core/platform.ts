@@ -54,6 +54,27 @@ export interface ArtifactStore {
   put(key: string, bytes: Uint8Array): Promise<void>;
   delete(key: string): Promise<void>;
   list(): Promise<{ key: string; size: number }[]>;
+  /**
+   * Optional `match` that feeds `hasher` every byte it returns, in order, as they are read, so
+   * that hashing overlaps the I/O. The core still checks the digest: the returned bytes must be
+   * exactly those hashed.
+   */
+  matchHashing?(key: string, hasher: Sha256Hasher): Promise<Uint8Array | undefined>;
+  /**
+   * Optional: a writer that stores an entry of `size` bytes while they download. Nothing is
+   * visible under `key` before `commit` (which the core calls only once the bytes are verified).
+   */
+  writer?(key: string, size: number): ArtifactWriter;
+}
+
+/** Bytes written as they arrive, made an artifact all at once by `commit`, or dropped by `abort`. */
+export interface ArtifactWriter {
+  /** Appends `chunk`, which must not change afterwards; a failure surfaces in `commit`. */
+  write(chunk: Uint8Array): void;
+  /** Makes what was written the entry, atomically. A full store rejects with a `QuotaExceededError`-named error. */
+  commit(): Promise<void>;
+  /** Drops what was written. */
+  abort(): Promise<void>;
 }
 
 /** A small key-value store for JSON values: release counters, installed models, telemetry queue. */

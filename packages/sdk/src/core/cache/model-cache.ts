@@ -1,6 +1,6 @@
 import { CacheCorruptError, ManifestRollbackError, type CandidateFailure } from '../errors.js';
 import { sha256Hex } from '../hash/sha256.js';
-import type { PlatformStorage, Sha256Hasher } from '../platform.js';
+import type { ArtifactWriter, PlatformStorage, Sha256Hasher } from '../platform.js';
 import { AsyncLock } from './async-lock.js';
 
 /** A model this device installed: its verified manifest and the artifact it keeps for it. */
@@ -53,6 +53,10 @@ export class ModelCache {
   private readonly lock = new AsyncLock();
   private index: Record<string, IndexedArtifact> | null = null;
   private lastStamp = 0;
+  /** Writes that need not delay a load (use times, the index), awaited by {@link settle}. */
+  private readonly background = new Set<Promise<unknown>>();
+  private lastSave: Promise<void> = Promise.resolve();
+  private queuedSave: Promise<void> | null = null;
 
   constructor(
     readonly storage: PlatformStorage,
@@ -98,10 +102,13 @@ export class ModelCache {
   /** Makes `record` the installed model; the artifact it replaces is deleted unless another model uses it. */
   install(record: InstalledModel): Promise<void> {
     return this.lock.run(async () => {
-      const previous = await this.installed(record.model);
-      await this.storage.meta.set(KEY.installed(record.model), record);
-      const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
-      if (!names.includes(record.model)) await this.storage.meta.set(KEY.models, [...names, record.model]);
+      // Two files: read together, written together (a name listed without its record reads as not installed).
+      const [previous, listed] = await Promise.all([this.installed(record.model), this.storage.meta.get<string[]>(KEY.models)]);
+      const names = listed ?? [];
+      await Promise.all([
+        this.storage.meta.set(KEY.installed(record.model), record),
+        names.includes(record.model) ? undefined : this.storage.meta.set(KEY.models, [...names, record.model]),
+      ]);
       if (previous && previous.sha256 !== record.sha256) await this.deleteUnreferenced(previous.sha256);
     });
   }
@@ -133,9 +140,21 @@ export class ModelCache {
    * is deleted and reported as {@link CacheCorruptError}: it is never returned.
    */
   async read(sha256: string, size: number, model?: string): Promise<CachedArtifact> {
-    const bytes = await this.storage.artifacts.match(sha256);
-    if (!bytes) return { missing: true };
-    const actual = bytes.byteLength === size ? await sha256Hex(bytes, this.options.createSha256) : null;
+    const { artifacts } = this.storage;
+    const create = this.options.createSha256;
+    let bytes: Uint8Array | undefined;
+    let actual: string | null;
+    if (artifacts.matchHashing && create) {
+      // Hashed while read: every byte returned went through the hasher.
+      const hasher = create();
+      bytes = await artifacts.matchHashing(sha256, hasher);
+      if (!bytes) return { missing: true };
+      actual = bytes.byteLength === size ? hasher.digestHex() : null;
+    } else {
+      bytes = await artifacts.match(sha256);
+      if (!bytes) return { missing: true };
+      actual = bytes.byteLength === size ? await sha256Hex(bytes, create) : null;
+    }
     if (actual !== sha256) {
       await this.lock.run(async () => {
         await this.storage.artifacts.delete(sha256);
@@ -146,8 +165,27 @@ export class ModelCache {
       const why = actual === null ? `${bytes.byteLength} bytes instead of ${size}` : `SHA-256 ${actual}`;
       throw new CacheCorruptError(`the cached artifact ${sha256} is corrupt (${why}); it was discarded`, { model });
     }
-    await this.touch(sha256);
+    // The use time only orders evictions: written behind the load (cache operations stay in order).
+    this.inBackground(this.touch(sha256));
     return { bytes };
+  }
+
+  /** A writer to store `sha256` while it downloads, when the platform has one and it fits the budget. */
+  writer(sha256: string, size: number): ArtifactWriter | null {
+    if (size > this.options.maxBytes || !this.storage.artifacts.writer) return null;
+    // The index is needed to make room; loaded now, while the bytes download.
+    this.inBackground(this.lock.run(() => this.loadIndex()));
+    return this.storage.artifacts.writer(sha256, size);
+  }
+
+  /** Waits for writes left running in the background. */
+  async settle(): Promise<void> {
+    while (this.background.size) await Promise.allSettled([...this.background]);
+  }
+
+  private inBackground(work: Promise<unknown>): void {
+    const tracked = work.catch(() => undefined).finally(() => this.background.delete(tracked));
+    this.background.add(tracked);
   }
 
   /**
@@ -155,30 +193,43 @@ export class ModelCache {
    * other models first (and again when the platform reports its quota exceeded). False when the
    * artifact alone is larger than the budget or the storage is full of nothing evictable.
    */
-  store(sha256: string, bytes: Uint8Array): Promise<boolean> {
-    return this.lock.run(async () => {
-      const size = bytes.byteLength;
-      if (size > this.options.maxBytes) return false;
-      const index = await this.loadIndex();
-      if (index[sha256]) {
-        index[sha256].lastUsed = this.stamp();
-        await this.saveIndex();
-        if (await this.storage.artifacts.match(sha256).then((b) => b?.byteLength === size)) return true;
-      }
-      await this.evictUntil(this.options.maxBytes - size, sha256);
-      for (;;) {
-        try {
-          await this.storage.artifacts.put(sha256, bytes);
-          break;
-        } catch (err) {
-          if ((err as { name?: string }).name !== 'QuotaExceededError') throw err;
-          if (!(await this.evictOne(sha256))) return false;
+  store(sha256: string, bytes: Uint8Array, written?: ArtifactWriter | null): Promise<boolean> {
+    return this.lock
+      .run(async () => {
+        const size = bytes.byteLength;
+        if (size > this.options.maxBytes) return false;
+        const index = await this.loadIndex();
+        if (index[sha256]) {
+          index[sha256].lastUsed = this.stamp();
+          await this.saveIndex();
+          if (await this.storage.artifacts.match(sha256).then((b) => b?.byteLength === size)) return true;
         }
-      }
-      index[sha256] = { size, lastUsed: this.stamp() };
-      await this.saveIndex();
-      return true;
-    });
+        await this.evictUntil(this.options.maxBytes - size, sha256);
+        // Bytes already written while they downloaded are just committed; else (or if that fails) written now.
+        let stored = false;
+        if (written) {
+          const writer = written;
+          written = null;
+          stored = await writer.commit().then(
+            () => true,
+            () => false,
+          );
+        }
+        while (!stored) {
+          try {
+            await this.storage.artifacts.put(sha256, bytes);
+            stored = true;
+          } catch (err) {
+            if ((err as { name?: string }).name !== 'QuotaExceededError') throw err;
+            if (!(await this.evictOne(sha256))) return false;
+          }
+        }
+        index[sha256] = { size, lastUsed: this.stamp() };
+        // The index is bookkeeping (sizes are listed again from the store on open): written behind.
+        this.inBackground(this.saveIndex());
+        return true;
+      })
+      .finally(() => written?.abort());
   }
 
   /** Bytes used by cached artifacts. */
@@ -263,7 +314,19 @@ export class ModelCache {
     return index;
   }
 
-  private async saveIndex(): Promise<void> {
-    if (this.index) await this.storage.meta.set(KEY.artifacts, this.index);
+  /**
+   * Writes the index as it is when the write starts. Writes never overlap (the newest lands
+   * last); a call while one is queued shares it.
+   */
+  private saveIndex(): Promise<void> {
+    if (!this.queuedSave) {
+      const save = this.lastSave.then(() => {
+        this.queuedSave = null;
+        return this.index ? this.storage.meta.set(KEY.artifacts, this.index) : undefined;
+      });
+      this.queuedSave = save;
+      this.lastSave = save.catch(() => undefined);
+    }
+    return this.queuedSave;
   }
 }

@@ -20,7 +20,7 @@ import { warmUpFeeds, type InferenceRuntime, type ModelSession } from '../infere
 import { SessionPool } from '../inference/session-pool.js';
 import { KeyRing } from '../manifest/key-ring.js';
 import { ManifestVerifier, type AudienceCheck, type VerifiedManifest } from '../manifest/manifest-verifier.js';
-import type { Capabilities, Platform, Pixels } from '../platform.js';
+import type { ArtifactWriter, Capabilities, Platform, Pixels, PlatformStorage } from '../platform.js';
 import { randomId } from '../random-id.js';
 import { TelemetryClient, type TelemetryRecord } from '../telemetry/telemetry-client.js';
 import { SDK_VERSION } from '../version.js';
@@ -40,8 +40,18 @@ import type {
 const DEFAULT_CACHE_BYTES = 1024 * 1024 * 1024;
 const INSTALL_ID_KEY = 'install-id';
 
-interface Ready {
+/** Verified bytes, and the cache writer that already holds them (when the platform has one). */
+interface Download extends DownloadedArtifact {
+  written: ArtifactWriter | null;
+}
+
+/** The cache and key ring: all a load from the cache needs. */
+interface Opened {
   cache: ModelCache;
+  storage: PlatformStorage;
+}
+
+interface Ready extends Opened {
   telemetry: TelemetryClient;
   installId: string;
 }
@@ -87,7 +97,8 @@ class FerryClient implements Ferry {
   private readonly runtime: InferenceRuntime;
   private readonly sessions = new SessionPool();
   private readonly updates = new Map<string, Promise<ModelUpdate>>();
-  private readonly downloads = new Map<string, Promise<DownloadedArtifact>>();
+  private readonly downloads = new Map<string, Promise<Download>>();
+  private readonly opened: Promise<Opened>;
   private readonly ready: Promise<Ready>;
   private caps: Promise<Readonly<Capabilities>> | null = null;
   private keyRing: KeyRing | null = null;
@@ -135,13 +146,15 @@ class FerryClient implements Ferry {
       now: () => platform.now(),
       clockSkewSeconds: options.clockSkewSeconds ?? 60,
     });
-    this.ready = this.open();
+    this.opened = this.open();
+    this.ready = this.opened.then((opened) => this.start(opened));
     this.ready.catch(() => undefined);
     // Probing (GPU adapter, storage estimate) overlaps with opening the cache.
     this.capabilities().catch(() => undefined);
   }
 
-  private async open(): Promise<Ready> {
+  /** Opens the cache and makes the key ring. */
+  private async open(): Promise<Opened> {
     const { options, platform } = this;
     const cacheOptions = options.cache === false ? null : (options.cache ?? {});
     // Storage that cannot be opened (read-only disk, blocked IndexedDB) leaves the app working, uncached.
@@ -156,12 +169,18 @@ class FerryClient implements Ferry {
       now: () => platform.now(),
       createSha256: platform.createSha256?.bind(platform),
     });
+    this.keyRing = new KeyRing({ trustedKeys: options.trustedKeys, jwksUrl: options.jwksUrl, api: this.api, meta: storage.meta, now: () => platform.now() });
+    return { cache, storage };
+  }
+
+  /** Then the install id and telemetry (a load from the cache does not wait for them). */
+  private async start({ cache, storage }: Opened): Promise<Ready> {
+    const { options, platform } = this;
     let installId = await storage.meta.get<string>(INSTALL_ID_KEY);
     if (typeof installId !== 'string' || installId.length < 8) {
       installId = randomId();
       await storage.meta.set(INSTALL_ID_KEY, installId);
     }
-    this.keyRing = new KeyRing({ trustedKeys: options.trustedKeys, jwksUrl: options.jwksUrl, api: this.api, meta: storage.meta, now: () => platform.now() });
     const telemetryOptions = options.telemetry === false ? { enabled: false } : (options.telemetry ?? {});
     const id = installId;
     const telemetry = new TelemetryClient({
@@ -183,7 +202,7 @@ class FerryClient implements Ferry {
     });
     this.telemetryClient = telemetry;
     telemetry.start();
-    return { cache, telemetry, installId };
+    return { cache, storage, telemetry, installId };
   }
 
   /**
@@ -196,7 +215,7 @@ class FerryClient implements Ferry {
   }
 
   private async keys(): Promise<KeyRing> {
-    await this.ready;
+    await this.opened;
     return this.keyRing!;
   }
 
@@ -218,7 +237,8 @@ class FerryClient implements Ferry {
   }
 
   private report(event: TelemetryRecord): void {
-    this.telemetryClient?.record(event);
+    if (this.telemetryClient) this.telemetryClient.record(event);
+    else void this.ready.then(({ telemetry }) => telemetry.record(event), () => undefined);
   }
 
   private reportFailure(model: string, err: unknown, extra: Partial<TelemetryRecord> = {}): void {
@@ -250,7 +270,7 @@ class FerryClient implements Ferry {
 
   async getModel(name: string, options: GetModelOptions = {}): Promise<FerryModel> {
     const policy = options.policy ?? 'local-then-update';
-    const { cache } = await this.ready;
+    const { cache } = await this.opened;
     const installed = await cache.installed(name);
     if (installed && policy !== 'latest') {
       const handle = await this.openInstalled(installed, { stale: false }).catch((err: unknown) => {
@@ -259,6 +279,8 @@ class FerryClient implements Ferry {
         throw err;
       });
       if (handle) {
+        // Long done by now: the handle's telemetry is set up before the app gets it.
+        await this.ready.catch(() => undefined);
         if (policy === 'local-then-update') handle.update = this.backgroundUpdate(name, options.conditions);
         return handle;
       }
@@ -296,6 +318,7 @@ class FerryClient implements Ferry {
     await Promise.allSettled([...this.updates.values()]);
     await ready?.telemetry.close();
     await this.sessions.releaseAll();
+    await ready?.cache.settle();
   }
 
   // --- Loading ----------------------------------------------------------------------------------------
@@ -367,17 +390,27 @@ class FerryClient implements Ferry {
 
   /**
    * Loads the installed model from the cache: its manifest re-verified (signature, audience, model;
-   * not expiry, so that it can be served offline), its bytes re-hashed, on the first candidate
-   * with the same bytes that works here.
+   * not expiry, so that it can be served offline), its bytes re-hashed (both at once), on the
+   * first candidate with the same bytes that works here.
    */
   private async openInstalled(installed: InstalledModel, options: { stale: boolean }): Promise<ModelHandle> {
-    const { cache } = await this.ready;
+    const { cache } = await this.opened;
     const name = installed.model;
+    // The bytes are read and hashed while the manifest is checked; neither is used before both are,
+    // and the bytes only if the verified manifest names their SHA-256 and length.
+    const started = this.platform.monotonic();
+    // (A record whose key is not a SHA-256 names no candidate: it is refused below, unread.)
+    const read = /^[0-9a-f]{64}$/.test(installed.sha256) ? cache.read(installed.sha256, installed.size, name) : Promise.resolve({ missing: true as const });
+    const reading = read.then(
+      (read) => ({ read, ms: this.platform.monotonic() - started }),
+      (error: unknown) => ({ error }),
+    );
+    const matches = (c: ManifestCandidate) => c.sha256 === installed.sha256 && c.size === installed.size;
     let manifest: VerifiedManifest;
     try {
       manifest = await this.verifier.verify(installed.jws, { model: name, checkExpiry: false });
       const p = manifest.payload;
-      if (p.release !== installed.release || p.version !== installed.version || !p.candidates.some((c) => c.sha256 === installed.sha256)) {
+      if (p.release !== installed.release || p.version !== installed.version || !p.candidates.some(matches)) {
         throw new CacheCorruptError(`the cached record of "${name}" does not match its manifest`, { model: name });
       }
     } catch (err) {
@@ -391,25 +424,26 @@ class FerryClient implements Ferry {
     const failures: CandidateFailure[] = [...installed.failures];
     let bytes: Uint8Array | null = null;
     for (const candidate of manifest.payload.candidates) {
-      if (candidate.sha256 !== installed.sha256 || known.has(failureKey(candidate))) continue;
+      if (!matches(candidate) || known.has(failureKey(candidate))) continue;
       const rejection = staticRejection(candidate, caps, this.runtime);
       if (rejection) {
         failures.push({ variant: candidate.variant, backend: candidate.backend, reason: rejection });
         continue;
       }
       if (!bytes) {
-        const started = this.platform.monotonic();
-        const read = await cache.read(candidate.sha256, candidate.size, name).catch(async (err: unknown) => {
+        const outcome = await reading;
+        if ('error' in outcome) {
+          const err = outcome.error;
           this.reportFailure(name, err, { version: installed.version, variant: candidate.variant });
           if (err instanceof CacheCorruptError) await cache.uninstall(name);
           throw err;
-        });
-        if ('missing' in read) {
+        }
+        if ('missing' in outcome.read) {
           await cache.uninstall(name);
           throw new CacheCorruptError(`the cached bytes of "${name}" are gone`, { model: name });
         }
-        bytes = read.bytes;
-        this.report({ type: 'download', model: name, version: installed.version, variant: candidate.variant, release: installed.release, bytes: 0, ms: this.platform.monotonic() - started, fromCache: true, resumed: false });
+        bytes = outcome.read.bytes;
+        this.report({ type: 'download', model: name, version: installed.version, variant: candidate.variant, release: installed.release, bytes: 0, ms: outcome.ms, fromCache: true, resumed: false });
       }
       const session = await this.loadSession(manifest, candidate, bytes).catch((err: unknown) => {
         failures.push({ variant: candidate.variant, backend: candidate.backend, reason: messageOf(err) });
@@ -460,11 +494,12 @@ class FerryClient implements Ferry {
           continue;
         }
         try {
-          bytes = (await this.download(manifest, candidate, options)).bytes;
+          const download = await this.download(manifest, candidate, options);
+          bytes = download.bytes;
           source = 'network';
           loaded.set(candidate.sha256, { bytes, source });
-          // Written while the session loads; awaited before the model counts as installed.
-          const stored = cache.store(candidate.sha256, bytes);
+          // Written while they downloaded (or now, while the session loads); awaited before the model counts as installed.
+          const stored = cache.store(candidate.sha256, bytes, download.written);
           stored.catch(() => undefined);
           storing.set(candidate.sha256, stored);
         } catch (err) {
@@ -528,8 +563,8 @@ class FerryClient implements Ferry {
           skipped ??= refusal;
           continue;
         }
-        const { bytes } = await this.download(manifest, candidate, options);
-        await cache.store(candidate.sha256, bytes);
+        const { bytes, written } = await this.download(manifest, candidate, options);
+        await cache.store(candidate.sha256, bytes, written);
       }
       const record: InstalledModel = {
         model: p.model,
@@ -566,12 +601,22 @@ class FerryClient implements Ferry {
   }
 
   /** Downloads and verifies one candidate, stores it, and reports it. Concurrent calls for the same bytes share one download. */
-  private download(manifest: VerifiedManifest, candidate: ManifestCandidate, options: PrefetchOptions): Promise<DownloadedArtifact> {
+  private download(manifest: VerifiedManifest, candidate: ManifestCandidate, options: PrefetchOptions): Promise<Download> {
     const existing = this.downloads.get(candidate.sha256);
     if (existing) return existing;
     const p = manifest.payload;
-    const run = (async () => {
+    const run = (async (): Promise<Download> => {
       const url = this.api.url(candidate.url);
+      const { cache } = await this.ready;
+      // Bytes go to the cache as they arrive (committed only once verified), not after the session loads.
+      let written = cache.writer(candidate.sha256, candidate.size);
+      const sink = written && {
+        write: (chunk: Uint8Array) => written?.write(chunk),
+        restart: () => {
+          void written?.abort();
+          written = null;
+        },
+      };
       try {
         const result = await this.downloader.download({
           url,
@@ -581,6 +626,7 @@ class FerryClient implements Ferry {
           variant: candidate.variant,
           signal: options.signal,
           onProgress: options.onProgress,
+          sink: sink ?? undefined,
         });
         this.report({
           type: 'download',
@@ -595,8 +641,9 @@ class FerryClient implements Ferry {
           resumed: result.resumed,
           fromCache: false,
         });
-        return result;
+        return { ...result, written };
       } catch (err) {
+        await written?.abort();
         this.reportFailure(p.model, err, { version: p.version, variant: candidate.variant, release: p.release });
         throw err;
       }
@@ -650,6 +697,7 @@ class FerryClient implements Ferry {
         monotonic: () => this.platform.monotonic(),
         toPixels: (image) => this.toPixels(image),
         recordInference: (context, ms) => this.telemetryClient?.recordInference(context, ms),
+        measuresInference: () => this.telemetryClient?.isEnabled ?? false,
         release: () => this.sessions.release(key),
       },
     );

@@ -13,6 +13,8 @@ export interface ModelHandleDeps {
   monotonic: () => number;
   toPixels: (image: unknown) => Promise<Pixels>;
   recordInference: (context: InferenceContext, ms: number) => void;
+  /** Whether inference latencies are recorded now (telemetry on); when not, runs are not timed. */
+  measuresInference: () => boolean;
   release: () => Promise<void>;
 }
 
@@ -25,8 +27,12 @@ export interface ModelHandleInit {
   failures: readonly CandidateFailure[];
 }
 
-const isTensorLike = (v: unknown): v is TensorLike =>
-  typeof v === 'object' && v !== null && 'data' in v && 'dims' in v && 'type' in v && !('location' in v);
+/** A plain `{type, data, dims}` object, to be made a runtime tensor (runtime tensors keep their own class). */
+function isPlainTensor(v: unknown): v is TensorLike {
+  if (typeof v !== 'object' || v === null) return false;
+  const proto = Object.getPrototypeOf(v) as object | null;
+  return (proto === Object.prototype || proto === null) && 'data' in v && 'dims' in v && 'type' in v && !('location' in v);
+}
 
 /** A loaded model (see {@link FerryModel}). */
 export class ModelHandle implements FerryModel {
@@ -46,6 +52,7 @@ export class ModelHandle implements FerryModel {
   readonly failures: readonly CandidateFailure[];
   update: Promise<ModelUpdate> | null = null;
   private readonly session: ModelSession;
+  private readonly context: InferenceContext;
   private disposed = false;
 
   constructor(
@@ -68,30 +75,35 @@ export class ModelHandle implements FerryModel {
     this.stale = init.stale;
     this.failures = init.failures;
     this.session = init.session;
+    this.context = { model: this.name, version: this.version, variant: this.variant, backend: this.backend, release: this.release, rollout: this.rollout };
   }
 
   get labels(): readonly string[] | undefined {
     return this.metadata.labels;
   }
 
-  private get context(): InferenceContext {
-    return { model: this.name, version: this.version, variant: this.variant, backend: this.backend, release: this.release, rollout: this.rollout };
-  }
-
-  async run(feeds: Record<string, unknown>): Promise<Record<string, TensorLike>> {
-    if (this.disposed) throw new Error(`the model "${this.name}" was disposed`);
-    let converted = feeds;
-    for (const name in feeds) {
-      const value = feeds[name];
-      if (isTensorLike(value) && !isRuntimeTensor(value)) {
-        if (converted === feeds) converted = { ...feeds };
-        converted[name] = this.deps.runtime.tensor(value.type, value.data, value.dims);
+  run(feeds: Record<string, unknown>): Promise<Record<string, TensorLike>> {
+    // Not async: the hot path adds no promise of its own to the runtime's.
+    try {
+      if (this.disposed) throw new Error(`the model "${this.name}" was disposed`);
+      let converted = feeds;
+      for (const name in feeds) {
+        const value = feeds[name];
+        if (isPlainTensor(value)) {
+          if (converted === feeds) converted = { ...feeds };
+          converted[name] = this.deps.runtime.tensor(value.type, value.data, value.dims);
+        }
       }
+      if (!this.deps.measuresInference()) return this.session.run(converted);
+      const { monotonic } = this.deps;
+      const started = monotonic();
+      return this.session.run(converted).then((outputs) => {
+        this.deps.recordInference(this.context, monotonic() - started);
+        return outputs;
+      });
+    } catch (err) {
+      return Promise.reject(err as Error);
     }
-    const started = this.deps.monotonic();
-    const outputs = await this.session.run(converted);
-    this.deps.recordInference(this.context, this.deps.monotonic() - started);
-    return outputs;
   }
 
   async classify(image: unknown, options: ClassifyOptions = {}): Promise<Classification[]> {
@@ -121,12 +133,6 @@ function isPixels(v: unknown): v is Pixels {
   if (typeof v !== 'object' || v === null) return false;
   const p = v as Partial<Pixels>;
   return (p.data instanceof Uint8ClampedArray || p.data instanceof Uint8Array) && typeof p.width === 'number' && typeof p.height === 'number';
-}
-
-/** Runtime tensors (ORT's) keep their own class; plain objects are converted. */
-function isRuntimeTensor(v: object): boolean {
-  const proto = Object.getPrototypeOf(v) as object | null;
-  return proto !== Object.prototype && proto !== null;
 }
 
 function asSpec<T extends { type: string }>(value: unknown, type: T['type']): Partial<T> {

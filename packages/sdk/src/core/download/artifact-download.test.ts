@@ -65,6 +65,30 @@ describe('ArtifactDownloader', () => {
     expect(result.transferred).toBe(3000 + BYTES.byteLength);
   });
 
+  it('hands every byte to the sink in order, over resumes, and says when it starts over', async () => {
+    const sink = (log: string[], parts: Uint8Array[]) => ({
+      write: (chunk: Uint8Array) => void parts.push(chunk.slice()),
+      restart: () => {
+        log.push('restart');
+        parts.length = 0;
+      },
+    });
+    const concat = (parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((p) => [...p]));
+    server.faults.cutAfter = { bytes: 4096, times: 1 };
+    let log: string[] = [];
+    let parts: Uint8Array[] = [];
+    await downloader().download(request({ sink: sink(log, parts) }));
+    expect(concat(parts)).toEqual(BYTES);
+    expect(log).toEqual([]);
+
+    server.faults = { cutAfter: { bytes: 3000, times: 1 }, ignoreRange: true };
+    log = [];
+    parts = [];
+    await downloader().download(request({ sink: sink(log, parts) }));
+    expect(log).toEqual(['restart']);
+    expect(concat(parts)).toEqual(BYTES);
+  });
+
   it('keeps going on a link that keeps dropping but makes progress', async () => {
     server.faults.cutAfter = { bytes: 1024, times: 8 };
     const result = await downloader({ retries: 2 }).download(request());

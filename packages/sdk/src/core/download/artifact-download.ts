@@ -35,6 +35,11 @@ export interface ArtifactDownloadRequest {
   variant: string;
   signal?: AbortSignal | undefined;
   onProgress?: ((progress: DownloadProgress) => void) | undefined;
+  /**
+   * Gets each range of bytes as it arrives (views of the result, not changed afterwards), to
+   * store them while they download; `restart` when the download starts over from byte 0.
+   */
+  sink?: { write(chunk: Uint8Array): void; restart(): void } | undefined;
 }
 
 export interface ArtifactDownloaderOptions {
@@ -78,7 +83,8 @@ export class ArtifactDownloader {
     const { retry } = this.options;
     const started = this.options.monotonic();
     let hasher = (this.options.createSha256 ?? portableSha256)();
-    let chunks: Uint8Array[] = [];
+    // The manifest says how long it is: filled as it arrives, no copy at the end.
+    const bytes = new Uint8Array(expected.size);
     let received = 0;
     let transferred = 0;
     let etag: string | null = null;
@@ -100,19 +106,26 @@ export class ArtifactDownloader {
     };
     const restart = () => {
       hasher = (this.options.createSha256 ?? portableSha256)();
-      chunks = [];
       received = 0;
       rate.bytes = 0;
+      request.sink?.restart();
     };
 
     while (received < expected.size || attempts === 0) {
       if (signal?.aborted) throw new DownloadAbortedError(undefined, { model });
       attempts++;
       const stall = new AbortController();
-      let stallTimer: ReturnType<typeof setTimeout> | undefined;
+      const { stallTimeoutMs } = this.options;
+      // One timer per attempt, pushed back by the bytes that arrived meanwhile (not re-armed per chunk).
+      let lastActivity = this.options.monotonic();
+      const checkStall = () => {
+        const idle = this.options.monotonic() - lastActivity;
+        if (idle >= stallTimeoutMs) stall.abort();
+        else stallTimer = setTimeout(checkStall, stallTimeoutMs - idle);
+      };
+      let stallTimer: ReturnType<typeof setTimeout> | undefined = setTimeout(checkStall, stallTimeoutMs);
       const armStall = () => {
-        clearTimeout(stallTimer);
-        stallTimer = setTimeout(() => stall.abort(), this.options.stallTimeoutMs);
+        lastActivity = this.options.monotonic();
       };
       const linked = linkSignals(signal, stall.signal);
       const receivedBefore = received;
@@ -159,7 +172,8 @@ export class ArtifactDownloader {
               throw new SizeMismatchError(`the artifact is longer than the ${expected.size} bytes the manifest says`, { model });
             }
             hasher.update(value);
-            chunks.push(value);
+            bytes.set(value, received);
+            request.sink?.write(bytes.subarray(received, received + value.byteLength));
             received += value.byteLength;
             transferred += value.byteLength;
             progress();
@@ -193,7 +207,7 @@ export class ArtifactDownloader {
       throw new IntegrityError(`the artifact's SHA-256 is ${digest}, the manifest says ${expected.sha256}`, { model });
     }
     return {
-      bytes: concat(chunks, received),
+      bytes,
       transferred,
       ms: this.options.monotonic() - started,
       encoding: encoding ?? 'identity',
@@ -201,15 +215,4 @@ export class ArtifactDownloader {
       attempts,
     };
   }
-}
-
-function concat(chunks: Uint8Array[], length: number): Uint8Array {
-  if (chunks.length === 1 && chunks[0]!.byteLength === length) return chunks[0]!;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out;
 }

@@ -18,8 +18,17 @@ export function portableSha256(): Sha256Hasher {
   };
 }
 
-/** SHA-256 of bytes already in memory: WebCrypto when present (native speed), else the portable one. */
-export async function sha256Hex(bytes: Uint8Array, create: () => Sha256Hasher = portableSha256): Promise<string> {
+/**
+ * SHA-256 of bytes already in memory: the platform's native hasher when it has one (Node's
+ * `crypto`, 4 ms for 7 MiB where WebCrypto takes 6–8 ms: it copies the bytes and hops to the
+ * thread pool), else WebCrypto (browsers), else the portable one.
+ */
+export async function sha256Hex(bytes: Uint8Array, create?: () => Sha256Hasher): Promise<string> {
+  if (create) {
+    const h = create();
+    h.update(bytes);
+    return h.digestHex();
+  }
   const subtle = globalThis.crypto?.subtle;
   if (subtle) {
     try {
@@ -29,7 +38,7 @@ export async function sha256Hex(bytes: Uint8Array, create: () => Sha256Hasher = 
       // Some runtimes refuse shared or detached buffers: hash in JS instead.
     }
   }
-  const h = create();
+  const h = portableSha256();
   h.update(bytes);
   return h.digestHex();
 }

@@ -59,8 +59,8 @@ class OrtModelSession implements ModelSession {
     return meta.map((m) => ({ name: m.name, type: m.type!, shape: [...m.shape!] }));
   }
 
-  async run(feeds: Record<string, unknown>): Promise<Record<string, TensorLike>> {
-    return (await this.session.run(feeds as Parameters<OrtSession['run']>[0])) as unknown as Record<string, TensorLike>;
+  run(feeds: Record<string, unknown>): Promise<Record<string, TensorLike>> {
+    return this.session.run(feeds as Parameters<OrtSession['run']>[0]) as unknown as Promise<Record<string, TensorLike>>;
   }
 
   release(): Promise<void> {

@@ -57,6 +57,8 @@ const PERSIST_DELAY_MS = 1000;
 export class TelemetryClient {
   private queue: TelemetryEvent[] = [];
   private readonly latencies = new Map<string, { context: InferenceContext; recorder: LatencyRecorder }>();
+  /** Handles pass the same context object on every run: its key is built once. */
+  private readonly latencyKeys = new WeakMap<InferenceContext, string>();
   private enabled: boolean;
   private loaded: Promise<void>;
   private flushing: Promise<void> | null = null;
@@ -113,7 +115,11 @@ export class TelemetryClient {
   /** Adds one inference latency; they are sent as a summary per model, variant and backend. */
   recordInference(context: InferenceContext, ms: number): void {
     if (!this.enabled) return;
-    const key = `${context.model}|${context.version}|${context.variant}|${context.backend}`;
+    let key = this.latencyKeys.get(context);
+    if (key === undefined) {
+      key = `${context.model}|${context.version}|${context.variant}|${context.backend}`;
+      this.latencyKeys.set(context, key);
+    }
     let entry = this.latencies.get(key);
     if (!entry) {
       entry = { context, recorder: new LatencyRecorder(this.deps.random) };

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ArtifactStore, MetaStore, PlatformStorage } from '../../core/platform.js';
+import type { ArtifactStore, ArtifactWriter, MetaStore, PlatformStorage, Sha256Hasher } from '../../core/platform.js';
 
 const SAFE_NAME = /^[A-Za-z0-9._-]{1,200}$/;
 const fileName = (key: string) => (SAFE_NAME.test(key) && !key.startsWith('.') ? key : `~${encodeURIComponent(key).replace(/\./g, '%2E')}`);
@@ -25,11 +25,11 @@ export function asQuotaError(err: unknown): unknown {
  * matters (release counters); artifacts are re-hashed on every load anyway.
  */
 async function writeAtomic(tmpDir: string, target: string, bytes: Uint8Array, durable: boolean): Promise<void> {
-  const tmp = join(tmpDir, `${randomBytes(8).toString('hex')}.tmp`);
+  const tmp = tmpName(tmpDir);
   try {
     const handle = await open(tmp, 'wx', 0o600);
     try {
-      await handle.writeFile(bytes);
+      await writeAll(handle, [bytes], 0);
       if (durable) await handle.datasync();
     } finally {
       await handle.close();
@@ -42,6 +42,140 @@ async function writeAtomic(tmpDir: string, target: string, bytes: Uint8Array, du
 }
 
 const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
+const tmpName = (tmpDir: string) => join(tmpDir, `${randomBytes(8).toString('hex')}.tmp`);
+
+/**
+ * Writes all of `chunks` at `position` (the file position when null), in as few system calls as
+ * the OS allows (writeFile takes one thread-pool round trip per 512 KiB, each waiting for the
+ * main thread).
+ */
+async function writeAll(handle: FileHandle, chunks: Uint8Array[], position: number | null = null): Promise<void> {
+  let rest = chunks.filter((c) => c.byteLength > 0);
+  while (rest.length) {
+    const { bytesWritten } = rest.length === 1 ? await handle.write(rest[0]!, 0, rest[0]!.byteLength, position) : await handle.writev(rest, position ?? undefined);
+    if (position !== null) position += bytesWritten;
+    let skip = bytesWritten;
+    while (rest.length && skip >= rest[0]!.byteLength) skip -= rest.shift()!.byteLength;
+    if (skip > 0) rest[0] = rest[0]!.subarray(skip);
+  }
+}
+
+/**
+ * Reads are this large: big enough for few round trips, small enough that hashing one overlaps
+ * reading the next. The first is smaller, so that hashing starts sooner.
+ */
+const READ_CHUNK = 2 * 1024 * 1024;
+const FIRST_READ_CHUNK = 512 * 1024;
+
+/** A downloading artifact is written in pieces of at least this much (a 16 KiB chunk each would be 450 writes for 7 MiB). */
+const WRITE_BATCH = 1024 * 1024;
+
+/**
+ * An artifact written while it downloads: to a temporary file, renamed into place on `commit`
+ * (so the entry appears whole or not at all). Bytes go out in batches of `WRITE_BATCH`, one write
+ * in flight at a time; the last bytes go out at once, at their offset, so that the file is
+ * complete while the session loads on a busy main thread.
+ */
+class FileArtifactWriter implements ArtifactWriter {
+  private readonly tmp: string;
+  private readonly opening: Promise<FileHandle>;
+  private handle: FileHandle | null = null;
+  private queue: Uint8Array[] = [];
+  private queued = 0;
+  /** File offset of the first queued byte. */
+  private position = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: unknown = null;
+  private closed = false;
+
+  constructor(
+    private readonly target: string,
+    tmpDir: string,
+    private readonly size: number | undefined,
+  ) {
+    this.tmp = tmpName(tmpDir);
+    this.opening = open(this.tmp, 'wx', 0o600);
+    this.opening.then(
+      (handle) => {
+        this.handle = handle;
+        this.pump();
+      },
+      (err: unknown) => {
+        this.failure ??= err;
+      },
+    );
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.closed || this.failure !== null || chunk.byteLength === 0) return;
+    this.queue.push(chunk);
+    this.queued += chunk.byteLength;
+    this.pump();
+  }
+
+  /** Writes what is queued if it is a batch and nothing is being written, or if it is the last of the bytes. */
+  private pump(): void {
+    const complete = this.size !== undefined && this.position + this.queued >= this.size;
+    if (complete || (this.inFlight.size === 0 && this.queued >= WRITE_BATCH)) this.issue();
+  }
+
+  private issue(): void {
+    if (!this.handle || !this.queue.length || this.failure !== null) return;
+    const batch = this.queue;
+    const position = this.position;
+    this.queue = [];
+    this.position += this.queued;
+    this.queued = 0;
+    const written: Promise<void> = writeAll(this.handle, batch, position).then(
+      () => {
+        this.inFlight.delete(written);
+        this.pump();
+      },
+      (err: unknown) => {
+        this.failure ??= err;
+        this.inFlight.delete(written);
+      },
+    );
+    this.inFlight.add(written);
+  }
+
+  /** Waits until every byte given is written (or a write failed). */
+  private async flush(): Promise<void> {
+    await this.opening.catch(() => undefined);
+    this.issue();
+    while (this.inFlight.size) {
+      await Promise.all([...this.inFlight]);
+      this.issue();
+    }
+  }
+
+  async commit(): Promise<void> {
+    if (this.closed) throw new Error('this artifact writer is closed');
+    this.closed = true;
+    await this.flush();
+    try {
+      if (this.failure !== null) throw this.failure;
+      await this.handle!.close();
+      await rename(this.tmp, this.target);
+    } catch (err) {
+      await this.discard();
+      throw asQuotaError(err);
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue = [];
+    await this.flush();
+    await this.discard();
+  }
+
+  private async discard(): Promise<void> {
+    await this.opening.then((h) => h.close()).catch(() => undefined);
+    await rm(this.tmp, { force: true }).catch(() => undefined);
+  }
+}
 
 /** Artifacts as files under `<dir>/artifacts/`. */
 export class FileArtifactStore implements ArtifactStore {
@@ -60,8 +194,55 @@ export class FileArtifactStore implements ArtifactStore {
     }
   }
 
+  /**
+   * Reads the file into one buffer of its size, `READ_CHUNK` at a time, hashing each chunk while
+   * the next is read (hashing 7 MiB takes longer than reading it from the page cache).
+   */
+  async matchHashing(key: string, hasher: Sha256Hasher): Promise<Uint8Array | undefined> {
+    let handle: FileHandle;
+    try {
+      handle = await open(join(this.dir, fileName(key)), 'r');
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+    try {
+      const { size } = await handle.stat();
+      const bytes = new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+      let filled = 0;
+      let next = size > 0 ? handle.read(bytes, 0, Math.min(FIRST_READ_CHUNK, size), 0) : null;
+      while (next) {
+        const { bytesRead } = await next;
+        if (bytesRead === 0) break; // Shorter than it was: the core sees the wrong length.
+        const start = filled;
+        filled += bytesRead;
+        // The next read fills a later part of the buffer while this part is hashed.
+        next = filled < size ? handle.read(bytes, filled, Math.min(READ_CHUNK, size - filled), filled) : null;
+        hasher.update(bytes.subarray(start, filled));
+      }
+      if (filled < size) return bytes.subarray(0, filled);
+      // Longer than it was when opened (written in place?): hash and return the rest too.
+      const more: Uint8Array[] = [];
+      for (let position = size; ; ) {
+        const chunk = new Uint8Array(64 * 1024);
+        const { bytesRead } = await handle.read(chunk, 0, chunk.byteLength, position);
+        if (bytesRead === 0) break;
+        more.push(chunk.subarray(0, bytesRead));
+        hasher.update(chunk.subarray(0, bytesRead));
+        position += bytesRead;
+      }
+      return more.length ? concatBytes([bytes, ...more]) : bytes;
+    } finally {
+      handle.close().catch(() => undefined);
+    }
+  }
+
   put(key: string, bytes: Uint8Array): Promise<void> {
     return writeAtomic(this.tmpDir, join(this.dir, fileName(key)), bytes, false);
+  }
+
+  writer(key: string, size?: number): ArtifactWriter {
+    return new FileArtifactWriter(join(this.dir, fileName(key)), this.tmpDir, size);
   }
 
   async delete(key: string): Promise<void> {
@@ -118,15 +299,30 @@ export class FileMetaStore implements MetaStore {
 /** Temporary files older than this are left-overs of a crash (another process may be writing newer ones). */
 const STALE_TMP_MS = 60 * 60 * 1000;
 
+async function sweepStaleTmp(tmp: string): Promise<void> {
+  for (const name of await readdir(tmp)) {
+    const s = await stat(join(tmp, name)).catch(() => null);
+    if (s && Date.now() - s.mtimeMs > STALE_TMP_MS) await rm(join(tmp, name), { force: true });
+  }
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.byteLength;
+  }
+  return out;
+}
+
 /** Opens (creating) a cache directory: `artifacts/`, `meta/`, and `tmp/` for atomic writes. */
 export async function openDirectoryStorage(root: string): Promise<PlatformStorage> {
   const artifacts = join(root, 'artifacts');
   const meta = join(root, 'meta');
   const tmp = join(root, 'tmp');
   await Promise.all([mkdir(artifacts, { recursive: true }), mkdir(meta, { recursive: true }), mkdir(tmp, { recursive: true })]);
-  for (const name of await readdir(tmp)) {
-    const s = await stat(join(tmp, name)).catch(() => null);
-    if (s && Date.now() - s.mtimeMs > STALE_TMP_MS) await rm(join(tmp, name), { force: true });
-  }
+  // Sweeping left-overs need not delay the first load.
+  void sweepStaleTmp(tmp).catch(() => undefined);
   return { kind: 'directory', artifacts: new FileArtifactStore(artifacts, tmp), meta: new FileMetaStore(meta, tmp) };
 }

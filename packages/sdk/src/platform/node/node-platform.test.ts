@@ -35,6 +35,51 @@ describe('directory storage', () => {
     expect(await storage.meta.get('release/digits')).toBeUndefined();
   });
 
+  it('reads an artifact while hashing exactly the bytes it returns', async () => {
+    const storage = await openDirectoryStorage(join(dir, 'cache'));
+    const bytes = new Uint8Array(5 * 1024 * 1024 + 17).map((_, i) => (i * 31) % 253);
+    const key = 'b'.repeat(64);
+    await storage.artifacts.put(key, bytes);
+    const platform = createNodePlatform();
+    const hasher = platform.createSha256!();
+    const read = await storage.artifacts.matchHashing!(key, hasher);
+    expect(Buffer.from(read!).equals(bytes)).toBe(true);
+    const expected = platform.createSha256!();
+    expected.update(bytes);
+    expect(hasher.digestHex()).toBe(expected.digestHex());
+    expect(await storage.artifacts.matchHashing!('c'.repeat(64), platform.createSha256!())).toBeUndefined();
+    await storage.artifacts.put(key, new Uint8Array(0));
+    const empty = platform.createSha256!();
+    expect(await storage.artifacts.matchHashing!(key, empty)).toEqual(new Uint8Array(0));
+    expect(empty.digestHex()).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+  });
+
+  it('writes an artifact as it downloads: invisible until committed, nothing left when aborted', async () => {
+    const storage = await openDirectoryStorage(join(dir, 'cache'));
+    const bytes = new Uint8Array(300_000).map((_, i) => (i * 7) % 251);
+    const writer = storage.artifacts.writer!('d'.repeat(64), bytes.byteLength);
+    for (let at = 0; at < bytes.byteLength; at += 16_384) {
+      writer.write(bytes.subarray(at, at + 16_384));
+      if (at % 65_536 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(await storage.artifacts.list()).toEqual([]);
+    await writer.commit();
+    expect(Buffer.from((await storage.artifacts.match('d'.repeat(64)))!).equals(bytes)).toBe(true);
+    await expect(writer.commit()).rejects.toThrow();
+
+    const dropped = storage.artifacts.writer!('e'.repeat(64), 10);
+    dropped.write(bytes.subarray(0, 5));
+    await dropped.abort();
+    expect((await storage.artifacts.list()).map((a) => a.key)).toEqual(['d'.repeat(64)]);
+    expect(await readdir(join(dir, 'cache', 'tmp'))).toEqual([]);
+
+    await rm(join(dir, 'cache', 'tmp'), { recursive: true });
+    const failing = storage.artifacts.writer!('f'.repeat(64), 10);
+    failing.write(bytes.subarray(0, 10));
+    await expect(failing.commit()).rejects.toThrow();
+    expect(await storage.artifacts.match('f'.repeat(64))).toBeUndefined();
+  });
+
   it('keeps keys that are not file names safe and reads a damaged meta file as missing', async () => {
     const storage = await openDirectoryStorage(join(dir, 'cache'));
     await storage.meta.set('../../etc/passwd', 1);

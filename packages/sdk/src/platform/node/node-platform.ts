@@ -61,12 +61,20 @@ export function createNodePlatform(options: NodePlatformOptions = {}): Platform 
         digestHex: () => hash.digest('hex'),
       };
     },
-    async loadOrt(): Promise<OrtModule> {
-      const ort = (await import('onnxruntime-web')) as OrtModule & { default?: OrtModule };
-      const m = ort.InferenceSession ? ort : ort.default!;
-      // Worker threads of the wasm backend buy little for small models in Node and keep the process alive.
-      m.env.wasm.numThreads = 1;
-      return m;
-    },
+    loadOrt: loadOrtOnce,
   };
+}
+
+let ortModule: Promise<OrtModule> | null = null;
+
+/** Imports onnxruntime-web once per process (an `import()` per client costs ~1 ms under module loader hooks). */
+async function loadOrtOnce(): Promise<OrtModule> {
+  ortModule ??= import('onnxruntime-web').then((ort: OrtModule & { default?: OrtModule }) => (ort.InferenceSession ? ort : ort.default!));
+  ortModule.catch(() => {
+    ortModule = null;
+  });
+  const m = await ortModule;
+  // Worker threads of the wasm backend buy little for small models in Node and keep the process alive.
+  m.env.wasm.numThreads = 1;
+  return m;
 }
