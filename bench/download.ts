@@ -32,6 +32,7 @@ import {
   startFerryChild,
   uploadGenerated,
   withCleanup,
+  superviseChild,
 } from './lib.js';
 
 const SIZE_MB = envInt('BENCH_DOWNLOAD_MB', 256);
@@ -133,19 +134,10 @@ http {
 `,
   );
   const child = spawn(NGINX, ['-p', dir, '-e', 'stderr', '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<void>((res) => child.once('exit', () => res()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const { stderr, stop } = superviseChild(child);
   const deadline = Date.now() + 10_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}:\n${stderr}`);
+    if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}:\n${stderr()}`);
     const up = await http(port, 'HEAD', '/', { timeoutMs: 1000 }).then(
       () => true,
       () => false,
@@ -153,7 +145,7 @@ http {
     if (up) return { port, stop };
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`nginx did not start:\n${stderr}`);
+      throw new Error(`nginx did not start:\n${stderr()}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -162,6 +162,27 @@ export function http(
   });
 }
 
+/**
+ * Watches a child process: keeps the tail of its stderr and stops it with SIGTERM, then SIGKILL
+ * after `graceMs`. Safe to call `stop` more than once.
+ */
+export function superviseChild(child: ChildProcess, graceMs = 5000): { stderr: () => string; stop: () => Promise<void> } {
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => {
+    stderr += c.toString();
+    if (stderr.length > 20_000) stderr = stderr.slice(-10_000);
+  });
+  const exited = new Promise<void>((res) => child.once('exit', () => res()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  };
+  return { stderr: () => stderr, stop };
+}
+
 export interface FerryChild {
   port: number;
   pid: number;
@@ -202,22 +223,10 @@ export async function startFerryChild(
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => {
-    stderr += c.toString();
-    if (stderr.length > 20_000) stderr = stderr.slice(-10_000);
-  });
-  const exited = new Promise<void>((res) => child.once('exit', () => res()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const { stderr, stop } = superviseChild(child, 10_000);
   const deadline = Date.now() + 120_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`ferry exited with ${child.exitCode} before it was ready:\n${stderr}`);
+    if (child.exitCode !== null) throw new Error(`ferry exited with ${child.exitCode} before it was ready:\n${stderr()}`);
     const ok = await http(port, 'GET', '/readyz', { timeoutMs: 2000 }).then(
       (r) => r.status === 200,
       () => false,
@@ -225,7 +234,7 @@ export async function startFerryChild(
     if (ok) break;
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`ferry was not ready within 120 s:\n${stderr}`);
+      throw new Error(`ferry was not ready within 120 s:\n${stderr()}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -44,6 +44,7 @@ import {
   median,
   startFerryChild,
   withCleanup,
+  superviseChild,
 } from './lib.js';
 
 const MODELS = envInt('BENCH_RESOLVE_MODELS', 20);
@@ -99,24 +100,15 @@ async function startHelloChild(): Promise<HelloChild> {
     env: { ...process.env, NODE_OPTIONS: '', PORT: String(port) },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<void>((res) => child.once('exit', () => res()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const { stderr, stop } = superviseChild(child);
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`hello-world exited with ${child.exitCode}:\n${stderr}`);
+    if (child.exitCode !== null) throw new Error(`hello-world exited with ${child.exitCode}:\n${stderr()}`);
     const r = await http(port, 'GET', '/', { timeoutMs: 2000 }).catch(() => null);
     if (r?.status === 200 && r.body === '{"hello":"world"}') break;
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`hello-world not ready within 30 s:\n${stderr}`);
+      throw new Error(`hello-world not ready within 30 s:\n${stderr()}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
