@@ -57,7 +57,7 @@ export class JobRunner {
     this.kick();
   }
 
-  /** Looks for work now (after an upload queued some). */
+  /** Looks for work now (after an upload queued some): one claim per free slot. */
   kick(): void {
     if (this.stopping || !this.timer) return;
     while (this.active.size < this.options.concurrency) {
@@ -68,8 +68,6 @@ export class JobRunner {
         .catch((err) => this.deps.log.error({ err }, 'job runner failed'))
         .finally(() => this.active.delete(run));
       this.active.add(run as Promise<void>);
-      // One claim attempt per free slot per kick; the next kick comes with the next poll.
-      break;
     }
   }
 
