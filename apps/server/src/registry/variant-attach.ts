@@ -10,7 +10,7 @@ import type { Prisma } from '../generated/prisma/client.js';
 import { variantDto } from './serializers.js';
 import { spoolUpload } from './upload-spool.js';
 import { storeSpooled } from './version-upload.js';
-import { modelNotFound, versionNotFound } from './not-found.js';
+import { requireModelVersion } from './model-lookup.js';
 
 const list = (csv: string | undefined) =>
   (csv ?? '')
@@ -33,10 +33,7 @@ export async function attachVariant(
   }
   const backends = list(query.backends);
   if (backends.length === 0) throw new FerryError('validation_failed', 'backends must name at least one backend');
-  const model = await prisma.model.findUnique({ where: { projectId_name: { projectId: req.project.id, name: req.modelName } } });
-  if (!model) throw modelNotFound(req.modelName);
-  const version = await prisma.version.findUnique({ where: { modelId_number: { modelId: model.id, number: req.version } } });
-  if (!version) throw versionNotFound(model.name, req.version);
+  const { model, version } = await requireModelVersion(prisma, req.project.id, req.modelName, req.version);
 
   const spooled = await spoolUpload(req.source, { dir: app.uploadDir, maxBytes: app.config.maxUploadBytes });
   let moved = false;

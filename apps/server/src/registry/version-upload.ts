@@ -11,7 +11,7 @@ import type { Prisma } from '../generated/prisma/client.js';
 import { versionDto } from './serializers.js';
 import { spoolUpload, type SpooledUpload } from './upload-spool.js';
 import { DEFAULT_VARIANT_KINDS, enqueueVersionJobs } from '../jobs/job-queue.js';
-import { modelNotFound } from './not-found.js';
+import { modelNotFound } from './model-lookup.js';
 
 /** What the original upload of each format asks of a device until variants say more. */
 function originalRequires(format: ModelFormat): VariantRequires {

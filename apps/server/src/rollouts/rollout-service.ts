@@ -15,7 +15,7 @@ import { audiencesOverlap, targetingProblem } from '../delivery/targeting.js';
 import type { ServingStateCache } from '../delivery/serving-state.js';
 import { FerryError } from '../errors.js';
 import type { Prisma, Rollout } from '../generated/prisma/client.js';
-import { modelNotFound, versionNotFound } from '../registry/not-found.js';
+import { modelNotFound, versionNotFound } from '../registry/model-lookup.js';
 
 export type RolloutAction = 'advance' | 'pause' | 'resume' | 'rollback' | 'cancel';
 type Tx = Prisma.TransactionClient;

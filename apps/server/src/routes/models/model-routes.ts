@@ -8,7 +8,7 @@ import { newId } from '../../auth/secrets.js';
 import { FerryError, isUniqueViolation } from '../../errors.js';
 import { modelDto } from '../../registry/serializers.js';
 import { adminSecurity, projectAccess } from '../admin-access.js';
-import { modelNotFound } from '../../registry/not-found.js';
+import { modelNotFound } from '../../registry/model-lookup.js';
 
 export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(

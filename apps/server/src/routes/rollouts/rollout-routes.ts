@@ -6,7 +6,7 @@ import { FerryError } from '../../errors.js';
 import { rolloutDto, type RolloutAction } from '../../rollouts/rollout-service.js';
 import { optionalBody } from '../../plugins/validation.js';
 import { adminSecurity, projectAccess } from '../admin-access.js';
-import { modelNotFound } from '../../registry/not-found.js';
+import { modelNotFound } from '../../registry/model-lookup.js';
 
 const ModelParams = Type.Object({ project: ResourceName, model: ResourceName });
 const ACTIONS: RolloutAction[] = ['advance', 'pause', 'resume', 'rollback', 'cancel'];

@@ -11,7 +11,7 @@ import { FerryError } from '../../errors.js';
 import { versionDto } from '../../registry/serializers.js';
 import { createVersion, parseFormat } from '../../registry/version-upload.js';
 import { adminSecurity, projectAccess } from '../admin-access.js';
-import { modelNotFound, versionNotFound } from '../../registry/not-found.js';
+import { modelNotFound, requireModelVersion, versionNotFound } from '../../registry/model-lookup.js';
 
 const ModelParams = Type.Object({ project: ResourceName, model: ResourceName });
 const VersionParams = Type.Object({ project: ResourceName, model: ResourceName, version: Type.Integer({ minimum: 1 }) });
@@ -183,10 +183,7 @@ export const versionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         }
       }
       const updated = await app.db.prisma.$transaction(async (tx) => {
-        const model = await tx.model.findUnique({ where: { projectId_name: { projectId: project.id, name: request.params.model } } });
-        if (!model) throw modelNotFound(request.params.model);
-        const version = await tx.version.findUnique({ where: { modelId_number: { modelId: model.id, number: request.params.version } } });
-        if (!version) throw versionNotFound(model.name, request.params.version);
+        const { model, version } = await requireModelVersion(tx, project.id, request.params.model, request.params.version);
         const changed = await tx.version.update({
           where: { id: version.id },
           data: {
