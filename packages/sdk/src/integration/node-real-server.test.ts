@@ -100,12 +100,15 @@ describe('policies against a real server', () => {
     await ferry.release(name, bytes);
     const dir = await cacheDir();
     const progress: number[] = [];
-    const model = await device(dir).getModel(name, { policy: 'latest', onProgress: (p) => progress.push(p.bytes) });
+    const first = device(dir);
+    const model = await first.getModel(name, { policy: 'latest', onProgress: (p) => progress.push(p.bytes) });
     expect(model).toMatchObject({ name, version: 1, variant: 'original', backend: 'wasm', source: 'network', size: bytes.byteLength });
     expect(model.labels).toEqual(['a', 'b', 'c', 'd']);
     expect(progress.at(-1)).toBe(bytes.byteLength);
     const out = await runModel(model);
     expect(out).toEqual(await expected(bytes));
+    // The cache is written behind getModel; listing the cache waits for it.
+    expect((await first.listCachedModels()).map((m) => m.name)).toEqual([name]);
     // Asked again: 304, nothing downloaded.
     const before = proxy.requests.filter((r) => r.path.startsWith('/v1/artifacts')).length;
     const again = await device(dir).getModel(name, { policy: 'latest' });
@@ -158,7 +161,9 @@ describe('policies against a real server', () => {
     const name = await newModel();
     await ferry.release(name, mlp(5));
     const dir = await cacheDir();
-    await device(dir).getModel(name, { policy: 'latest' });
+    const first = device(dir);
+    await first.getModel(name, { policy: 'latest' });
+    await first.close();
     await proxy.stop();
     const model = await device(dir).getModel(name, { policy: 'latest' });
     expect(model).toMatchObject({ version: 1, stale: true, source: 'cache' });
@@ -285,7 +290,9 @@ describe('attacks against a real server: each refused with its own error, the pr
     const bytes = mlp(15);
     await ferry.release(name, bytes);
     const dir = await cacheDir();
-    const good = await device(dir).getModel(name, { policy: 'latest' });
+    const first = device(dir);
+    const good = await first.getModel(name, { policy: 'latest' });
+    await first.close();
     const file = join(dir, 'default', 'artifacts', good.sha256);
     const flipped = Buffer.from(await readFile(file));
     flipped[100] = flipped[100]! ^ 0x01;
@@ -295,6 +302,7 @@ describe('attacks against a real server: each refused with its own error, the pr
     const model = await client.getModel(name, { policy: 'local' });
     expect(model.source).toBe('network');
     expect(await runModel(model)).toEqual(await expected(bytes));
+    await client.listCachedModels(); // the good bytes are written behind getModel
     expect(Buffer.from(await readFile(file)).equals(Buffer.from(bytes))).toBe(true);
     await client.telemetry.flush();
     const reported = await ferry.server.app.db.prisma.telemetryEvent.findMany({ where: { model: name, type: 'verify_failure' } });

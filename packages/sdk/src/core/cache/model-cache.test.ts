@@ -37,6 +37,46 @@ describe('ModelCache', () => {
     expect(await cache.highestRelease('digits')).toBe(4);
   });
 
+  it('checks a release at once and writes its counter behind, in order, the highest last', async () => {
+    const storage = memoryStorage();
+    const writes: unknown[] = [];
+    const set = storage.meta.set.bind(storage.meta);
+    let slow: () => void = () => undefined;
+    storage.meta.set = async (key, value) => {
+      if (key === 'release/digits' && value === 7) await new Promise<void>((r) => (slow = r));
+      writes.push(value);
+      return set(key, value);
+    };
+    const { cache } = cacheOf(1000, storage);
+    const first = await cache.acceptRelease('digits', 7);
+    // Checked against the release still being written: an older one is refused already.
+    await expect(cache.acceptRelease('digits', 6)).rejects.toBeInstanceOf(ManifestRollbackError);
+    const second = await cache.acceptRelease('digits', 9);
+    expect(await cache.highestRelease('digits')).toBe(9);
+    slow();
+    await Promise.all([first.persisted, second.persisted]);
+    expect(writes).toEqual([7, 9]);
+    expect(await storage.meta.get('release/digits')).toBe(9);
+    // A fresh cache over the same store sees it.
+    expect(await cacheOf(1000, storage).cache.highestRelease('digits')).toBe(9);
+  });
+
+  it('installs behind a load: readers wait for it, nothing is installed when the bytes could not be stored', async () => {
+    const { cache } = cacheOf();
+    const b = bytes(10, 1);
+    let commit: (ok: boolean) => void = () => undefined;
+    cache.installBehind(record('digits', b), new Promise<boolean>((r) => (commit = r)).then(async (ok) => ok && cache.store(sha256Of(b), b)));
+    const listed = cache.listInstalled();
+    commit(true);
+    expect((await listed).map((r) => r.model)).toEqual(['digits']);
+    expect(await cache.installed('digits')).toMatchObject({ sha256: sha256Of(b) });
+
+    cache.installBehind(record('faces', bytes(20, 2)), Promise.resolve(false));
+    expect(await cache.installed('faces')).toBeUndefined();
+    await cache.settle();
+    expect((await cache.listInstalled()).map((r) => r.model)).toEqual(['digits']);
+  });
+
   it('keeps the release counter when a model is deleted', async () => {
     const { cache } = cacheOf();
     const b = bytes(10, 1);

@@ -57,6 +57,12 @@ export class ModelCache {
   private readonly background = new Set<Promise<unknown>>();
   private lastSave: Promise<void> = Promise.resolve();
   private queuedSave: Promise<void> | null = null;
+  /** Highest release accepted per model in this process (ahead of the store while it is written). */
+  private readonly releases = new Map<string, number>();
+  /** The write of each model's release counter; a new one writes the highest at that time. */
+  private readonly releaseWrites = new Map<string, Promise<void>>();
+  /** Installs finishing behind a load; {@link installed} waits for the model's. */
+  private readonly pendingInstalls = new Map<string, Promise<void>>();
 
   constructor(
     readonly storage: PlatformStorage,
@@ -72,30 +78,56 @@ export class ModelCache {
   /** The highest release of `model` this device accepted. */
   async highestRelease(model: string): Promise<number | undefined> {
     const value = await this.storage.meta.get<number>(KEY.release(model));
-    return typeof value === 'number' ? value : undefined;
+    const stored = typeof value === 'number' ? value : undefined;
+    const here = this.releases.get(model);
+    return here === undefined || (stored !== undefined && stored > here) ? stored : here;
   }
 
-  /** Records `release` as accepted, or throws {@link ManifestRollbackError} if it is older than one accepted before. */
-  acceptRelease(model: string, release: number): Promise<void> {
+  /**
+   * Checks `release` against the highest accepted before: throws {@link ManifestRollbackError} if
+   * it is older, else records it. Resolves once checked, with `persisted`, which settles when the
+   * counter is on disk (durably): callers overlap that write with the download and wait for it
+   * before the model is handed out or installed.
+   */
+  acceptRelease(model: string, release: number): Promise<{ persisted: Promise<void> }> {
     return this.lock.run(async () => {
       const highest = await this.highestRelease(model);
       if (highest !== undefined && release < highest) {
         throw new ManifestRollbackError(`release ${release} of "${model}" is older than release ${highest} accepted before`, { model });
       }
-      if (highest !== release) await this.storage.meta.set(KEY.release(model), release);
+      const pending = this.releaseWrites.get(model);
+      if (highest === release) return { persisted: pending ?? Promise.resolve() };
+      this.releases.set(model, release);
+      // Writes of one counter are chained, each writing the highest so far: never reordered.
+      const write = (pending ?? Promise.resolve())
+        .catch(() => undefined)
+        .then(() => this.storage.meta.set(KEY.release(model), this.releases.get(model)));
+      this.releaseWrites.set(model, write);
+      void write.catch(() => undefined).finally(() => {
+        if (this.releaseWrites.get(model) === write) this.releaseWrites.delete(model);
+      });
+      this.inBackground(write);
+      return { persisted: write };
     });
   }
 
   // --- Installed models ---------------------------------------------------------------------------
 
   async installed(model: string): Promise<InstalledModel | undefined> {
+    await this.pendingInstalls.get(model);
+    return this.readInstalled(model);
+  }
+
+  /** The stored record, not waiting for an install behind a load (for use under the lock, which that install needs). */
+  private async readInstalled(model: string): Promise<InstalledModel | undefined> {
     const record = await this.storage.meta.get<InstalledModel>(KEY.installed(model));
     return record && typeof record.sha256 === 'string' && typeof record.jws === 'string' ? record : undefined;
   }
 
   async listInstalled(): Promise<InstalledModel[]> {
+    await Promise.all(this.pendingInstalls.values());
     const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
-    const records = await Promise.all(names.map((n) => this.installed(n)));
+    const records = await Promise.all(names.map((n) => this.readInstalled(n)));
     return records.filter((r): r is InstalledModel => r !== undefined);
   }
 
@@ -103,7 +135,7 @@ export class ModelCache {
   install(record: InstalledModel): Promise<void> {
     return this.lock.run(async () => {
       // Two files: read together, written together (a name listed without its record reads as not installed).
-      const [previous, listed] = await Promise.all([this.installed(record.model), this.storage.meta.get<string[]>(KEY.models)]);
+      const [previous, listed] = await Promise.all([this.readInstalled(record.model), this.storage.meta.get<string[]>(KEY.models)]);
       const names = listed ?? [];
       await Promise.all([
         this.storage.meta.set(KEY.installed(record.model), record),
@@ -113,18 +145,38 @@ export class ModelCache {
     });
   }
 
+  /**
+   * Installs `record` once `stored` (the commit of its bytes) says they are in the cache, behind
+   * the load that returned the model already; nothing is installed when they could not be stored.
+   * {@link installed} and {@link listInstalled} wait for it, {@link settle} too.
+   */
+  installBehind(record: InstalledModel, stored: Promise<boolean>): void {
+    const previous = this.pendingInstalls.get(record.model) ?? Promise.resolve();
+    const work: Promise<void> = previous
+      .then(() => stored)
+      .then((ok) => (ok ? this.install(record) : undefined))
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.pendingInstalls.get(record.model) === work) this.pendingInstalls.delete(record.model);
+      });
+    this.pendingInstalls.set(record.model, work);
+    this.inBackground(work);
+  }
+
   /** Updates the installed record in place (backend that worked, failures). */
-  updateInstalled(model: string, patch: Partial<Pick<InstalledModel, 'backend' | 'failures'>>): Promise<void> {
+  async updateInstalled(model: string, patch: Partial<Pick<InstalledModel, 'backend' | 'failures'>>): Promise<void> {
+    await this.pendingInstalls.get(model);
     return this.lock.run(async () => {
-      const record = await this.installed(model);
+      const record = await this.readInstalled(model);
       if (record) await this.storage.meta.set(KEY.installed(model), { ...record, ...patch });
     });
   }
 
   /** Removes a model and its artifact (unless shared). The release counter stays: rollback protection outlives the cache. */
-  uninstall(model: string): Promise<boolean> {
+  async uninstall(model: string): Promise<boolean> {
+    await this.pendingInstalls.get(model);
     return this.lock.run(async () => {
-      const record = await this.installed(model);
+      const record = await this.readInstalled(model);
       await this.storage.meta.delete(KEY.installed(model));
       const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
       if (names.includes(model)) await this.storage.meta.set(KEY.models, names.filter((n) => n !== model));
@@ -183,7 +235,8 @@ export class ModelCache {
     while (this.background.size) await Promise.allSettled([...this.background]);
   }
 
-  private inBackground(work: Promise<unknown>): void {
+  /** Runs `work` behind the caller: errors dropped, awaited by {@link settle}. */
+  inBackground(work: Promise<unknown>): void {
     const tracked = work.catch(() => undefined).finally(() => this.background.delete(tracked));
     this.background.add(tracked);
   }
@@ -280,7 +333,7 @@ export class ModelCache {
     const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
     const kept: string[] = [];
     for (const name of names) {
-      const record = await this.installed(name);
+      const record = await this.readInstalled(name);
       if (record?.sha256 === sha) await this.storage.meta.delete(KEY.installed(name));
       else kept.push(name);
     }
@@ -291,7 +344,7 @@ export class ModelCache {
   private async deleteUnreferenced(sha256: string): Promise<void> {
     const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
     for (const name of names) {
-      if ((await this.installed(name))?.sha256 === sha256) return;
+      if ((await this.readInstalled(name))?.sha256 === sha256) return;
     }
     await this.storage.artifacts.delete(sha256);
     const index = await this.loadIndex();

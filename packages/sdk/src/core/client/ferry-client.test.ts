@@ -132,7 +132,10 @@ describe('getModel policies', () => {
   it('offline: latest serves the last verified model (stale), or fails with a typed error when none', async () => {
     const w = await world();
     await w.server.publish('digits', modelBytes(100));
-    await w.client().getModel('digits', { policy: 'latest' });
+    // The app closes its client (the cache write finishes behind getModel), then starts again offline.
+    const first = w.client();
+    await first.getModel('digits', { policy: 'latest' });
+    await first.close();
     w.server.offline = true;
     const model = await w.client().getModel('digits', { policy: 'latest' });
     expect(model).toMatchObject({ version: 1, stale: true, source: 'cache' });
@@ -148,7 +151,9 @@ describe('getModel policies', () => {
   it('local-then-update while offline: serves the cache, the update reports the failure', async () => {
     const w = await world();
     await w.server.publish('digits', modelBytes(100));
-    await w.client().getModel('digits', { policy: 'latest' });
+    const first = w.client();
+    await first.getModel('digits', { policy: 'latest' });
+    await first.close();
     w.server.offline = true;
     const model = await w.client().getModel('digits');
     expect(model.version).toBe(1);
@@ -301,8 +306,10 @@ describe('attacks: each refused with its own error, the previous good model stil
   async function withGoodModel() {
     const w = await world();
     await w.server.publish('digits', modelBytes(1000));
-    const good = await w.client().getModel('digits', { policy: 'latest' });
+    const first = w.client();
+    const good = await first.getModel('digits', { policy: 'latest' });
     expect(good.version).toBe(1);
+    await first.close();
     const stillServed = async () => {
       const model = await w.client().getModel('digits', { policy: 'local' });
       expect(model).toMatchObject({ version: 1, sha256: good.sha256 });

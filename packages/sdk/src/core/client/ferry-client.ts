@@ -98,6 +98,8 @@ class FerryClient implements Ferry {
   private readonly sessions = new SessionPool();
   private readonly updates = new Map<string, Promise<ModelUpdate>>();
   private readonly downloads = new Map<string, Promise<Download>>();
+  /** The durable write of each accepted manifest's release (see {@link ModelCache.acceptRelease}). */
+  private readonly releasePersisted = new WeakMap<VerifiedManifest, Promise<void>>();
   private readonly opened: Promise<Opened>;
   private readonly ready: Promise<Ready>;
   private caps: Promise<Readonly<Capabilities>> | null = null;
@@ -179,7 +181,8 @@ class FerryClient implements Ferry {
     let installId = await storage.meta.get<string>(INSTALL_ID_KEY);
     if (typeof installId !== 'string' || installId.length < 8) {
       installId = randomId();
-      await storage.meta.set(INSTALL_ID_KEY, installId);
+      // Kept behind the first request (close() waits for it): until it is written, this process knows it.
+      cache.inBackground(storage.meta.set(INSTALL_ID_KEY, installId));
     }
     const telemetryOptions = options.telemetry === false ? { enabled: false } : (options.telemetry ?? {});
     const id = installId;
@@ -352,7 +355,9 @@ class FerryClient implements Ferry {
   private async acceptManifest(jws: string, name: string, signal?: AbortSignal): Promise<VerifiedManifest> {
     try {
       const manifest = await this.verifier.verify(jws, { model: name, checkExpiry: true, signal });
-      await (await this.ready).cache.acceptRelease(name, manifest.payload.release);
+      const { persisted } = await (await this.ready).cache.acceptRelease(name, manifest.payload.release);
+      persisted.catch(() => undefined);
+      this.releasePersisted.set(manifest, persisted);
       return manifest;
     } catch (err) {
       this.reportFailure(name, err);
@@ -508,24 +513,30 @@ class FerryClient implements Ferry {
         }
       }
       loaded.set(candidate.sha256, { bytes, source });
+      // The release counter, written while the bytes downloaded, is on disk before the model is used.
+      await this.releasePersisted.get(manifest);
       const session = await this.loadSession(manifest, candidate, bytes).catch((err: unknown) => {
         fail(messageOf(err));
         return null;
       });
       if (!session) continue;
-      await storing.get(candidate.sha256);
-      await cache.install({
-        model: name,
-        jws: manifest.jws,
-        release: p.release,
-        version: p.version,
-        sha256: candidate.sha256,
-        size: candidate.size,
-        variant: candidate.variant,
-        backend: candidate.backend,
-        failures,
-        installedAt: this.platform.now(),
-      });
+      // The model is verified and runs: it is handed out now, while its bytes are committed to the
+      // cache and it is installed behind (getModel and listCachedModels wait for that; close() too).
+      cache.installBehind(
+        {
+          model: name,
+          jws: manifest.jws,
+          release: p.release,
+          version: p.version,
+          sha256: candidate.sha256,
+          size: candidate.size,
+          variant: candidate.variant,
+          backend: candidate.backend,
+          failures,
+          installedAt: this.platform.now(),
+        },
+        storing.get(candidate.sha256) ?? Promise.resolve(true),
+      );
       return this.handle(manifest, candidate, session, { source, stale: false, failures });
     }
     if (skipped !== null) {
@@ -566,6 +577,7 @@ class FerryClient implements Ferry {
         const { bytes, written } = await this.download(manifest, candidate, options);
         await cache.store(candidate.sha256, bytes, written);
       }
+      await this.releasePersisted.get(manifest);
       const record: InstalledModel = {
         model: p.model,
         jws: manifest.jws,

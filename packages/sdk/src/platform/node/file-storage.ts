@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { memoryStorage } from '../../core/cache/memory-storage.js';
 import type { ArtifactStore, ArtifactWriter, MetaStore, PlatformStorage, Sha256Hasher } from '../../core/platform.js';
 
 const SAFE_NAME = /^[A-Za-z0-9._-]{1,200}$/;
@@ -41,7 +42,8 @@ async function writeAtomic(tmpDir: string, target: string, bytes: Uint8Array, du
   }
 }
 
-const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
+/** Not there: the file, or (ENOTDIR) a directory on its path. */
+const isMissing = (err: unknown) => ['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
 const tmpName = (tmpDir: string) => join(tmpDir, `${randomBytes(8).toString('hex')}.tmp`);
 
 /**
@@ -92,9 +94,10 @@ class FileArtifactWriter implements ArtifactWriter {
     private readonly target: string,
     tmpDir: string,
     private readonly size: number | undefined,
+    dirs: CacheDirectories,
   ) {
     this.tmp = tmpName(tmpDir);
-    this.opening = open(this.tmp, 'wx', 0o600);
+    this.opening = dirs.made().then(() => open(this.tmp, 'wx', 0o600));
     this.opening.then(
       (handle) => {
         this.handle = handle;
@@ -177,11 +180,52 @@ class FileArtifactWriter implements ArtifactWriter {
   }
 }
 
+/**
+ * The cache's directories, made on first use: a new cache directory costs several milliseconds
+ * of metadata writes on some disks, so opening does not wait for them; the first write does
+ * (it is long done by then), while reads of a directory not there yet simply find nothing.
+ * If they cannot be made (read-only disk, a file in the way) the cache lives in memory instead.
+ */
+class CacheDirectories {
+  private making: Promise<void> | null = null;
+  /** Set when the directories could not be made. */
+  failed: unknown = null;
+  readonly memory = memoryStorage();
+
+  constructor(
+    private readonly paths: string[],
+    exist: boolean,
+  ) {
+    if (exist) this.making = Promise.resolve();
+  }
+
+  /** Makes the directories (once); rejects with the reason when they cannot be. */
+  made(): Promise<void> {
+    this.making ??= Promise.all(this.paths.map((p) => mkdir(p, { recursive: true }))).then(
+      () => undefined,
+      (err: unknown) => {
+        this.failed = err;
+        throw err;
+      },
+    );
+    return this.making;
+  }
+
+  /** True once the directories exist; false when they cannot be made (use {@link memory}). */
+  usable(): Promise<boolean> {
+    return this.made().then(
+      () => true,
+      () => false,
+    );
+  }
+}
+
 /** Artifacts as files under `<dir>/artifacts/`. */
 export class FileArtifactStore implements ArtifactStore {
   constructor(
     private readonly dir: string,
     private readonly tmpDir: string,
+    private readonly dirs: CacheDirectories,
   ) {}
 
   async match(key: string): Promise<Uint8Array | undefined> {
@@ -237,12 +281,13 @@ export class FileArtifactStore implements ArtifactStore {
     }
   }
 
-  put(key: string, bytes: Uint8Array): Promise<void> {
+  async put(key: string, bytes: Uint8Array): Promise<void> {
+    if (!(await this.dirs.usable())) return this.dirs.memory.artifacts.put(key, bytes);
     return writeAtomic(this.tmpDir, join(this.dir, fileName(key)), bytes, false);
   }
 
   writer(key: string, size?: number): ArtifactWriter {
-    return new FileArtifactWriter(join(this.dir, fileName(key)), this.tmpDir, size);
+    return new FileArtifactWriter(join(this.dir, fileName(key)), this.tmpDir, size, this.dirs);
   }
 
   async delete(key: string): Promise<void> {
@@ -253,7 +298,11 @@ export class FileArtifactStore implements ArtifactStore {
 
   async list(): Promise<{ key: string; size: number }[]> {
     const out: { key: string; size: number }[] = [];
-    for (const name of await readdir(this.dir)) {
+    const names = await readdir(this.dir).catch((err: unknown) => {
+      if (isMissing(err)) return [];
+      throw err;
+    });
+    for (const name of names) {
       const s = await stat(join(this.dir, name)).catch(() => null);
       if (s?.isFile()) out.push({ key: keyOf(name), size: s.size });
     }
@@ -266,6 +315,7 @@ export class FileMetaStore implements MetaStore {
   constructor(
     private readonly dir: string,
     private readonly tmpDir: string,
+    private readonly dirs: CacheDirectories,
   ) {}
 
   async get<T>(key: string): Promise<T | undefined> {
@@ -283,7 +333,8 @@ export class FileMetaStore implements MetaStore {
     }
   }
 
-  set(key: string, value: unknown): Promise<void> {
+  async set(key: string, value: unknown): Promise<void> {
+    if (!(await this.dirs.usable())) return this.dirs.memory.meta.set(key, value);
     // Release counters and the pinned audience guard against rollback and mix-and-match: keep them through power loss.
     const durable = key.startsWith('release/') || key.startsWith('audience/');
     return writeAtomic(this.tmpDir, join(this.dir, `${fileName(key)}.json`), new TextEncoder().encode(JSON.stringify(value)), durable);
@@ -316,13 +367,34 @@ function concatBytes(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Opens (creating) a cache directory: `artifacts/`, `meta/`, and `tmp/` for atomic writes. */
+/**
+ * Opens a cache directory: `artifacts/`, `meta/`, and `tmp/` for atomic writes. A new one is
+ * made in the background (see {@link CacheDirectories}); one that cannot be made leaves the cache
+ * in memory, and `kind` says `memory`.
+ */
 export async function openDirectoryStorage(root: string): Promise<PlatformStorage> {
   const artifacts = join(root, 'artifacts');
   const meta = join(root, 'meta');
   const tmp = join(root, 'tmp');
-  await Promise.all([mkdir(artifacts, { recursive: true }), mkdir(meta, { recursive: true }), mkdir(tmp, { recursive: true })]);
-  // Sweeping left-overs need not delay the first load.
-  void sweepStaleTmp(tmp).catch(() => undefined);
-  return { kind: 'directory', artifacts: new FileArtifactStore(artifacts, tmp), meta: new FileMetaStore(meta, tmp) };
+  const paths = [artifacts, meta, tmp];
+  const exist = (await Promise.all(paths.map((p) => stat(p).then((s) => s.isDirectory(), () => false)))).every(Boolean);
+  const dirs = new CacheDirectories(paths, exist);
+  if (exist) {
+    // Sweeping left-overs need not delay the first load.
+    void sweepStaleTmp(tmp).catch(() => undefined);
+  } else {
+    void dirs.usable();
+  }
+  const files = { kind: 'directory', artifacts: new FileArtifactStore(artifacts, tmp, dirs), meta: new FileMetaStore(meta, tmp, dirs) };
+  return {
+    get kind() {
+      return dirs.failed === null ? files.kind : dirs.memory.kind;
+    },
+    get artifacts() {
+      return dirs.failed === null ? files.artifacts : dirs.memory.artifacts;
+    },
+    get meta() {
+      return dirs.failed === null ? files.meta : dirs.memory.meta;
+    },
+  };
 }

@@ -90,6 +90,34 @@ describe('directory storage', () => {
     expect(await storage.meta.get('broken')).toBeUndefined();
   });
 
+  it('opens a new cache directory without waiting for it: reads find nothing, the first write makes it', async () => {
+    const root = join(dir, 'new', 'cache');
+    const storage = await openDirectoryStorage(root);
+    expect(await storage.meta.get('install-id')).toBeUndefined();
+    expect(await storage.artifacts.match('a'.repeat(64))).toBeUndefined();
+    expect(await storage.artifacts.list()).toEqual([]);
+    await storage.meta.set('install-id', 'abc12345');
+    const writer = storage.artifacts.writer!('b'.repeat(64), 3);
+    writer.write(new Uint8Array([1, 2, 3]));
+    await writer.commit();
+    expect(storage.kind).toBe('directory');
+    expect((await readdir(root)).sort()).toEqual(['artifacts', 'meta', 'tmp']);
+    const reopened = await openDirectoryStorage(root);
+    expect(await reopened.meta.get('install-id')).toBe('abc12345');
+    expect(await reopened.artifacts.list()).toEqual([{ key: 'b'.repeat(64), size: 3 }]);
+  });
+
+  it('keeps the cache in memory when its directory cannot be made', async () => {
+    await writeFile(join(dir, 'a-file'), 'in the way');
+    const storage = await openDirectoryStorage(join(dir, 'a-file', 'cache'));
+    expect(await storage.meta.get('release/digits')).toBeUndefined();
+    await storage.meta.set('release/digits', 3);
+    expect(storage.kind).toBe('memory');
+    expect(await storage.meta.get('release/digits')).toBe(3);
+    await storage.artifacts.put('c'.repeat(64), new Uint8Array([9]));
+    expect(await storage.artifacts.match('c'.repeat(64))).toEqual(new Uint8Array([9]));
+  });
+
   it('reports a full disk as QuotaExceededError, other errors as they are', () => {
     const enospc = Object.assign(new Error('no space'), { code: 'ENOSPC' });
     expect((asQuotaError(enospc) as Error).name).toBe('QuotaExceededError');
