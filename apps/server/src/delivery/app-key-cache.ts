@@ -10,15 +10,32 @@ export interface AppKeyRecord {
 
 const TTL_MS = 5000;
 
+interface Entry {
+  at: number;
+  record: Promise<AppKeyRecord | 'revoked' | null>;
+  /** Set once loaded, when the key is valid. */
+  valid?: AppKeyRecord;
+}
+
 /**
  * App keys by their public value, cached for a few seconds: resolve and telemetry are hot
  * paths. A revocation made on this server applies at once, one made on another replica
  * within {@link TTL_MS}.
  */
 export class AppKeyCache {
-  private readonly entries = new Map<string, { at: number; record: Promise<AppKeyRecord | 'revoked' | null> }>();
+  private readonly entries = new Map<string, Entry>();
 
   constructor(private readonly prisma: PrismaClient) {}
+
+  /**
+   * The key's record when it is cached, fresh and valid; undefined otherwise, and then
+   * {@link require} loads it or says what is wrong with it. Saves resolve a promise.
+   */
+  peek(key: unknown): AppKeyRecord | undefined {
+    if (typeof key !== 'string') return undefined;
+    const hit = this.entries.get(key);
+    return hit?.valid !== undefined && Date.now() - hit.at <= TTL_MS ? hit.valid : undefined;
+  }
 
   async require(key: unknown): Promise<AppKeyRecord> {
     if (typeof key !== 'string' || key.length === 0) {
@@ -27,7 +44,14 @@ export class AppKeyCache {
     if (key.length > 200) throw new FerryError('invalid_app_key', 'unknown app key');
     let hit = this.entries.get(key);
     if (!hit || Date.now() - hit.at > TTL_MS) {
-      hit = { at: Date.now(), record: this.load(key) };
+      const entry: Entry = { at: Date.now(), record: this.load(key) };
+      entry.record.then(
+        (record) => {
+          if (record !== null && record !== 'revoked') entry.valid = record;
+        },
+        () => undefined,
+      );
+      hit = entry;
       this.entries.set(key, hit);
       if (this.entries.size > 10_000) this.entries.delete(this.entries.keys().next().value!);
     }

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { admitted, rolloutBucket } from './bucketing.js';
@@ -38,5 +39,12 @@ describe('rollout bucketing', () => {
       encoding: 'utf8',
     });
     expect(JSON.parse(out)).toEqual(sample.map((id) => rolloutBucket('ro_abc', id)));
+  });
+
+  it('is the first 32 bits of SHA-256(rollout id, NUL, device id), so assignments never move between releases', () => {
+    for (const id of [...ids.slice(0, 200), 'appareil-é-設備-📱', '', ' ']) {
+      const digest = createHash('sha256').update('ro_abc').update('\u0000').update(id).digest();
+      expect(rolloutBucket('ro_abc', id)).toBe((digest.readUInt32BE(0) / 2 ** 32) * 100);
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 const SPACE = 2 ** 32;
 
@@ -8,7 +8,8 @@ const SPACE = 2 ** 32;
  * admits more devices, it never drops one.
  */
 export function rolloutBucket(rolloutId: string, deviceId: string): number {
-  const digest = createHash('sha256').update(rolloutId).update('\u0000').update(deviceId).digest();
+  // One-shot hash: no Hash object per request (resolve buckets every device on every call).
+  const digest = hash('sha256', `${rolloutId}\u0000${deviceId}`, 'buffer');
   return (digest.readUInt32BE(0) / SPACE) * 100;
 }
 

@@ -1,12 +1,13 @@
 import semver from 'semver';
-import type { Device, ManifestCandidate } from '@ferry/protocol';
+import type { Device } from '@ferry/protocol';
 import { admitted } from './bucketing.js';
-import { rankCandidates, variantMismatch } from './candidates.js';
+import { variantMismatch } from './candidates.js';
+import type { Ranking, RankingCache } from './ranking-cache.js';
 import type { Compatibility, ServingState, ServingVersion } from './serving-state.js';
 import { matchesTargeting } from './targeting.js';
 
 export type Decision =
-  | { kind: 'serve'; version: ServingVersion; rollout: { id: string; stage: number } | null; candidates: ManifestCandidate[] }
+  | { kind: 'serve'; version: ServingVersion; rollout: { id: string; stage: number } | null; ranking: Ranking }
   | { kind: 'refuse'; code: 'no_servable_version' | 'no_compatible_variant'; message: string };
 
 function satisfies(version: string | undefined, range: string): boolean {
@@ -26,52 +27,59 @@ export function compatibilityProblem(c: Compatibility | null, device: Device): s
   return null;
 }
 
+/** The version's ranking when the device can take it; otherwise says why in `reasons`. */
+function attempt(
+  state: ServingState,
+  version: ServingVersion | undefined,
+  device: Device,
+  rankings: RankingCache,
+  reasons: string[],
+): Ranking | null {
+  if (!version) return null;
+  const problem = compatibilityProblem(version.compatibility, device);
+  if (problem) {
+    reasons.push(`version ${version.number}: ${problem}`);
+    return null;
+  }
+  const ranking = rankings.rank(version, device, state.policy);
+  if (ranking.candidates.length === 0) {
+    const why = version.variants.map((v) => `${v.kind}: ${variantMismatch(v, device) ?? 'no matching backend'}`);
+    reasons.push(`version ${version.number}: no variant fits (${why.join('; ') || 'no ready variants'})`);
+    return null;
+  }
+  return ranking;
+}
+
 /**
- * Which version, and which of its variants, this device gets. Pure: the same state and
- * device give the same answer on every server.
+ * Which version, and which of its variants, this device gets. Pure (`rankings` only
+ * memoizes): the same state and device give the same answer on every server.
  *  1. An active or paused rollout whose audience and percentage admit the device.
  *  2. Otherwise the stable version.
  *  3. A device that cannot take either keeps the newest released version it can run.
  */
-export function decide(state: ServingState, device: Device, artifactUrl: (sha: string) => string): Decision {
+export function decide(state: ServingState, device: Device, rankings: RankingCache): Decision {
   const reasons: string[] = [];
-  const attempt = (version: ServingVersion | undefined): ManifestCandidate[] | null => {
-    if (!version) return null;
-    const problem = compatibilityProblem(version.compatibility, device);
-    if (problem) {
-      reasons.push(`version ${version.number}: ${problem}`);
-      return null;
-    }
-    const candidates = rankCandidates(version.variants, device, state.policy, artifactUrl);
-    if (candidates.length === 0) {
-      const why = version.variants.map((v) => `${v.kind}: ${variantMismatch(v, device) ?? 'no matching backend'}`);
-      reasons.push(`version ${version.number}: no variant fits (${why.join('; ') || 'no ready variants'})`);
-      return null;
-    }
-    return candidates;
-  };
-
   for (const rollout of state.rollouts) {
     if (!matchesTargeting(device, rollout.targeting)) continue;
     if (!admitted(rollout.id, device.id, rollout.percent)) continue;
     const version = state.versions.get(rollout.version);
-    const candidates = attempt(version);
-    if (version && candidates) return { kind: 'serve', version, rollout: { id: rollout.id, stage: rollout.stageIndex }, candidates };
+    const ranking = attempt(state, version, device, rankings, reasons);
+    if (version && ranking) return { kind: 'serve', version, rollout: { id: rollout.id, stage: rollout.stageIndex }, ranking };
     break;
   }
 
   if (state.stableVersion !== null) {
     const stable = state.versions.get(state.stableVersion);
-    const candidates = attempt(stable);
-    if (stable && candidates) return { kind: 'serve', version: stable, rollout: null, candidates };
+    const ranking = attempt(state, stable, device, rankings, reasons);
+    if (stable && ranking) return { kind: 'serve', version: stable, rollout: null, ranking };
   }
 
   const released = [...state.versions.values()]
     .filter((v) => v.releasedAt !== null && v.number !== state.stableVersion)
     .sort((a, b) => b.number - a.number);
   for (const version of released) {
-    const candidates = attempt(version);
-    if (candidates) return { kind: 'serve', version, rollout: null, candidates };
+    const ranking = attempt(state, version, device, rankings, reasons);
+    if (ranking) return { kind: 'serve', version, rollout: null, ranking };
   }
 
   if (state.stableVersion === null && reasons.length === 0) {

@@ -2,8 +2,9 @@ import type { ManifestPayload, ResolveRequest } from '@ferry/protocol';
 import { FerryError } from '../errors.js';
 import type { ManifestSigner } from '../signing/manifest-signer.js';
 import type { AppKeyRecord } from './app-key-cache.js';
+import { RankingCache } from './ranking-cache.js';
 import { decide } from './resolve-decision.js';
-import type { ServingStateCache } from './serving-state.js';
+import type { ServingState, ServingStateCache } from './serving-state.js';
 
 /** How long a manifest is valid: short, so a device can tell when it is being fed a frozen one. */
 export const MANIFEST_TTL_SECONDS = 6 * 3600;
@@ -13,45 +14,60 @@ const SIGNED_REUSE_MS = 5 * 60 * 1000;
 /** `body` is the answer already serialized (`{"manifest": "…"}`), kept with the signature it holds. */
 export type ResolveOutcome = { status: 200; manifest: string; body: string } | { status: 304 };
 
-/** Turns a device's request into a signed manifest. */
+const NOT_MODIFIED: ResolveOutcome = { status: 304 };
+
+interface Signed {
+  at: number;
+  pending: Promise<ResolveOutcome>;
+  /** Set once signed: answered without waiting on `pending`. */
+  outcome?: ResolveOutcome;
+}
+
+/**
+ * Turns a device's request into a signed manifest. When the model's serving state and the
+ * signature are cached (the steady state) the answer is computed synchronously: the
+ * per-device decision runs on every call, nothing else waits.
+ */
 export class ResolveService {
-  private readonly signed = new Map<string, { at: number; jws: Promise<{ manifest: string; body: string }> }>();
+  private readonly signed = new Map<string, Signed>();
+  private readonly rankings: RankingCache;
 
   constructor(
     private readonly state: ServingStateCache,
     private readonly signer: ManifestSigner,
     private readonly options: { issuer: string; publicUrl: string | null },
-  ) {}
+  ) {
+    const base = `${options.publicUrl ?? ''}/v1/artifacts/`;
+    this.rankings = new RankingCache((sha256) => base + sha256);
+  }
 
-  private artifactUrl = (sha256: string): string => `${this.options.publicUrl ?? ''}/v1/artifacts/${sha256}`;
+  /** The outcome, or a promise of it while the model's state or its signature is being made. */
+  resolve(appKey: AppKeyRecord, request: ResolveRequest): ResolveOutcome | Promise<ResolveOutcome> {
+    const state = this.state.peek(appKey.projectId, request.model);
+    if (state !== undefined) return this.answer(appKey, request, state);
+    return this.state.get(appKey.projectId, request.model).then((loaded) => this.answer(appKey, request, loaded));
+  }
 
-  async resolve(appKey: AppKeyRecord, request: ResolveRequest): Promise<ResolveOutcome> {
-    const state = await this.state.get(appKey.projectId, request.model);
+  private answer(appKey: AppKeyRecord, request: ResolveRequest, state: ServingState | null): ResolveOutcome | Promise<ResolveOutcome> {
     if (!state) throw new FerryError('model_not_found', `no model "${request.model}" for this app`);
-    const decision = decide(state, request.device, this.artifactUrl);
+    const decision = decide(state, request.device, this.rankings);
     if (decision.kind === 'refuse') throw new FerryError(decision.code, decision.message);
+    const { version, rollout, ranking } = decision;
 
     const cached = request.cached;
     if (
       cached &&
       cached.release === state.release &&
-      cached.version === decision.version.number &&
-      decision.candidates.some((c) => c.sha256 === cached.sha256)
+      cached.version === version.number &&
+      ranking.candidates.some((c) => c.sha256 === cached.sha256)
     ) {
-      return { status: 304 };
+      return NOT_MODIFIED;
     }
 
-    const key = [
-      appKey.id,
-      state.modelId,
-      state.release,
-      decision.version.number,
-      decision.rollout ? `${decision.rollout.id}@${decision.rollout.stage}` : '-',
-      decision.candidates.map((c) => `${c.variant}/${c.backend}`).join(','),
-    ].join('|');
+    const key = `${appKey.id}|${state.modelId}|${state.release}|${version.number}|${rollout ? `${rollout.id}@${rollout.stage}` : '-'}|${ranking.key}`;
     const now = Date.now();
     const hit = this.signed.get(key);
-    if (hit && now - hit.at < SIGNED_REUSE_MS) return { status: 200, ...(await hit.jws) };
+    if (hit && now - hit.at < SIGNED_REUSE_MS) return hit.outcome ?? hit.pending;
 
     const iat = Math.floor(now / 1000);
     const payload: ManifestPayload = {
@@ -63,10 +79,10 @@ export class ResolveService {
       project: state.projectName,
       model: state.name,
       release: state.release,
-      version: decision.version.number,
-      rollout: decision.rollout,
-      candidates: decision.candidates,
-      io: decision.version.io,
+      version: version.number,
+      rollout,
+      candidates: ranking.candidates,
+      io: version.io,
       metadata: {
         ...(state.labels ? { labels: state.labels } : {}),
         ...(state.task ? { task: state.task } : {}),
@@ -74,10 +90,18 @@ export class ResolveService {
         ...(state.metadata?.postprocessing !== undefined ? { postprocessing: state.metadata.postprocessing } : {}),
       },
     };
-    const jws = this.signer.sign(payload).then((manifest) => ({ manifest, body: JSON.stringify({ manifest }) }));
-    this.signed.set(key, { at: now, jws });
-    jws.catch(() => this.signed.delete(key));
+    const entry: Signed = {
+      at: now,
+      pending: this.signer.sign(payload).then((manifest) => {
+        entry.outcome = { status: 200, manifest, body: JSON.stringify({ manifest }) };
+        return entry.outcome;
+      }),
+    };
+    this.signed.set(key, entry);
+    entry.pending.catch(() => {
+      if (this.signed.get(key) === entry) this.signed.delete(key);
+    });
     if (this.signed.size > 50_000) this.signed.delete(this.signed.keys().next().value!);
-    return { status: 200, ...(await jws) };
+    return entry.pending;
   }
 }

@@ -46,6 +46,8 @@ const CHECK_MS = 1000;
 
 interface Entry {
   state: Promise<ServingState | null>;
+  /** Set once loaded: the state itself, for callers that can go on without awaiting. */
+  value?: ServingState | null;
   /** Set once loaded: what the entry was loaded at, to compare with the database. */
   loaded?: { modelId: string; release: number } | null;
 }
@@ -70,6 +72,7 @@ export class ServingStateCache {
     const entry: Entry = { state: this.load(projectId, model) };
     entry.state.then(
       (state) => {
+        entry.value = state;
         entry.loaded = state ? { modelId: state.modelId, release: state.release } : null;
       },
       () => this.entries.delete(key),
@@ -77,6 +80,14 @@ export class ServingStateCache {
     this.entries.set(key, entry);
     if (this.entries.size > 10_000) this.entries.delete(this.entries.keys().next().value!);
     return entry.state;
+  }
+
+  /**
+   * The model's state when it is already loaded (null: no such model), undefined when it has
+   * to be loaded first ({@link get}). Lets resolve answer without waiting on a promise.
+   */
+  peek(projectId: string, model: string): ServingState | null | undefined {
+    return this.entries.get(`${projectId}/${model}`)?.value;
   }
 
   invalidate(projectId: string, model: string): void {
