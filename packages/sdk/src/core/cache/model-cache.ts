@@ -222,6 +222,12 @@ export class ModelCache {
     return { bytes };
   }
 
+  /** True when the cache holds the artifact `sha256` (by its index; a read still verifies it). */
+  async holds(sha256: string): Promise<boolean> {
+    const index = await this.lock.run(() => this.loadIndex());
+    return Object.hasOwn(index, sha256);
+  }
+
   /** A writer to store `sha256` while it downloads, when the platform has one and it fits the budget. */
   writer(sha256: string, size: number): ArtifactWriter | null {
     if (size > this.options.maxBytes || !this.storage.artifacts.writer) return null;

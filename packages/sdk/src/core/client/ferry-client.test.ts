@@ -353,6 +353,32 @@ describe('attacks: each refused with its own error, the previous good model stil
     await expectRefused(w, ManifestSignatureError, 'manifest_signature_invalid');
   });
 
+  it('a manifest that does not verify: the download started while it was checked is dropped, not kept or reported', async () => {
+    const w = await world();
+    const { payload } = await w.server.publish('digits', modelBytes(1000, 3));
+    w.server.nextManifest = await (await createTestSigner(w.signer.kid)).sign(payload);
+    // The keys (fetched from the server here) arrive only once the artifact was served: the
+    // download ran ahead of the signature check, which then fails.
+    let served: () => void = () => undefined;
+    const artifactServed = new Promise<void>((resolve) => (served = resolve));
+    const fetch: typeof globalThis.fetch = async (input, init) => {
+      const url = input instanceof Request ? input.url : String(input);
+      if (url.endsWith('/v1/keys')) await artifactServed;
+      const res = await w.server.fetch(input, init);
+      if (url.includes('/v1/artifacts/')) served();
+      return res;
+    };
+    const ferry = w.client({ trustedKeys: undefined, jwksUrl: '/v1/keys', fetch });
+    await expect(ferry.getModel('digits', { policy: 'latest' })).rejects.toBeInstanceOf(ManifestSignatureError);
+    expect(w.artifactRequests()).toBe(1);
+    const events = await sentEvents(w, ferry);
+    expect(events.filter((e) => e.type === 'download')).toEqual([]);
+    expect(events.some((e) => e.type === 'verify_failure' && e.code === 'manifest_signature_invalid')).toBe(true);
+    await ferry.close();
+    expect((w.storage.artifacts as MemoryArtifactStore).entries.size).toBe(0);
+    expect(await w.storage.meta.get('installed/digits')).toBeUndefined();
+  });
+
   it('expired manifest → ManifestExpiredError', async () => {
     const w = await withGoodModel();
     const now = Math.floor(Date.now() / 1000);

@@ -1,4 +1,5 @@
-import type { Device, ManifestCandidate, ResolveRequest } from '@ferry/protocol';
+import { decodeJwt } from 'jose';
+import type { Device, ManifestCandidate, ManifestPayload, ResolveRequest } from '@ferry/protocol';
 import { ModelCache, type InstalledModel } from '../cache/model-cache.js';
 import { memoryStorage } from '../cache/memory-storage.js';
 import { deviceCapabilities, freezeCapabilities } from '../capabilities.js';
@@ -14,7 +15,7 @@ import {
   type CandidateFailure,
 } from '../errors.js';
 import { FerryApi } from '../http/ferry-api.js';
-import { DEFAULT_RETRY } from '../http/retry.js';
+import { DEFAULT_RETRY, linkSignals } from '../http/retry.js';
 import { createOrtRuntime } from '../inference/ort-runtime.js';
 import { warmUpFeeds, type InferenceRuntime, type ModelSession } from '../inference/runtime.js';
 import { SessionPool } from '../inference/session-pool.js';
@@ -38,6 +39,8 @@ import type {
 } from './public-types.js';
 
 const DEFAULT_CACHE_BYTES = 1024 * 1024 * 1024;
+/** Larger candidates are not fetched before their manifest is verified. */
+const MAX_SPECULATIVE_BYTES = 2 * 1024 * 1024 * 1024;
 const INSTALL_ID_KEY = 'install-id';
 
 /** Verified bytes, and the cache writer that already holds them (when the platform has one). */
@@ -98,11 +101,15 @@ class FerryClient implements Ferry {
   private readonly sessions = new SessionPool();
   private readonly updates = new Map<string, Promise<ModelUpdate>>();
   private readonly downloads = new Map<string, Promise<Download>>();
+  /** Downloads started before their manifest was verified (see {@link speculate}), by SHA-256, for the load that follows. */
+  private readonly speculative = new Map<string, Promise<Download>>();
   /** The durable write of each accepted manifest's release (see {@link ModelCache.acceptRelease}). */
   private readonly releasePersisted = new WeakMap<VerifiedManifest, Promise<void>>();
   private readonly opened: Promise<Opened>;
   private readonly ready: Promise<Ready>;
   private caps: Promise<Readonly<Capabilities>> | null = null;
+  /** The probed capabilities, once known. */
+  private capsKnown: Readonly<Capabilities> | null = null;
   private keyRing: KeyRing | null = null;
   private telemetryClient: TelemetryClient | null = null;
 
@@ -223,7 +230,7 @@ class FerryClient implements Ferry {
   }
 
   capabilities(): Promise<Readonly<Capabilities>> {
-    this.caps ??= this.platform.probeCapabilities().then(freezeCapabilities);
+    this.caps ??= this.platform.probeCapabilities().then((caps) => (this.capsKnown = freezeCapabilities(caps)));
     return this.caps;
   }
 
@@ -308,6 +315,8 @@ class FerryClient implements Ferry {
 
   async cacheInfo(): Promise<CacheInfo> {
     const { cache } = await this.ready;
+    // Writes still running (a new cache directory, an install behind a load) decide what it is.
+    await cache.settle();
     return { kind: cache.storage.kind, usedBytes: await cache.usedBytes(), maxBytes: cache.maxBytes };
   }
 
@@ -330,7 +339,12 @@ class FerryClient implements Ferry {
    * Asks the server for the newest manifest and loads it. `installed` is sent as `cached` so the
    * server can answer 304. Returns null on 304.
    */
-  private async resolveManifest(name: string, installed: InstalledModel | undefined, signal?: AbortSignal): Promise<VerifiedManifest | null> {
+  private async resolveManifest(
+    name: string,
+    installed: InstalledModel | undefined,
+    signal?: AbortSignal,
+    speculate?: LoadOptions,
+  ): Promise<VerifiedManifest | null> {
     const started = this.platform.monotonic();
     const request: ResolveRequest = { model: name, device: await this.device() };
     if (installed) request.cached = { version: installed.version, sha256: installed.sha256, release: installed.release };
@@ -345,10 +359,96 @@ class FerryClient implements Ferry {
       this.report({ type: 'resolve', model: name, version: installed!.version, release: installed!.release, ms: this.platform.monotonic() - started, fromCache: true });
       return null;
     }
-    const manifest = await this.acceptManifest(jws, name, signal);
+    const speculation = speculate ? this.speculate(jws, name, speculate) : null;
+    let manifest: VerifiedManifest;
+    try {
+      manifest = await this.acceptManifest(jws, name, signal);
+    } catch (err) {
+      speculation?.cancel();
+      throw err;
+    }
+    speculation?.stop();
     const p = manifest.payload;
     this.report({ type: 'resolve', model: name, version: p.version, release: p.release, rollout: p.rollout, ms: this.platform.monotonic() - started, fromCache: false });
     return manifest;
+  }
+
+  /**
+   * Starts downloading the candidate a fresh manifest will most likely load while its signature
+   * and release are checked (the resolve round trip and the download no longer wait for each
+   * other's checks). Its bytes are hashed against the manifest's SHA-256 as always and used only
+   * if the manifest verifies; the download is cancelled if it does not. Only for a candidate that
+   * runs here, is not cached, is allowed by the caller's conditions, and lives on the Ferry server
+   * itself; nothing starts once the manifest is verified (`stop`), the normal path takes over.
+   */
+  private speculate(jws: string, name: string, options: LoadOptions): { cancel(): void; stop(): void } | null {
+    const caps = this.capsKnown;
+    if (!caps) return null;
+    let payload: ManifestPayload;
+    try {
+      payload = decodeJwt(jws) as unknown as ManifestPayload;
+    } catch {
+      return null;
+    }
+    if (payload.model !== name || !Array.isArray(payload.candidates)) return null;
+    const candidate = payload.candidates.find((c) => {
+      try {
+        return staticRejection(c, caps, this.runtime) === null;
+      } catch {
+        return false;
+      }
+    });
+    if (
+      !candidate ||
+      !/^[0-9a-f]{64}$/.test(String(candidate.sha256)) ||
+      !Number.isSafeInteger(candidate.size) ||
+      candidate.size <= 0 ||
+      candidate.size > MAX_SPECULATIVE_BYTES ||
+      !Array.isArray(candidate.encodings) ||
+      typeof candidate.url !== 'string' ||
+      !this.api.isServerUrl(this.api.url(candidate.url)) ||
+      this.conditionsRefuse(candidate, options.conditions) !== null
+    ) {
+      return null;
+    }
+    const controller = new AbortController();
+    let stopped = false;
+    // The download finishes (and reports) only once the manifest is verified.
+    let release: () => void = () => undefined;
+    let refuse: (err: unknown) => void = () => undefined;
+    const verified = new Promise<void>((resolve, reject) => {
+      release = resolve;
+      refuse = reject;
+    });
+    verified.catch(() => undefined);
+    const sha256 = candidate.sha256;
+    void (async () => {
+      const { cache } = await this.ready;
+      if (await cache.holds(sha256)) return;
+      if (stopped || controller.signal.aborted || this.downloads.has(sha256) || this.speculative.has(sha256)) return;
+      const linked = linkSignals(options.signal, controller.signal);
+      const started = this.download({ jws, kid: undefined, payload }, candidate, { ...options, signal: linked.signal }, verified);
+      this.speculative.set(sha256, started);
+      await started.finally(linked.dispose);
+    })().catch(() => undefined);
+    return {
+      cancel: () => {
+        controller.abort();
+        refuse(new DownloadAbortedError('the manifest did not verify', { model: name }));
+        this.dropSpeculative(sha256);
+      },
+      stop: () => {
+        stopped = true;
+        release();
+      },
+    };
+  }
+
+  /** Drops a speculative download nobody took: cancelled if running, its cache writer aborted. */
+  private dropSpeculative(sha256: string): void {
+    const left = this.speculative.get(sha256);
+    this.speculative.delete(sha256);
+    void left?.then((d) => d.written?.abort(), () => undefined);
   }
 
   /** Verifies a fresh manifest and records its release (refusing older ones). */
@@ -369,7 +469,7 @@ class FerryClient implements Ferry {
     const fallback = options.fallback;
     let manifest: VerifiedManifest | null;
     try {
-      manifest = await this.resolveManifest(name, allowNotModified ? fallback : undefined, options.signal);
+      manifest = await this.resolveManifest(name, allowNotModified ? fallback : undefined, options.signal, options);
     } catch (err) {
       if (fallback && isTransientError(err)) return this.openFallback(fallback, err);
       throw err;
@@ -381,7 +481,11 @@ class FerryClient implements Ferry {
       });
       return handle ?? this.fetchLatest(name, { ...options, fallback: undefined }, false);
     }
-    return this.loadManifest(manifest, options);
+    try {
+      return await this.loadManifest(manifest, options);
+    } finally {
+      for (const c of manifest.payload.candidates) if (this.speculative.has(c.sha256)) this.dropSpeculative(c.sha256);
+    }
   }
 
   /** The installed model after the network failed: served stale, or the network error if it cannot be. */
@@ -613,7 +717,12 @@ class FerryClient implements Ferry {
   }
 
   /** Downloads and verifies one candidate, stores it, and reports it. Concurrent calls for the same bytes share one download. */
-  private download(manifest: VerifiedManifest, candidate: ManifestCandidate, options: PrefetchOptions): Promise<Download> {
+  private download(manifest: VerifiedManifest, candidate: ManifestCandidate, options: PrefetchOptions, verified?: Promise<void>): Promise<Download> {
+    const speculated = this.speculative.get(candidate.sha256);
+    if (speculated) {
+      this.speculative.delete(candidate.sha256);
+      return speculated;
+    }
     const existing = this.downloads.get(candidate.sha256);
     if (existing) return existing;
     const p = manifest.payload;
@@ -640,6 +749,8 @@ class FerryClient implements Ferry {
           onProgress: options.onProgress,
           sink: sink ?? undefined,
         });
+        // Started ahead of its manifest's verification: nothing is reported or handed on before it.
+        if (verified) await verified;
         this.report({
           type: 'download',
           model: p.model,

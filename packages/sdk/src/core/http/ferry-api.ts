@@ -47,6 +47,15 @@ export class FerryApi {
    * Headers for a request to `url`: the app key goes to Ferry only — this server, or a Ferry
    * artifact URL under another public address (`FERRY_PUBLIC_URL`) — never to a CDN.
    */
+  /** True when `url` is on the Ferry server's own origin. */
+  isServerUrl(url: string): boolean {
+    try {
+      return new URL(url).origin === this.origin;
+    } catch {
+      return false;
+    }
+  }
+
   headersFor(url: string): Record<string, string> {
     const target = new URL(url);
     const ferry = target.origin === this.origin || target.pathname.includes('/v1/artifacts/');

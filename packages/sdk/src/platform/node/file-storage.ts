@@ -190,6 +190,11 @@ class CacheDirectories {
   private making: Promise<void> | null = null;
   /** Set when the directories could not be made. */
   failed: unknown = null;
+  /**
+   * True while a cache that did not exist is being made: it holds nothing yet, so reads answer
+   * without touching the disk (they would wait behind the directories being made).
+   */
+  empty: boolean;
   readonly memory = memoryStorage();
 
   constructor(
@@ -197,12 +202,15 @@ class CacheDirectories {
     exist: boolean,
   ) {
     if (exist) this.making = Promise.resolve();
+    this.empty = !exist;
   }
 
   /** Makes the directories (once); rejects with the reason when they cannot be. */
   made(): Promise<void> {
     this.making ??= Promise.all(this.paths.map((p) => mkdir(p, { recursive: true }))).then(
-      () => undefined,
+      () => {
+        this.empty = false;
+      },
       (err: unknown) => {
         this.failed = err;
         throw err;
@@ -229,6 +237,7 @@ export class FileArtifactStore implements ArtifactStore {
   ) {}
 
   async match(key: string): Promise<Uint8Array | undefined> {
+    if (this.dirs.empty) return undefined;
     try {
       const buf = await readFile(join(this.dir, fileName(key)));
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -243,6 +252,7 @@ export class FileArtifactStore implements ArtifactStore {
    * the next is read (hashing 7 MiB takes longer than reading it from the page cache).
    */
   async matchHashing(key: string, hasher: Sha256Hasher): Promise<Uint8Array | undefined> {
+    if (this.dirs.empty) return undefined;
     let handle: FileHandle;
     try {
       handle = await open(join(this.dir, fileName(key)), 'r');
@@ -298,6 +308,7 @@ export class FileArtifactStore implements ArtifactStore {
 
   async list(): Promise<{ key: string; size: number }[]> {
     const out: { key: string; size: number }[] = [];
+    if (this.dirs.empty) return out;
     const names = await readdir(this.dir).catch((err: unknown) => {
       if (isMissing(err)) return [];
       throw err;
@@ -319,6 +330,7 @@ export class FileMetaStore implements MetaStore {
   ) {}
 
   async get<T>(key: string): Promise<T | undefined> {
+    if (this.dirs.empty) return undefined;
     let raw: string;
     try {
       raw = await readFile(join(this.dir, `${fileName(key)}.json`), 'utf8');
