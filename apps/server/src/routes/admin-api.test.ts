@@ -234,6 +234,22 @@ describe('operations', () => {
     expect(docs.json().paths['/v1/projects/{project}/models/{model}/versions']).toBeDefined();
   });
 
+  it('counts requests and their latency per route, method and status at /metrics', async () => {
+    await s.app.inject({ method: 'HEAD', url: '/healthz' });
+    await s.app.inject({ url: '/v1/nope-metrics' });
+    await s.app.inject({ method: 'POST', url: '/v1/resolve', headers: { 'x-ferry-app-key': 'fry_ak_unknown' }, payload: { model: 'm', device: {} } });
+    const body = (await s.app.inject('/metrics')).body;
+    const count = (line: string) => Number(new RegExp(`^${line.replace(/[{}()[\]+.*?^$|\\]/g, '\\$&')} (\\S+)$`, 'm').exec(body)?.[1]);
+    expect(count('ferry_http_requests_total{method="HEAD",route="/healthz",status="200"}')).toBe(1);
+    expect(count('ferry_http_requests_total{method="GET",route="unmatched",status="404"}')).toBeGreaterThanOrEqual(1);
+    expect(count('ferry_http_requests_total{method="POST",route="/v1/resolve",status="400"}')).toBe(1);
+    expect(count('ferry_http_request_duration_seconds_count{method="POST",route="/v1/resolve"}')).toBe(1);
+    expect(count('ferry_http_request_duration_seconds_bucket{le="+Inf",method="POST",route="/v1/resolve"}')).toBe(1);
+    expect(count('ferry_http_request_duration_seconds_sum{method="POST",route="/v1/resolve"}')).toBeGreaterThan(0);
+    expect(body).toContain('# TYPE ferry_http_request_duration_seconds histogram');
+    expect(body).toContain('# TYPE ferry_process_cpu_seconds_total counter');
+  });
+
   it('answers unknown routes with a Ferry error body and echoes request ids', async () => {
     const res = await s.app.inject({ url: '/v1/nope', headers: { 'x-request-id': 'req-123' } });
     expect(res.statusCode).toBe(404);
