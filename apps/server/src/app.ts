@@ -13,6 +13,7 @@ import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
 import { registerErrorHandler } from './plugins/error-handler.js';
 import { registerMetrics } from './plugins/metrics.js';
+import { requestLogger } from './plugins/request-logger.js';
 import { registerDeviceCors } from './plugins/device-cors.js';
 import { registerValidation } from './plugins/validation.js';
 import { ArtifactCollector } from './registry/artifact-gc.js';
@@ -74,6 +75,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export async function buildApp({ config, logger }: BuildOptions): Promise<FerryApp> {
   const app = Fastify({
     logger: logger ?? { level: config.logLevel },
+    childLoggerFactory: requestLogger,
     bodyLimit: 1024 * 1024,
     requestIdHeader: false,
     genReqId: (req) => {
@@ -89,6 +91,8 @@ export async function buildApp({ config, logger }: BuildOptions): Promise<FerryA
   });
   registerErrorHandler(app);
   registerValidation(app);
+  // Before any route is added: it gives each route its own metrics hook.
+  registerMetrics(app);
 
   // External plugins.
   await app.register(swagger, {
@@ -105,7 +109,6 @@ export async function buildApp({ config, logger }: BuildOptions): Promise<FerryA
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   registerDeviceCors(app);
-  registerMetrics(app);
 
   // App services.
   await mkdir(config.dataDir, { recursive: true });

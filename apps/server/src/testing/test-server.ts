@@ -1,4 +1,4 @@
-import { buildApp, type FerryApp } from '../app.js';
+import { buildApp, type BuildOptions, type FerryApp } from '../app.js';
 import type { Config } from '../config.js';
 import { createTestDatabase, startS3Server, tempDir, TEST_POSTGRES_URL } from './test-env.js';
 
@@ -16,6 +16,8 @@ export interface TestServer {
 
 export interface TestServerOptions {
   config?: Partial<Config>;
+  /** Fastify's logger option (default: no logger). */
+  logger?: BuildOptions['logger'];
   /** Keep using this data dir (and database) instead of fresh ones: for restart tests. */
   reuse?: { dataDir: string; databaseUrl: string | null; s3: Config['s3'] };
 }
@@ -61,7 +63,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     seedDemo: false,
     ...options.config,
   };
-  const app = await buildApp({ config, logger: false });
+  const app = await buildApp({ config, logger: options.logger ?? false });
   return {
     app,
     config,
