@@ -12,6 +12,15 @@ export interface Ranking {
 // Distinct capability profiles remembered per version; past this the memo starts over.
 const MAX_PROFILES = 1024;
 
+// Length-prefixed, so no two profiles share a key whatever their strings hold.
+const field = (s: string): string => `${s.length}:${s}`;
+function list(items: string[] | undefined): string {
+  if (items === undefined) return '~';
+  let out = '';
+  for (const item of items) out += field(item);
+  return `${out};`;
+}
+
 interface VersionMemo {
   /** Whether any variant has a memory minimum, i.e. whether memoryMB changes the ranking. */
   memorySensitive: boolean;
@@ -37,14 +46,12 @@ export class RankingCache {
       this.memos.set(version, memo);
     }
     const caps = device.capabilities;
-    // JSON keeps the key unambiguous whatever the strings hold.
-    const profile = JSON.stringify([
-      device.platform,
-      caps.backends,
-      caps.features ?? null,
-      caps.formats ?? null,
-      memo.memorySensitive ? (caps.memoryMB ?? null) : null,
-    ]);
+    const profile =
+      field(device.platform) +
+      list(caps.backends) +
+      list(caps.features) +
+      list(caps.formats) +
+      (memo.memorySensitive && caps.memoryMB !== undefined ? String(caps.memoryMB) : '-');
     let ranking = memo.rankings.get(profile);
     if (!ranking) {
       const candidates = rankCandidates(version.variants, device, policy, this.artifactUrl);

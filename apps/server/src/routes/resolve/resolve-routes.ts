@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import { ErrorBody, ResolveRequest, ResolveResponse } from '@ferry/protocol';
 import type { ResolveOutcome } from '../../delivery/resolve-service.js';
+import { registerDeviceJson } from '../../plugins/device-json.js';
 
 const asIs = (body: unknown): string => body as string;
 
@@ -16,6 +17,7 @@ function send(reply: FastifyReply, outcome: ResolveOutcome): void {
 }
 
 export const resolveRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  registerDeviceJson(app);
   app.post(
     '/v1/resolve',
     {

@@ -1,8 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ErrorBody, TelemetryAccepted, TelemetryBatch } from '@ferry/protocol';
 import type { Prisma } from '../../generated/prisma/client.js';
+import { registerDeviceJson } from '../../plugins/device-json.js';
 
 export const telemetryRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  registerDeviceJson(app);
   app.post(
     '/v1/telemetry',
     {
