@@ -4,7 +4,7 @@ import parseRange from 'range-parser';
 import { Negotiator } from '@fastify/accept-negotiator';
 import { Sha256Hex } from '@ferry/protocol';
 import { FerryError } from '../../errors.js';
-import { appKeyProject } from '../device-access.js';
+import { ArtifactLookup } from '../../delivery/artifact-lookup.js';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 const PRESIGN_SECONDS = 15 * 60;
@@ -19,6 +19,7 @@ function etagMatches(header: string | undefined, etag: string): boolean {
 const encodings = new Negotiator({ supportedValues: ['br', 'gzip', 'identity'] });
 
 export const artifactRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const artifacts = new ArtifactLookup(app.db.prisma);
   app.get(
     '/v1/artifacts/:sha256',
     {
@@ -30,21 +31,18 @@ export const artifactRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const projectId = await appKeyProject(app, request);
+      const { projectId } = await app.appKeys.require(request.headers['x-ferry-app-key']);
       const { sha256 } = request.params;
       // Only bytes that belong to this app key's project are served.
-      const variant = await app.db.prisma.variant.findFirst({
-        where: { artifactSha: sha256, version: { model: { projectId } } },
-        select: { artifact: { select: { size: true, encodings: { select: { encoding: true, blobSha: true, size: true } } } } },
-      });
-      if (!variant?.artifact) throw new FerryError('artifact_not_found', `no artifact ${sha256} for this app`);
-      const stored = variant.artifact.encodings;
+      const artifact = await artifacts.get(projectId, sha256);
+      if (!artifact) throw new FerryError('artifact_not_found', `no artifact ${sha256} for this app`);
+      const stored = artifact.encodings;
       const accept = request.headers['accept-encoding'];
       const chosen = stored.length && typeof accept === 'string' ? encodings.negotiate(accept) : null;
       const copy = chosen && chosen !== 'identity' ? stored.find((e) => e.encoding === chosen) : undefined;
       // The representation served: the bytes themselves, or a pre-compressed copy of them.
       const blob = copy ? copy.blobSha : sha256;
-      const size = Number(copy ? copy.size : variant.artifact.size);
+      const size = copy ? copy.size : artifact.size;
       const etag = copy ? `"${sha256}.${copy.encoding}"` : `"${sha256}"`;
       reply.header('etag', etag).header('cache-control', IMMUTABLE).header('accept-ranges', 'bytes');
       if (stored.length) reply.header('vary', 'Accept-Encoding');
