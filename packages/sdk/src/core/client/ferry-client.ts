@@ -617,8 +617,6 @@ class FerryClient implements Ferry {
         }
       }
       loaded.set(candidate.sha256, { bytes, source });
-      // The release counter, written while the bytes downloaded, is on disk before the model is used.
-      await this.releasePersisted.get(manifest);
       const session = await this.loadSession(manifest, candidate, bytes).catch((err: unknown) => {
         fail(messageOf(err));
         return null;
