@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import swagger from '@fastify/swagger';
@@ -13,6 +12,7 @@ import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
 import { registerErrorHandler } from './plugins/error-handler.js';
 import { registerMetrics } from './plugins/metrics.js';
+import { requestIdOf } from './plugins/request-id.js';
 import { requestLogger } from './plugins/request-logger.js';
 import { registerDeviceCors } from './plugins/device-cors.js';
 import { registerValidation } from './plugins/validation.js';
@@ -25,7 +25,10 @@ import { modelRoutes } from './routes/models/model-routes.js';
 import { projectRoutes } from './routes/projects/project-routes.js';
 import { tokenRoutes } from './routes/tokens/token-routes.js';
 import { versionRoutes } from './routes/versions/version-routes.js';
-import { resolveRoutes } from './routes/resolve/resolve-routes.js';
+import { RESOLVE_BODY_LIMIT, resolveRoutes } from './routes/resolve/resolve-routes.js';
+import { ResolveFastLane } from './routes/resolve/resolve-fast-lane.js';
+import { deviceJsonParser } from './plugins/device-json.js';
+import { ResolveRequest } from '@ferry/protocol';
 import { keyRoutes } from './routes/keys/key-routes.js';
 import { telemetryRoutes } from './routes/telemetry/telemetry-routes.js';
 import { rolloutRoutes } from './routes/rollouts/rollout-routes.js';
@@ -59,6 +62,8 @@ declare module 'fastify' {
     rollouts: RolloutService;
     jobQueue: JobQueue;
     jobRunner: JobRunner;
+    /** `POST /v1/resolve` answered ahead of fastify's routing (see {@link ResolveFastLane}). */
+    resolveFastLane: ResolveFastLane;
   }
 }
 
@@ -69,19 +74,16 @@ export interface BuildOptions {
   logger?: FastifyServerOptions['logger'];
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 /** Builds the Ferry server: plugins, then the app's services, then the routes. */
 export async function buildApp({ config, logger }: BuildOptions): Promise<FerryApp> {
+  const lane = new ResolveFastLane();
   const app = Fastify({
     logger: logger ?? { level: config.logLevel },
     childLoggerFactory: requestLogger,
     bodyLimit: 1024 * 1024,
     requestIdHeader: false,
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    },
+    genReqId: requestIdOf,
+    serverFactory: lane.serverFactory,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Callback-style hooks: they run on every request, and cost less than async ones.
@@ -90,9 +92,9 @@ export async function buildApp({ config, logger }: BuildOptions): Promise<FerryA
     done();
   });
   registerErrorHandler(app);
-  registerValidation(app);
+  const compileBody = registerValidation(app);
   // Before any route is added: it gives each route its own metrics hook.
-  registerMetrics(app);
+  const requestMetrics = registerMetrics(app);
 
   // External plugins.
   await app.register(swagger, {
@@ -178,6 +180,20 @@ export async function buildApp({ config, logger }: BuildOptions): Promise<FerryA
   await app.register(rolloutRoutes);
   await app.register(jobRoutes);
   await app.register(exampleRoutes);
+  app.decorate('resolveFastLane', lane);
+  lane.enable({
+    parse: deviceJsonParser(app),
+    validate: compileBody(ResolveRequest),
+    appKeys: app.appKeys,
+    resolver: app.resolver,
+    series: requestMetrics.of('POST', '/v1/resolve'),
+    log: app.log,
+    bodyLimit: RESOLVE_BODY_LIMIT,
+  });
+  app.addHook('preClose', (done) => {
+    lane.disable();
+    done();
+  });
   if (config.seedDemo && (await seedDemoModel(app))) app.log.info({ model: DEMO_MODEL }, 'published the demo model in project "default"');
   return app;
 }

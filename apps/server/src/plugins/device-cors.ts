@@ -5,7 +5,11 @@ import type { FastifyInstance } from 'fastify';
 const DEVICE_PATHS = ['/v1/resolve', '/v1/artifacts/', '/v1/telemetry', '/v1/keys', '/.well-known/jwks.json'];
 
 const ALLOW_HEADERS = 'content-type, x-ferry-app-key, range, if-none-match, if-range';
-const EXPOSE_HEADERS = 'etag, content-length, content-range, content-encoding, accept-ranges, x-request-id';
+/** Response headers a device-API answer to a cross-origin request carries (preflights aside). */
+export const DEVICE_CORS_HEADERS = {
+  'access-control-allow-origin': '*',
+  'access-control-expose-headers': 'etag, content-length, content-range, content-encoding, accept-ranges, x-request-id',
+} as const;
 
 export function isDevicePath(url: string): boolean {
   const q = url.indexOf('?');
@@ -20,7 +24,7 @@ export function isDevicePath(url: string): boolean {
 export function registerDeviceCors(app: FastifyInstance): void {
   app.addHook('onRequest', (request, reply, done) => {
     if (request.headers.origin === undefined || !isDevicePath(request.url)) return done();
-    reply.header('access-control-allow-origin', '*');
+    reply.header('access-control-allow-origin', DEVICE_CORS_HEADERS['access-control-allow-origin']);
     if (request.method === 'OPTIONS') {
       reply
         .status(204)
@@ -30,7 +34,7 @@ export function registerDeviceCors(app: FastifyInstance): void {
         .send();
       return;
     }
-    reply.header('access-control-expose-headers', EXPOSE_HEADERS);
+    reply.header('access-control-expose-headers', DEVICE_CORS_HEADERS['access-control-expose-headers']);
     done();
   });
   // Preflights are answered by the hook above; these routes only make them routable.

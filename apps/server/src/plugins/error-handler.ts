@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify';
 import { isErrorCode, type ErrorCode } from '@ferry/protocol';
 import { FerryError } from '../errors.js';
 
@@ -14,38 +14,52 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_NOT_FOUND: 'not_found',
 };
 
+/** The standard error body: `{"error": {code, message, requestId, details?}}`. */
+export type ErrorAnswerBody = ReturnType<typeof body>;
+
 function body(code: ErrorCode, message: string, requestId: string, details?: unknown) {
   return { error: { code, message, requestId, ...(details === undefined ? {} : { details }) } };
 }
 
 /**
- * One error format everywhere: validation → 400 naming the field, known errors → their
- * status and code, anything else → 500 with the request id and no internals.
+ * The status and body that answer an error: validation → 400 naming the field, known errors →
+ * their status and code, anything else → 500 with the request id and no internals. Server-side
+ * failures are logged to `log` (which carries the request id).
  */
+export function errorAnswer(
+  err: FastifyError | FerryError | Error,
+  requestId: string,
+  log: FastifyBaseLogger,
+): { status: number; body: ErrorAnswerBody } {
+  if (err instanceof FerryError) {
+    if (err.status >= 500) log.error({ err }, err.message);
+    return { status: err.status, body: body(err.code, err.message, requestId, err.details) };
+  }
+  const fe = err as FastifyError;
+  if (fe.validation) {
+    const first = fe.validation[0];
+    const field = `${fe.validationContext ?? 'request'}${first?.instancePath?.replaceAll('/', '.') ?? ''}`;
+    const message = `${field} ${first?.message ?? 'is invalid'}`;
+    return { status: 400, body: body('validation_failed', message, requestId, { field }) };
+  }
+  const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+  if (mapped) {
+    const status = mapped === 'validation_failed' ? 400 : (fe.statusCode ?? 400);
+    return { status, body: body(mapped, fe.message, requestId) };
+  }
+  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
+    const code: ErrorCode = isErrorCode(fe.code) ? fe.code : 'validation_failed';
+    return { status: fe.statusCode, body: body(code, fe.message, requestId) };
+  }
+  log.error({ err }, 'unhandled error');
+  return { status: 500, body: body('internal_error', 'internal error; quote the request id when reporting it', requestId) };
+}
+
+/** One error format everywhere (see {@link errorAnswer}), and Ferry's 404 for unknown routes. */
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | FerryError | Error, request, reply) => {
-    if (err instanceof FerryError) {
-      if (err.status >= 500) request.log.error({ err }, err.message);
-      return reply.status(err.status).send(body(err.code, err.message, request.id, err.details));
-    }
-    const fe = err as FastifyError;
-    if (fe.validation) {
-      const first = fe.validation[0];
-      const field = `${fe.validationContext ?? 'request'}${first?.instancePath?.replaceAll('/', '.') ?? ''}`;
-      const message = `${field} ${first?.message ?? 'is invalid'}`;
-      return reply.status(400).send(body('validation_failed', message, request.id, { field }));
-    }
-    const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
-    if (mapped) {
-      const status = mapped === 'validation_failed' ? 400 : (fe.statusCode ?? 400);
-      return reply.status(status).send(body(mapped, fe.message, request.id));
-    }
-    if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
-      const code: ErrorCode = isErrorCode(fe.code) ? fe.code : 'validation_failed';
-      return reply.status(fe.statusCode).send(body(code, fe.message, request.id));
-    }
-    request.log.error({ err }, 'unhandled error');
-    return reply.status(500).send(body('internal_error', 'internal error; quote the request id when reporting it', request.id));
+    const answer = errorAnswer(err, request.id, request.log);
+    return reply.status(answer.status).send(answer.body);
   });
 
   app.setNotFoundHandler((request, reply) => {

@@ -2,8 +2,11 @@ import type { FastifyInstance, onResponseHookHandler } from 'fastify';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { RequestMetrics } from './request-metrics.js';
 
-/** Prometheus metrics at GET /metrics: request counts and latencies per route, and process metrics. */
-export function registerMetrics(app: FastifyInstance): Registry {
+/**
+ * Prometheus metrics at GET /metrics: request counts and latencies per route, and process
+ * metrics. Returns the request metrics, for requests answered outside fastify's routing.
+ */
+export function registerMetrics(app: FastifyInstance): RequestMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'ferry_' });
   const http = new RequestMetrics();
@@ -38,5 +41,5 @@ export function registerMetrics(app: FastifyInstance): Registry {
     reply.header('content-type', registry.contentType);
     return `${http.exposition()}\n${await registry.metrics()}`;
   });
-  return registry;
+  return http;
 }

@@ -11,11 +11,15 @@ export function optionalBody<T extends object>(schema: T): T {
 
 const common = { removeAdditional: false, useDefaults: true, allErrors: false, strict: false } as const;
 
+/** Compiles a JSON body schema the way the routes' bodies are validated. */
+export type BodyValidatorCompiler = (schema: object) => ValidateFunction;
+
 /**
  * Query strings, params and headers are text, so their values are coerced ("5" → 5); JSON
  * bodies are taken as sent: a device that sends `"backends": "wasm"` is told it is wrong.
+ * Returns the body compiler, for code that validates a body outside fastify's routing.
  */
-export function registerValidation(app: FastifyInstance): void {
+export function registerValidation(app: FastifyInstance): BodyValidatorCompiler {
   const coercing = new Ajv.default({ ...common, coerceTypes: 'array' });
   const exact = new Ajv.default({ ...common, coerceTypes: false });
   addFormats.default(coercing);
@@ -32,4 +36,5 @@ export function registerValidation(app: FastifyInstance): void {
     }) as ValidateFunction;
     return optional;
   });
+  return (schema) => exact.compile(schema);
 }

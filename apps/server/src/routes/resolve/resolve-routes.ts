@@ -4,6 +4,9 @@ import { ErrorBody, ResolveRequest, ResolveResponse } from '@ferry/protocol';
 import type { ResolveOutcome } from '../../delivery/resolve-service.js';
 import { registerDeviceJson } from '../../plugins/device-json.js';
 
+/** Resolve bodies are small: a device description and a cached-model reference. */
+export const RESOLVE_BODY_LIMIT = 64 * 1024;
+
 const asIs = (body: unknown): string => body as string;
 
 function send(reply: FastifyReply, outcome: ResolveOutcome): void {
@@ -21,7 +24,7 @@ export const resolveRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/v1/resolve',
     {
-      bodyLimit: 64 * 1024,
+      bodyLimit: RESOLVE_BODY_LIMIT,
       schema: {
         tags: ['device'],
         summary: 'The signed manifest of the model variant this device should run; 304 when its cached one is current.',
