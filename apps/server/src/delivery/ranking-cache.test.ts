@@ -36,6 +36,12 @@ describe('RankingCache', () => {
     expect(cache.rank(v, device('c'), null).key).toBe('original/webgpu,original/wasm');
   });
 
+  it('gives profiles that rank alike the same ranking object', () => {
+    const v = version([variant('original', {})]);
+    const cache = new RankingCache(url);
+    expect(cache.rank(v, device('a', { features: ['shader-f16'] }), null)).toBe(cache.rank(v, device('b', { features: [] }), null));
+  });
+
   it('tells apart profiles whose joined strings would look alike', () => {
     const v = version([variant('original', { features: ['a'] })]);
     const cache = new RankingCache(url);

@@ -25,13 +25,16 @@ interface VersionMemo {
   /** Whether any variant has a memory minimum, i.e. whether memoryMB changes the ranking. */
   memorySensitive: boolean;
   rankings: Map<string, Ranking>;
+  /** The same rankings by their key: profiles that rank alike share one Ranking object. */
+  byKey: Map<string, Ranking>;
 }
 
 /**
  * Candidate rankings memoized per serving version and device capability profile: the fields
  * {@link rankCandidates} reads (platform, formats, features, backends, and memory when a
  * variant has a minimum). Nothing about the device's identity is in the key, so rollout
- * bucketing stays per device. A version object is replaced whenever its model's serving state
+ * bucketing stays per device. Profiles that rank alike get the same Ranking object (the
+ * signed-answer cache hangs off it). A version object is replaced whenever its model's serving state
  * reloads, and the memo goes with it.
  */
 export class RankingCache {
@@ -42,7 +45,7 @@ export class RankingCache {
   rank(version: ServingVersion, device: Device, policy: ServingPolicy | null): Ranking {
     let memo = this.memos.get(version);
     if (!memo) {
-      memo = { memorySensitive: version.variants.some((v) => v.requires.minMemoryMB !== undefined), rankings: new Map() };
+      memo = { memorySensitive: version.variants.some((v) => v.requires.minMemoryMB !== undefined), rankings: new Map(), byKey: new Map() };
       this.memos.set(version, memo);
     }
     const caps = device.capabilities;
@@ -55,8 +58,16 @@ export class RankingCache {
     let ranking = memo.rankings.get(profile);
     if (!ranking) {
       const candidates = rankCandidates(version.variants, device, policy, this.artifactUrl);
-      ranking = { candidates, key: candidates.map((c) => `${c.variant}/${c.backend}`).join(',') };
-      if (memo.rankings.size >= MAX_PROFILES) memo.rankings.clear();
+      const key = candidates.map((c) => `${c.variant}/${c.backend}`).join(',');
+      if (memo.rankings.size >= MAX_PROFILES) {
+        memo.rankings.clear();
+        memo.byKey.clear();
+      }
+      ranking = memo.byKey.get(key);
+      if (!ranking) {
+        ranking = { candidates, key };
+        memo.byKey.set(key, ranking);
+      }
       memo.rankings.set(profile, ranking);
     }
     return ranking;

@@ -2,7 +2,7 @@ import type { ManifestPayload, ResolveRequest } from '@ferry/protocol';
 import { FerryError } from '../errors.js';
 import type { ManifestSigner } from '../signing/manifest-signer.js';
 import type { AppKeyRecord } from './app-key-cache.js';
-import { RankingCache } from './ranking-cache.js';
+import { RankingCache, type Ranking } from './ranking-cache.js';
 import { decide } from './resolve-decision.js';
 import type { ServingState, ServingStateCache } from './serving-state.js';
 
@@ -29,7 +29,12 @@ interface Signed {
  * per-device decision runs on every call, nothing else waits.
  */
 export class ResolveService {
-  private readonly signed = new Map<string, Signed>();
+  /**
+   * Signed answers per ranking, keyed by app key and rollout. A ranking belongs to one version
+   * of one loaded serving state (model, release), so it stands for all of those: the lookup
+   * builds no long key.
+   */
+  private readonly signed = new WeakMap<Ranking, Map<string, Signed>>();
   private readonly rankings: RankingCache;
 
   constructor(
@@ -64,9 +69,14 @@ export class ResolveService {
       return NOT_MODIFIED;
     }
 
-    const key = `${appKey.id}|${state.modelId}|${state.release}|${version.number}|${rollout ? `${rollout.id}@${rollout.stage}` : '-'}|${ranking.key}`;
+    let signed = this.signed.get(ranking);
+    if (!signed) {
+      signed = new Map();
+      this.signed.set(ranking, signed);
+    }
+    const key = rollout ? `${appKey.id}|${rollout.id}` : appKey.id;
     const now = Date.now();
-    const hit = this.signed.get(key);
+    const hit = signed.get(key);
     if (hit && now - hit.at < SIGNED_REUSE_MS) return hit.outcome ?? hit.pending;
 
     const iat = Math.floor(now / 1000);
@@ -97,11 +107,11 @@ export class ResolveService {
         return entry.outcome;
       }),
     };
-    this.signed.set(key, entry);
+    signed.set(key, entry);
+    const entries = signed;
     entry.pending.catch(() => {
-      if (this.signed.get(key) === entry) this.signed.delete(key);
+      if (entries.get(key) === entry) entries.delete(key);
     });
-    if (this.signed.size > 50_000) this.signed.delete(this.signed.keys().next().value!);
     return entry.pending;
   }
 }

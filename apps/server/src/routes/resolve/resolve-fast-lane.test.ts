@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildMlp } from '@ferry/compress/testing';
 import { startTestServer, type TestServer } from '../../testing/test-server.js';
@@ -126,6 +127,31 @@ describe('resolve fast lane', () => {
     expect(taken).toBe(true);
     expect(lane.status).toBe(304);
     expect(lane).toEqual(route);
+  });
+
+  it('decodes a UTF-8 body that arrives in pieces split inside a character', async () => {
+    const bytes = Buffer.from(JSON.stringify({ model: 'nöpe', device }));
+    const cut = bytes.indexOf(Buffer.from('ö')) + 1;
+    const take = vi.spyOn(s.app.resolveFastLane, 'take');
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(`${base}/v1/resolve`, {
+        method: 'POST',
+        headers: { ...json, 'content-length': bytes.length, 'x-ferry-app-key': s.appKey },
+      });
+      req.on('response', (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      });
+      req.on('error', reject);
+      req.write(bytes.subarray(0, cut));
+      setTimeout(() => req.end(bytes.subarray(cut)), 20);
+    });
+    expect(take.mock.results.map((r) => r.value)).toEqual([true]);
+    take.mockRestore();
+    expect(answer.status).toBe(404);
+    expect(JSON.parse(answer.body).error.message).toContain('"nöpe"');
   });
 
   it('leaves other content types, empty bodies and query strings to fastify', async () => {

@@ -87,12 +87,17 @@ export class ResolveFastLane {
 
     const started = performance.now();
     const id = requestIdOf(req);
-    let text = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => {
-      text += chunk;
+    // Chunks kept as bytes and decoded once (a small body is one chunk): no string decoder.
+    let first: Buffer | undefined;
+    let more: Buffer[] | undefined;
+    req.on('data', (chunk: Buffer) => {
+      if (first === undefined) first = chunk;
+      else (more ??= []).push(chunk);
     });
-    req.on('end', () => this.answer(deps, req, res, id, text, started));
+    req.on('end', () => {
+      const text = first === undefined ? '' : more === undefined ? first.toString() : Buffer.concat([first, ...more]).toString();
+      this.answer(deps, req, res, id, text, started);
+    });
     return true;
   }
 
