@@ -11,8 +11,11 @@ export const MANIFEST_TTL_SECONDS = 6 * 3600;
 // A signed manifest is reused for identical decisions for this long (its exp is unchanged).
 const SIGNED_REUSE_MS = 5 * 60 * 1000;
 
-/** `body` is the answer already serialized (`{"manifest": "…"}`), kept with the signature it holds. */
-export type ResolveOutcome = { status: 200; manifest: string; body: string } | { status: 304 };
+/**
+ * `body` is the answer already serialized (`{"manifest": "…"}`), kept with the signature it
+ * holds; `bytes` is the same body as UTF-8, for writers that send bytes.
+ */
+export type ResolveOutcome = { status: 200; manifest: string; body: string; bytes: Buffer } | { status: 304 };
 
 const NOT_MODIFIED: ResolveOutcome = { status: 304 };
 
@@ -103,7 +106,8 @@ export class ResolveService {
     const entry: Signed = {
       at: now,
       pending: this.signer.sign(payload).then((manifest) => {
-        entry.outcome = { status: 200, manifest, body: JSON.stringify({ manifest }) };
+        const body = JSON.stringify({ manifest });
+        entry.outcome = { status: 200, manifest, body, bytes: Buffer.from(body) };
         return entry.outcome;
       }),
     };

@@ -124,11 +124,12 @@ export class ResolveFastLane {
   }
 
   private send(deps: ResolveLaneDeps, req: IncomingMessage, res: ServerResponse, id: string, outcome: ResolveOutcome, started: number): void {
-    const headers: OutgoingHttpHeaders =
-      outcome.status === 304
-        ? { 'x-request-id': id, 'cache-control': 'no-store' }
-        : { 'x-request-id': id, 'cache-control': 'no-store', 'content-type': JSON_UTF8, 'content-length': Buffer.byteLength(outcome.body) };
-    this.write(deps, req, res, outcome.status, headers, outcome.status === 304 ? undefined : outcome.body, started);
+    if (outcome.status === 304) {
+      return this.write(deps, req, res, 304, { 'x-request-id': id, 'cache-control': 'no-store' }, undefined, started);
+    }
+    // The body's bytes were made once, with its signature: written as they are, no encoding per request.
+    const headers = { 'x-request-id': id, 'cache-control': 'no-store', 'content-type': JSON_UTF8, 'content-length': outcome.bytes.length };
+    this.write(deps, req, res, 200, headers, outcome.bytes, started);
   }
 
   private fail(deps: ResolveLaneDeps, req: IncomingMessage, res: ServerResponse, id: string, err: Error, started: number): void {
@@ -144,7 +145,7 @@ export class ResolveFastLane {
     res: ServerResponse,
     status: number,
     headers: OutgoingHttpHeaders,
-    body: string | undefined,
+    body: string | Buffer | undefined,
     started: number,
   ): void {
     if (req.headers.origin !== undefined) Object.assign(headers, DEVICE_CORS_HEADERS);
