@@ -1,3 +1,5 @@
+// First: V8 flags that must be in place before the server allocates anything per request.
+import './runtime-flags.js';
 import { existsSync } from 'node:fs';
 import { buildApp } from './app.js';
 import { EXAMPLE_DIR } from './routes/examples/example-routes.js';
