@@ -1,17 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../testing/test-server.js';
+import { capturedLog, startTestServer, type TestServer } from '../testing/test-server.js';
 
-interface Line {
-  level: number;
-  msg: string;
-  reqId?: string;
-  err?: { message: string };
-}
 
 let s: TestServer;
-const lines: Line[] = [];
+const { lines, logger } = capturedLog('info');
 beforeAll(async () => {
-  s = await startTestServer({ logger: { level: 'info', stream: { write: (line: string) => void lines.push(JSON.parse(line) as Line) } } });
+  s = await startTestServer({ logger });
 });
 afterAll(async () => {
   await s?.close();

@@ -75,3 +75,17 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     },
   };
 }
+
+/** A pino log line as the tests read it. */
+export interface LogLine {
+  level: number;
+  msg: string;
+  reqId?: string;
+  err?: { message: string };
+}
+
+/** A logger option for {@link startTestServer} that keeps every line it writes, parsed, in `lines`. */
+export function capturedLog(level: string): { lines: LogLine[]; logger: { level: string; stream: { write: (line: string) => void } } } {
+  const lines: LogLine[] = [];
+  return { lines, logger: { level, stream: { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) } } };
+}

@@ -1,21 +1,15 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildMlp } from '@ferry/compress/testing';
-import { startTestServer, type TestServer } from '../../testing/test-server.js';
+import { capturedLog, startTestServer, type TestServer } from '../../testing/test-server.js';
 
-interface Line {
-  level: number;
-  msg: string;
-  reqId?: string;
-  err?: { message: string };
-}
 
 let s: TestServer;
 let base: string;
-const lines: Line[] = [];
+const { lines, logger } = capturedLog('warn');
 
 beforeAll(async () => {
-  s = await startTestServer({ logger: { level: 'warn', stream: { write: (line: string) => void lines.push(JSON.parse(line) as Line) } } });
+  s = await startTestServer({ logger });
   base = await s.app.listen({ port: 0, host: '127.0.0.1' });
   for (const name of ['lane', 'lane-empty']) {
     const created = await s.app.inject({ method: 'POST', url: '/v1/projects/default/models', headers: s.admin, payload: { name } });

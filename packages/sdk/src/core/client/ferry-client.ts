@@ -625,18 +625,7 @@ class FerryClient implements Ferry {
       // The model is verified and runs: it is handed out now, while its bytes are committed to the
       // cache and it is installed behind (getModel and listCachedModels wait for that; close() too).
       cache.installBehind(
-        {
-          model: name,
-          jws: manifest.jws,
-          release: p.release,
-          version: p.version,
-          sha256: candidate.sha256,
-          size: candidate.size,
-          variant: candidate.variant,
-          backend: candidate.backend,
-          failures,
-          installedAt: this.platform.now(),
-        },
+        this.installedRecord(manifest, candidate, candidate.backend, failures),
         storing.get(candidate.sha256) ?? Promise.resolve(true),
       );
       return this.handle(manifest, candidate, session, { source, stale: false, failures });
@@ -680,23 +669,29 @@ class FerryClient implements Ferry {
         await cache.store(candidate.sha256, bytes, written);
       }
       await this.releasePersisted.get(manifest);
-      const record: InstalledModel = {
-        model: p.model,
-        jws: manifest.jws,
-        release: p.release,
-        version: p.version,
-        sha256: candidate.sha256,
-        size: candidate.size,
-        variant: candidate.variant,
-        backend: null,
-        failures,
-        installedAt: this.platform.now(),
-      };
+      const record = this.installedRecord(manifest, candidate, null, failures);
       await cache.install(record);
       return record;
     }
     if (skipped !== null) throw new DownloadSkippedError(`the download of "${p.model}" was skipped: ${skipped}`, { model: p.model });
     throw new BackendUnavailableError(`no candidate of "${p.model}" can run here`, failures, { model: p.model });
+  }
+
+  /** The cache's record of `candidate` of a verified manifest, installed now. */
+  private installedRecord(manifest: VerifiedManifest, candidate: ManifestCandidate, backend: string | null, failures: CandidateFailure[]): InstalledModel {
+    const p = manifest.payload;
+    return {
+      model: p.model,
+      jws: manifest.jws,
+      release: p.release,
+      version: p.version,
+      sha256: candidate.sha256,
+      size: candidate.size,
+      variant: candidate.variant,
+      backend,
+      failures,
+      installedAt: this.platform.now(),
+    };
   }
 
   /** Why the caller's conditions forbid downloading `candidate`; null when they allow it. */
