@@ -28,7 +28,9 @@ import { createFerry, type Ferry } from '@ferry/sdk';
 import { MiB, adminHeaders, createModel, envInt, fmt, http, makeTempDir, median, startFerryChild, withCleanup } from '../lib.js';
 
 const HIDDEN = envInt('BENCH_SDK_HIDDEN', 1024);
-const ROUNDS = envInt('BENCH_SDK_ROUNDS', 9);
+const ROUNDS = envInt('BENCH_SDK_ROUNDS', 15);
+/** Rounds of each kind run first and not counted: the JIT, the server's first requests and the allocator settle for both sides. */
+const WARMUP = envInt('BENCH_SDK_WARMUP', 3);
 const RUNS = envInt('BENCH_SDK_RUNS', 500);
 const target = (name: string, fallback: number) => Number(process.env[`BENCH_SDK_${name}_TARGET`] ?? fallback);
 const TARGETS = { cold: target('COLD', 1.2), warm: target('WARM', 1.1), inference: target('INFERENCE', 1.02) };
@@ -93,34 +95,42 @@ await withCleanup(async (defer) => {
   const warm = { plain: [] as number[], sdk: [] as number[] };
   const warmFile = { plain: [] as number[], sdk: [] as number[] };
   let primed = '';
-  for (let r = 0; r < ROUNDS; r++) {
+  const firstRound = { plain: 0, sdk: 0 };
+  for (let r = -WARMUP; r < ROUNDS; r++) {
+    const counted = r >= 0;
     const plain = await timed(plainFetchLoad);
-    cold.plain.push(plain);
-    coldCached.plain.push(plain);
     const dir = join(tmp.path, `cache-${cacheCount++}`, 'new');
     const ferry = client(dir);
     const t0 = performance.now();
     await ferry.getModel('bench-sdk', { policy: 'latest' });
-    cold.sdk.push(performance.now() - t0);
+    const sdk = performance.now() - t0;
     await ferry.listCachedModels();
-    coldCached.sdk.push(performance.now() - t0);
+    const cached = performance.now() - t0;
     await ferry.close();
     primed = dir;
+    if (r === -WARMUP) Object.assign(firstRound, { plain, sdk });
+    if (!counted) continue;
+    cold.plain.push(plain);
+    coldCached.plain.push(plain);
+    cold.sdk.push(sdk);
+    coldCached.sdk.push(cached);
   }
-  for (let r = 0; r < ROUNDS; r++) {
+  for (let r = -WARMUP; r < ROUNDS; r++) {
+    const counted = r >= 0;
+    const keep = (list: number[], ms: number) => void (counted && list.push(ms));
     const steps = [
-      async () => warm.plain.push(await timed(plainFetchLoad)),
-      async () => warmFile.plain.push(await timed(async () => plainLoad(new Uint8Array(await readFile(modelFile))))),
+      async () => keep(warm.plain, await timed(plainFetchLoad)),
+      async () => keep(warmFile.plain, await timed(async () => plainLoad(new Uint8Array(await readFile(modelFile))))),
       async () => {
         const ferry = client(primed);
         const sdk = await timed(async () => void (await ferry.getModel('bench-sdk', { policy: 'local' })));
         await ferry.close();
-        warm.sdk.push(sdk);
-        warmFile.sdk.push(sdk);
+        keep(warm.sdk, sdk);
+        keep(warmFile.sdk, sdk);
       },
     ];
     // Rotated, so that no step always runs right after another.
-    for (let i = 0; i < steps.length; i++) await steps[(i + r) % steps.length]!();
+    for (let i = 0; i < steps.length; i++) await steps[(i + r + WARMUP) % steps.length]!();
   }
 
   const ferry = client(primed);
@@ -148,6 +158,7 @@ await withCleanup(async (defer) => {
     const verdict = target === null ? '(no target)' : `(target ≤ ${target}×) ${ok ? 'ok' : 'MISSED'}`;
     console.log(`${name.padEnd(22)} plain ${fmt(p, digits)} ms, sdk ${fmt(s, digits)} ms (${s >= p ? '+' : ''}${fmt(s - p, digits)} ms) → ${fmt(ratio, 2)}× ${verdict}`);
   };
+  console.log(`${ROUNDS} rounds after ${WARMUP} not counted; the very first (JIT-cold) cold load: plain ${fmt(firstRound.plain, 1)} ms, sdk ${fmt(firstRound.sdk, 1)} ms`);
   report('cold', cold, TARGETS.cold);
   report('cold, until cached', coldCached, null);
   report('warm (vs fetch)', warm, TARGETS.warm);

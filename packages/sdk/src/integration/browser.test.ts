@@ -207,7 +207,10 @@ describe.skipIf(!available)('in Chromium against a real server', () => {
     const out = await harness.evaluate(
       async ({ config, wasmPaths }) => {
         const make = () => window.harness.createFerry({ ...config, cache: { namespace: 'flip-test' }, ort: { wasmPaths }, telemetry: false });
-        const first = await make().getModel('digits', { policy: 'latest' });
+        // Each client is closed (its cache writes finished) before the next looks at the cache, as an app restart would.
+        const firstClient = make();
+        const first = await firstClient.getModel('digits', { policy: 'latest' });
+        await firstClient.close();
         const dir = await (await (await (await navigator.storage.getDirectory()).getDirectoryHandle('ferry')).getDirectoryHandle('flip-test')).getDirectoryHandle('artifacts');
         const handle = await dir.getFileHandle(first.sha256);
         const bytes = new Uint8Array(await (await handle.getFile()).arrayBuffer());
@@ -215,7 +218,9 @@ describe.skipIf(!available)('in Chromium against a real server', () => {
         const w = await (handle as unknown as { createWritable(): Promise<{ write(b: Uint8Array): Promise<void>; close(): Promise<void> }> }).createWritable();
         await w.write(bytes);
         await w.close();
-        const second = await make().getModel('digits', { policy: 'local' });
+        const secondClient = make();
+        const second = await secondClient.getModel('digits', { policy: 'local' });
+        await secondClient.listCachedModels(); // the good bytes are written behind getModel
         const repaired = new Uint8Array(await (await handle.getFile()).arrayBuffer());
         return { first: first.source, second: second.source, repaired: repaired[1000] !== bytes[1000] };
       },

@@ -277,8 +277,10 @@ describe('attacks against a real server: each refused with its own error, the pr
     const old = await resolveRaw(name, ferry.appKey);
     await ferry.release(name, mlp(14));
     const dir = await cacheDir();
-    const v2 = await device(dir).getModel(name, { policy: 'latest' });
+    const first = device(dir);
+    const v2 = await first.getModel(name, { policy: 'latest' });
     expect(v2.version).toBe(2);
+    await first.close();
     proxy.faults.rewriteResolve = (answer) => (answer.status === 200 || answer.status === 304 ? { status: 200, body: JSON.stringify({ manifest: old }) } : null);
     await refused(dir, name, 'manifest_rollback', ManifestRollbackError);
     const served = await device(dir).getModel(name, { policy: 'local' });

@@ -61,17 +61,26 @@ describe('ModelCache', () => {
     expect(await cacheOf(1000, storage).cache.highestRelease('digits')).toBe(9);
   });
 
-  it('installs behind a load: readers wait for it, nothing is installed when the bytes could not be stored', async () => {
-    const { cache } = cacheOf();
+  it('installs behind a load: writes wait while a load runs, readers wait for the install; bytes that cannot be stored are not installed', async () => {
+    const { cache, storage } = cacheOf();
     const b = bytes(10, 1);
-    let commit: (ok: boolean) => void = () => undefined;
-    cache.installBehind(record('digits', b), new Promise<boolean>((r) => (commit = r)).then(async (ok) => ok && cache.store(sha256Of(b), b)));
+    const release = cache.hold();
+    cache.installBehind(record('digits', b), b);
+    await cache.acceptRelease('digits', 4);
+    await new Promise((r) => setTimeout(r, 5));
+    // Held: nothing written yet, though the release is already enforced.
+    expect((storage.artifacts as MemoryArtifactStore).entries.size).toBe(0);
+    expect(await storage.meta.get('release/digits')).toBeUndefined();
+    await expect(cache.acceptRelease('digits', 3)).rejects.toBeInstanceOf(ManifestRollbackError);
     const listed = cache.listInstalled();
-    commit(true);
+    release();
     expect((await listed).map((r) => r.model)).toEqual(['digits']);
     expect(await cache.installed('digits')).toMatchObject({ sha256: sha256Of(b) });
+    await cache.settle();
+    expect(await storage.meta.get('release/digits')).toBe(4);
 
-    cache.installBehind(record('faces', bytes(20, 2)), Promise.resolve(false));
+    const big = bytes(2000, 2);
+    cache.installBehind(record('faces', big), big);
     expect(await cache.installed('faces')).toBeUndefined();
     await cache.settle();
     expect((await cache.listInstalled()).map((r) => r.model)).toEqual(['digits']);

@@ -63,6 +63,10 @@ export class ModelCache {
   private readonly releaseWrites = new Map<string, Promise<void>>();
   /** Installs finishing behind a load; {@link installed} waits for the model's. */
   private readonly pendingInstalls = new Map<string, Promise<void>>();
+  /** Loads running now (see {@link hold}), and the gate deferred writes wait at. */
+  private loadsRunning = 0;
+  private gate: Promise<void> = Promise.resolve();
+  private openGate: () => void = () => undefined;
 
   constructor(
     readonly storage: PlatformStorage,
@@ -101,7 +105,7 @@ export class ModelCache {
       // Writes of one counter are chained, each writing the highest so far: never reordered.
       const write = (pending ?? Promise.resolve())
         .catch(() => undefined)
-        .then(() => this.storage.meta.set(KEY.release(model), this.releases.get(model)));
+        .then(() => this.afterLoads(() => this.storage.meta.set(KEY.release(model), this.releases.get(model))));
       this.releaseWrites.set(model, write);
       void write.catch(() => undefined).finally(() => {
         if (this.releaseWrites.get(model) === write) this.releaseWrites.delete(model);
@@ -146,14 +150,14 @@ export class ModelCache {
   }
 
   /**
-   * Installs `record` once `stored` (the commit of its bytes) says they are in the cache, behind
-   * the load that returned the model already; nothing is installed when they could not be stored.
-   * {@link installed} and {@link listInstalled} wait for it, {@link settle} too.
+   * Stores `bytes` (see {@link store}) and installs `record` behind the load that returned the
+   * model already, once no load is running ({@link afterLoads}); nothing is installed when the
+   * bytes could not be stored. {@link installed} and {@link listInstalled} wait for it, {@link settle} too.
    */
-  installBehind(record: InstalledModel, stored: Promise<boolean>): void {
+  installBehind(record: InstalledModel, bytes: Uint8Array | null, written: ArtifactWriter | null = null): void {
     const previous = this.pendingInstalls.get(record.model) ?? Promise.resolve();
     const work: Promise<void> = previous
-      .then(() => stored)
+      .then(() => this.afterLoads(() => (bytes ? this.store(record.sha256, bytes, written) : Promise.resolve(true))))
       .then((ok) => (ok ? this.install(record) : undefined))
       .catch(() => undefined)
       .finally(() => {
@@ -218,7 +222,7 @@ export class ModelCache {
       throw new CacheCorruptError(`the cached artifact ${sha256} is corrupt (${why}); it was discarded`, { model });
     }
     // The use time only orders evictions: written behind the load (cache operations stay in order).
-    this.inBackground(this.touch(sha256));
+    this.inBackground(this.afterLoads(() => this.touch(sha256)));
     return { bytes };
   }
 
@@ -239,6 +243,26 @@ export class ModelCache {
   /** Waits for writes left running in the background. */
   async settle(): Promise<void> {
     while (this.background.size) await Promise.allSettled([...this.background]);
+  }
+
+  /**
+   * Marks a load as running until the returned function is called. While any runs, writes that
+   * can wait ({@link afterLoads}) do: on a device with few cores, disk writes during a load's
+   * download and session creation cost it more than they save.
+   */
+  hold(): () => void {
+    if (this.loadsRunning++ === 0) this.gate = new Promise((resolve) => (this.openGate = resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.loadsRunning === 0) this.openGate();
+    };
+  }
+
+  /** Runs `work` once no load is running (at once when none is). */
+  afterLoads<T>(work: () => Promise<T>): Promise<T> {
+    return this.loadsRunning === 0 ? work() : this.gate.then(work);
   }
 
   /** Runs `work` behind the caller: errors dropped, awaited by {@link settle}. */

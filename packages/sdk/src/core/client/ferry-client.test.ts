@@ -425,6 +425,7 @@ describe('attacks: each refused with its own error, the previous good model stil
     const ferry = w.client();
     const model = await ferry.getModel('digits', { policy: 'local' });
     expect(model).toMatchObject({ source: 'network', sha256: sha });
+    await ferry.listCachedModels(); // the good bytes are written behind getModel
     expect(artifacts.entries.get(sha)).toEqual(stored);
     const events = await sentEvents(w, ferry);
     expect(events.some((e) => e.type === 'verify_failure' && e.code === 'cache_corrupt')).toBe(true);

@@ -178,6 +178,9 @@ class FerryClient implements Ferry {
       now: () => platform.now(),
       createSha256: platform.createSha256?.bind(platform),
     });
+    // The app's first getModel usually follows createFerry at once: writes wait for it (see ModelCache.hold).
+    const first = cache.hold();
+    setTimeout(first, 0);
     this.keyRing = new KeyRing({ trustedKeys: options.trustedKeys, jwksUrl: options.jwksUrl, api: this.api, meta: storage.meta, now: () => platform.now() });
     return { cache, storage };
   }
@@ -189,7 +192,7 @@ class FerryClient implements Ferry {
     if (typeof installId !== 'string' || installId.length < 8) {
       installId = randomId();
       // Kept behind the first request (close() waits for it): until it is written, this process knows it.
-      cache.inBackground(storage.meta.set(INSTALL_ID_KEY, installId));
+      cache.inBackground(cache.afterLoads(() => storage.meta.set(INSTALL_ID_KEY, installId)));
     }
     const telemetryOptions = options.telemetry === false ? { enabled: false } : (options.telemetry ?? {});
     const id = installId;
@@ -279,8 +282,18 @@ class FerryClient implements Ferry {
   // --- Public API ---------------------------------------------------------------------------------
 
   async getModel(name: string, options: GetModelOptions = {}): Promise<FerryModel> {
-    const policy = options.policy ?? 'local-then-update';
     const { cache } = await this.opened;
+    // Cache writes wait while the model loads (its download and session creation go first).
+    const release = cache.hold();
+    try {
+      return await this.loadModel(name, options, cache);
+    } finally {
+      release();
+    }
+  }
+
+  private async loadModel(name: string, options: GetModelOptions, cache: ModelCache): Promise<FerryModel> {
+    const policy = options.policy ?? 'local-then-update';
     const installed = await cache.installed(name);
     if (installed && policy !== 'latest') {
       const handle = await this.openInstalled(installed, { stale: false }).catch((err: unknown) => {
@@ -572,12 +585,32 @@ class FerryClient implements Ferry {
   private async loadManifest(manifest: VerifiedManifest, options: LoadOptions): Promise<FerryModel> {
     const { cache } = await this.ready;
     const caps = await this.capabilities();
-    const p = manifest.payload;
-    const name = p.model;
     const failures: CandidateFailure[] = [];
     // Candidates often share bytes (one variant on several backends): fetch and verify them once.
     const loaded = new Map<string, { bytes: Uint8Array; source: 'cache' | 'network' }>();
-    const storing = new Map<string, Promise<boolean>>();
+    /** Downloads of this load, by SHA-256: the installed one's bytes are stored behind it, other writers dropped. */
+    const downloaded = new Map<string, Download>();
+    try {
+      return await this.loadCandidates(manifest, options, { cache, caps, failures, loaded, downloaded });
+    } finally {
+      for (const d of downloaded.values()) if (d.written) void d.written.abort();
+    }
+  }
+
+  private async loadCandidates(
+    manifest: VerifiedManifest,
+    options: LoadOptions,
+    state: {
+      cache: ModelCache;
+      caps: Readonly<Capabilities>;
+      failures: CandidateFailure[];
+      loaded: Map<string, { bytes: Uint8Array; source: 'cache' | 'network' }>;
+      downloaded: Map<string, Download>;
+    },
+  ): Promise<FerryModel> {
+    const { cache, caps, failures, loaded, downloaded } = state;
+    const p = manifest.payload;
+    const name = p.model;
     let skipped: string | null = null;
     for (const candidate of p.candidates) {
       const fail = (reason: string) => failures.push({ variant: candidate.variant, backend: candidate.backend, reason });
@@ -607,10 +640,7 @@ class FerryClient implements Ferry {
           bytes = download.bytes;
           source = 'network';
           loaded.set(candidate.sha256, { bytes, source });
-          // Written while they downloaded (or now, while the session loads); awaited before the model counts as installed.
-          const stored = cache.store(candidate.sha256, bytes, download.written);
-          stored.catch(() => undefined);
-          storing.set(candidate.sha256, stored);
+          downloaded.set(candidate.sha256, download);
         } catch (err) {
           if (options.fallback && isTransientError(err)) return this.openFallback(options.fallback, err);
           throw err;
@@ -624,10 +654,9 @@ class FerryClient implements Ferry {
       if (!session) continue;
       // The model is verified and runs: it is handed out now, while its bytes are committed to the
       // cache and it is installed behind (getModel and listCachedModels wait for that; close() too).
-      cache.installBehind(
-        this.installedRecord(manifest, candidate, candidate.backend, failures),
-        storing.get(candidate.sha256) ?? Promise.resolve(true),
-      );
+      const download = downloaded.get(candidate.sha256);
+      downloaded.delete(candidate.sha256);
+      cache.installBehind(this.installedRecord(manifest, candidate, candidate.backend, failures), source === 'network' ? bytes : null, download?.written ?? null);
       return this.handle(manifest, candidate, session, { source, stale: false, failures });
     }
     if (skipped !== null) {

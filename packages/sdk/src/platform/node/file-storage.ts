@@ -381,8 +381,8 @@ function concatBytes(parts: Uint8Array[]): Uint8Array {
 
 /**
  * Opens a cache directory: `artifacts/`, `meta/`, and `tmp/` for atomic writes. A new one is
- * made in the background (see {@link CacheDirectories}); one that cannot be made leaves the cache
- * in memory, and `kind` says `memory`.
+ * made by its first write (see {@link CacheDirectories}); one that cannot be made leaves the cache
+ * in memory, and `kind` says `memory` from then on.
  */
 export async function openDirectoryStorage(root: string): Promise<PlatformStorage> {
   const artifacts = join(root, 'artifacts');
@@ -391,12 +391,8 @@ export async function openDirectoryStorage(root: string): Promise<PlatformStorag
   const paths = [artifacts, meta, tmp];
   const exist = (await Promise.all(paths.map((p) => stat(p).then((s) => s.isDirectory(), () => false)))).every(Boolean);
   const dirs = new CacheDirectories(paths, exist);
-  if (exist) {
-    // Sweeping left-overs need not delay the first load.
-    void sweepStaleTmp(tmp).catch(() => undefined);
-  } else {
-    void dirs.usable();
-  }
+  // Sweeping left-overs need not delay the first load. A new cache's directories are made by its first write.
+  if (exist) void sweepStaleTmp(tmp).catch(() => undefined);
   const files = { kind: 'directory', artifacts: new FileArtifactStore(artifacts, tmp, dirs), meta: new FileMetaStore(meta, tmp, dirs) };
   return {
     get kind() {
