@@ -440,7 +440,7 @@ class FerryClient implements Ferry {
       if (await cache.holds(sha256)) return;
       if (stopped || controller.signal.aborted || this.downloads.has(sha256) || this.speculative.has(sha256)) return;
       const linked = linkSignals(options.signal, controller.signal);
-      const started = this.download({ jws, kid: undefined, payload }, candidate, { ...options, signal: linked.signal }, verified);
+      const started = this.download({ jws, kid: undefined, payload }, candidate, { ...options, signal: linked.signal }, { writeAhead: false, verified });
       this.speculative.set(sha256, started);
       await started.finally(linked.dispose);
     })().catch(() => undefined);
@@ -636,7 +636,7 @@ class FerryClient implements Ferry {
           continue;
         }
         try {
-          const download = await this.download(manifest, candidate, options);
+          const download = await this.download(manifest, candidate, options, { writeAhead: false });
           bytes = download.bytes;
           source = 'network';
           loaded.set(candidate.sha256, { bytes, source });
@@ -694,7 +694,7 @@ class FerryClient implements Ferry {
           skipped ??= refusal;
           continue;
         }
-        const { bytes, written } = await this.download(manifest, candidate, options);
+        const { bytes, written } = await this.download(manifest, candidate, options, { writeAhead: true });
         await cache.store(candidate.sha256, bytes, written);
       }
       await this.releasePersisted.get(manifest);
@@ -738,8 +738,19 @@ class FerryClient implements Ferry {
     return null;
   }
 
-  /** Downloads and verifies one candidate, stores it, and reports it. Concurrent calls for the same bytes share one download. */
-  private download(manifest: VerifiedManifest, candidate: ManifestCandidate, options: PrefetchOptions, verified?: Promise<void>): Promise<Download> {
+  /**
+   * Downloads and verifies one candidate and reports it. Concurrent calls for the same bytes share
+   * one download. `writeAhead` writes the bytes to the cache as they arrive (committed once
+   * verified): for prefetches and background updates; a load stores them after it ran instead
+   * ({@link ModelCache.installBehind}). `verified` holds a download started ahead of its manifest's
+   * verification ({@link speculate}).
+   */
+  private download(
+    manifest: VerifiedManifest,
+    candidate: ManifestCandidate,
+    options: PrefetchOptions,
+    how: { writeAhead: boolean; verified?: Promise<void> },
+  ): Promise<Download> {
     const speculated = this.speculative.get(candidate.sha256);
     if (speculated) {
       this.speculative.delete(candidate.sha256);
@@ -751,8 +762,7 @@ class FerryClient implements Ferry {
     const run = (async (): Promise<Download> => {
       const url = this.api.url(candidate.url);
       const { cache } = await this.ready;
-      // Bytes go to the cache as they arrive (committed only once verified), not after the session loads.
-      let written = cache.writer(candidate.sha256, candidate.size);
+      let written = how.writeAhead ? cache.writer(candidate.sha256, candidate.size) : null;
       const sink = written && {
         write: (chunk: Uint8Array) => written?.write(chunk),
         restart: () => {
@@ -772,7 +782,7 @@ class FerryClient implements Ferry {
           sink: sink ?? undefined,
         });
         // Started ahead of its manifest's verification: nothing is reported or handed on before it.
-        if (verified) await verified;
+        if (how.verified) await how.verified;
         this.report({
           type: 'download',
           model: p.model,
