@@ -22,4 +22,4 @@ export function createFerry(options: FerryOptions & { platform?: Platform; stora
 }
 
 export { createBrowserPlatform, type BrowserPlatformOptions, type BrowserStorageKind } from './browser-platform.js';
-export * from '../shared/public-exports.js';
+export * from '../../core/public-api.js';

@@ -22,4 +22,4 @@ export function createFerry(options: FerryOptions & { platform?: Platform }): Fe
 
 export { createNodePlatform, defaultCacheRoot, type NodePlatformOptions } from './node-platform.js';
 export { openDirectoryStorage } from './file-storage.js';
-export * from '../shared/public-exports.js';
+export * from '../../core/public-api.js';
