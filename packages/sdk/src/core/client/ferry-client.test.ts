@@ -48,9 +48,16 @@ async function world(options: { capabilities?: Partial<Capabilities>; runtime?: 
       ...extra,
     });
   };
+  /** An app run that loads `model` with `latest` and exits: its client closed, so its cache writes are done. */
+  const installOnce = async (model = 'digits') => {
+    const ferry = client();
+    const loaded = await ferry.getModel(model, { policy: 'latest' });
+    await ferry.close();
+    return loaded;
+  };
   const artifactRequests = () => server.requests.filter((r) => r.path.startsWith('/v1/artifacts')).length;
   const resolveRequests = () => server.requests.filter((r) => r.path === '/v1/resolve').length;
-  return { signer, server, storage, runtime, client, platforms, artifactRequests, resolveRequests };
+  return { signer, server, storage, runtime, client, installOnce, platforms, artifactRequests, resolveRequests };
 }
 
 async function sentEvents(w: Awaited<ReturnType<typeof world>>, ferry: ReturnType<typeof createFerry>): Promise<TelemetryEvent[]> {
@@ -132,10 +139,8 @@ describe('getModel policies', () => {
   it('offline: latest serves the last verified model (stale), or fails with a typed error when none', async () => {
     const w = await world();
     await w.server.publish('digits', modelBytes(100));
-    // The app closes its client (the cache write finishes behind getModel), then starts again offline.
-    const first = w.client();
-    await first.getModel('digits', { policy: 'latest' });
-    await first.close();
+    // The app ran once (the cache write finishes behind getModel, close() waits), then starts again offline.
+    await w.installOnce();
     w.server.offline = true;
     const model = await w.client().getModel('digits', { policy: 'latest' });
     expect(model).toMatchObject({ version: 1, stale: true, source: 'cache' });
@@ -151,9 +156,7 @@ describe('getModel policies', () => {
   it('local-then-update while offline: serves the cache, the update reports the failure', async () => {
     const w = await world();
     await w.server.publish('digits', modelBytes(100));
-    const first = w.client();
-    await first.getModel('digits', { policy: 'latest' });
-    await first.close();
+    await w.installOnce();
     w.server.offline = true;
     const model = await w.client().getModel('digits');
     expect(model.version).toBe(1);
@@ -306,10 +309,8 @@ describe('attacks: each refused with its own error, the previous good model stil
   async function withGoodModel() {
     const w = await world();
     await w.server.publish('digits', modelBytes(1000));
-    const first = w.client();
-    const good = await first.getModel('digits', { policy: 'latest' });
+    const good = await w.installOnce();
     expect(good.version).toBe(1);
-    await first.close();
     const stillServed = async () => {
       const model = await w.client().getModel('digits', { policy: 'local' });
       expect(model).toMatchObject({ version: 1, sha256: good.sha256 });
