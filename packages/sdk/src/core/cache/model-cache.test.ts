@@ -86,6 +86,22 @@ describe('ModelCache', () => {
     expect((await cache.listInstalled()).map((r) => r.model)).toEqual(['digits']);
   });
 
+  it('a reader of a model installed behind a load gets it while loads still run (no load waits for itself)', async () => {
+    const { cache } = cacheOf();
+    const b = bytes(10, 1);
+    const release = cache.hold();
+    cache.installBehind(record('digits', b), b);
+    // Still held: the install runs now because it is needed, and the rest of the held writes stay held.
+    await cache.acceptRelease('digits', 2);
+    expect(await cache.installed('digits')).toMatchObject({ sha256: sha256Of(b) });
+    await cache.updateInstalled('digits', { backend: 'cpu' });
+    expect(await cache.installed('digits')).toMatchObject({ backend: 'cpu' });
+    expect(await cache.storage.meta.get('release/digits')).toBeUndefined();
+    release();
+    await cache.settle();
+    expect(await cache.storage.meta.get('release/digits')).toBe(2);
+  });
+
   it('keeps the release counter when a model is deleted', async () => {
     const { cache } = cacheOf();
     const b = bytes(10, 1);

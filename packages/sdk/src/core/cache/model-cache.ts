@@ -61,8 +61,12 @@ export class ModelCache {
   private readonly releases = new Map<string, number>();
   /** The write of each model's release counter; a new one writes the highest at that time. */
   private readonly releaseWrites = new Map<string, Promise<void>>();
-  /** Installs finishing behind a load; {@link installed} waits for the model's. */
-  private readonly pendingInstalls = new Map<string, Promise<void>>();
+  /**
+   * Installs finishing behind a load, by model. A reader that needs one ({@link waitForInstall})
+   * lets it run at once instead of after the loads running now: a load that reads its own model
+   * would otherwise wait for itself.
+   */
+  private readonly pendingInstalls = new Map<string, { work: Promise<void>; expedite: () => void }>();
   /** Loads running now (see {@link hold}), and the gate deferred writes wait at. */
   private loadsRunning = 0;
   private gate: Promise<void> = Promise.resolve();
@@ -89,9 +93,9 @@ export class ModelCache {
 
   /**
    * Checks `release` against the highest accepted before: throws {@link ManifestRollbackError} if
-   * it is older, else records it. Resolves once checked, with `persisted`, which settles when the
-   * counter is on disk (durably): callers overlap that write with the download and wait for it
-   * before the model is handed out or installed.
+   * it is older, else records it (in memory at once: later checks see it). Resolves once checked,
+   * with `persisted`, which settles when the counter is on disk (durably), written once no load
+   * runs ({@link afterLoads}).
    */
   acceptRelease(model: string, release: number): Promise<{ persisted: Promise<void> }> {
     return this.lock.run(async () => {
@@ -118,8 +122,16 @@ export class ModelCache {
   // --- Installed models ---------------------------------------------------------------------------
 
   async installed(model: string): Promise<InstalledModel | undefined> {
-    await this.pendingInstalls.get(model);
+    await this.waitForInstall(model);
     return this.readInstalled(model);
+  }
+
+  /** Waits for the install of `model` behind a load, if any, letting it run now. */
+  private async waitForInstall(model: string): Promise<void> {
+    const pending = this.pendingInstalls.get(model);
+    if (!pending) return;
+    pending.expedite();
+    await pending.work;
   }
 
   /** The stored record, not waiting for an install behind a load (for use under the lock, which that install needs). */
@@ -129,7 +141,7 @@ export class ModelCache {
   }
 
   async listInstalled(): Promise<InstalledModel[]> {
-    await Promise.all(this.pendingInstalls.values());
+    await Promise.all([...this.pendingInstalls.keys()].map((model) => this.waitForInstall(model)));
     const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
     const records = await Promise.all(names.map((n) => this.readInstalled(n)));
     return records.filter((r): r is InstalledModel => r !== undefined);
@@ -155,21 +167,31 @@ export class ModelCache {
    * bytes could not be stored. {@link installed} and {@link listInstalled} wait for it, {@link settle} too.
    */
   installBehind(record: InstalledModel, bytes: Uint8Array | null, written: ArtifactWriter | null = null): void {
-    const previous = this.pendingInstalls.get(record.model) ?? Promise.resolve();
-    const work: Promise<void> = previous
-      .then(() => this.afterLoads(() => (bytes ? this.store(record.sha256, bytes, written) : Promise.resolve(true))))
+    const previous = this.pendingInstalls.get(record.model);
+    let expedite: () => void = () => undefined;
+    const urgent = new Promise<void>((resolve) => (expedite = resolve));
+    const work: Promise<void> = (previous?.work ?? Promise.resolve())
+      .then(() => Promise.race([this.loadsDone(), urgent]))
+      .then(() => (bytes ? this.store(record.sha256, bytes, written) : true))
       .then((ok) => (ok ? this.install(record) : undefined))
       .catch(() => undefined)
       .finally(() => {
-        if (this.pendingInstalls.get(record.model) === work) this.pendingInstalls.delete(record.model);
+        if (this.pendingInstalls.get(record.model)?.work === work) this.pendingInstalls.delete(record.model);
       });
-    this.pendingInstalls.set(record.model, work);
+    // Expediting this one expedites the one it waits for too.
+    this.pendingInstalls.set(record.model, {
+      work,
+      expedite: () => {
+        previous?.expedite();
+        expedite();
+      },
+    });
     this.inBackground(work);
   }
 
   /** Updates the installed record in place (backend that worked, failures). */
   async updateInstalled(model: string, patch: Partial<Pick<InstalledModel, 'backend' | 'failures'>>): Promise<void> {
-    await this.pendingInstalls.get(model);
+    await this.waitForInstall(model);
     return this.lock.run(async () => {
       const record = await this.readInstalled(model);
       if (record) await this.storage.meta.set(KEY.installed(model), { ...record, ...patch });
@@ -178,7 +200,7 @@ export class ModelCache {
 
   /** Removes a model and its artifact (unless shared). The release counter stays: rollback protection outlives the cache. */
   async uninstall(model: string): Promise<boolean> {
-    await this.pendingInstalls.get(model);
+    await this.waitForInstall(model);
     return this.lock.run(async () => {
       const record = await this.readInstalled(model);
       await this.storage.meta.delete(KEY.installed(model));
@@ -263,6 +285,11 @@ export class ModelCache {
   /** Runs `work` once no load is running (at once when none is). */
   afterLoads<T>(work: () => Promise<T>): Promise<T> {
     return this.loadsRunning === 0 ? work() : this.gate.then(work);
+  }
+
+  /** Settles when no load is running. */
+  private loadsDone(): Promise<void> {
+    return this.loadsRunning === 0 ? Promise.resolve() : this.gate;
   }
 
   /** Runs `work` behind the caller: errors dropped, awaited by {@link settle}. */

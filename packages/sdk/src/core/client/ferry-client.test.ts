@@ -448,6 +448,28 @@ describe('attacks: each refused with its own error, the previous good model stil
   });
 });
 
+describe('concurrent loads', () => {
+  it('a model loaded while another load is still running is served from the cache at once', async () => {
+    const w = await world();
+    await w.server.publish('faces', modelBytes(800, 3));
+    await w.server.publish('digits', modelBytes(600, 5));
+    const ferry = w.client({ stallTimeoutMs: 60_000 });
+    // "faces" stalls mid-download: a load runs all along, holding the cache's writes.
+    w.server.faults.stall = { times: 1 };
+    const stop = new AbortController();
+    const faces = ferry.getModel('faces', { policy: 'latest', signal: stop.signal }).catch((e: unknown) => e);
+    while (w.artifactRequests() < 1) await new Promise((r) => setTimeout(r, 1));
+    const digits = await ferry.getModel('digits', { policy: 'latest' });
+    // Its install waits behind "faces"; asking for it again needs it now, and gets it.
+    const again = await ferry.getModel('digits', { policy: 'local' });
+    expect(again).toMatchObject({ source: 'cache', sha256: digits.sha256 });
+    expect((await ferry.listCachedModels()).map((m) => m.name)).toEqual(['digits']);
+    stop.abort();
+    expect(await faces).toBeInstanceOf(DownloadAbortedError);
+    await ferry.close();
+  });
+});
+
 describe('cache management', () => {
   it('prefetches, lists, deletes; getModel then loads the prefetched bytes', async () => {
     const w = await world();
