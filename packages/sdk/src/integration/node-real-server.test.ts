@@ -122,7 +122,9 @@ describe('policies against a real server', () => {
     const v1 = mlp(2);
     await ferry.release(name, v1);
     const dir = await cacheDir();
-    await device(dir).getModel(name, { policy: 'local' });
+    const first = device(dir);
+    await first.getModel(name, { policy: 'local' });
+    await first.close(); // an app run: its cache writes finish behind getModel, close() waits
     const v2 = mlp(3);
     await ferry.release(name, v2);
 
@@ -198,7 +200,9 @@ describe('attacks against a real server: each refused with its own error, the pr
     const v1 = mlp(10);
     await ferry.release(name, v1);
     const dir = await cacheDir();
-    const good = await device(dir).getModel(name, { policy: 'latest' });
+    const first = device(dir);
+    const good = await first.getModel(name, { policy: 'latest' });
+    await first.close();
     const v2 = mlp(11);
     await ferry.release(name, v2);
     const stillServed = async () => {
@@ -336,8 +340,13 @@ describe('keys from the server (jwksUrl) and their rotation', () => {
     const byUrl = await cacheDir();
     const pinned = await cacheDir();
     const urlClient = () => device(byUrl, { trustedKeys: undefined, jwksUrl: '/v1/keys' });
-    expect((await urlClient().getModel(name, { policy: 'latest' })).version).toBe(1);
-    await device(pinned).getModel(name, { policy: 'latest' });
+    // Each app run ends with close(): the cache is written behind getModel.
+    const first = urlClient();
+    expect((await first.getModel(name, { policy: 'latest' })).version).toBe(1);
+    await first.close();
+    const pinnedFirst = device(pinned);
+    await pinnedFirst.getModel(name, { policy: 'latest' });
+    await pinnedFirst.close();
 
     await proxy.stop();
     const offline = await urlClient().getModel(name, { policy: 'latest' });
