@@ -448,20 +448,13 @@ class FerryClient implements Ferry {
       cancel: () => {
         controller.abort();
         refuse(new DownloadAbortedError('the manifest did not verify', { model: name }));
-        this.dropSpeculative(sha256);
+        this.speculative.delete(sha256);
       },
       stop: () => {
         stopped = true;
         release();
       },
     };
-  }
-
-  /** Drops a speculative download nobody took: cancelled if running, its cache writer aborted. */
-  private dropSpeculative(sha256: string): void {
-    const left = this.speculative.get(sha256);
-    this.speculative.delete(sha256);
-    void left?.then((d) => d.written?.abort(), () => undefined);
   }
 
   /** Verifies a fresh manifest and records its release (refusing older ones). */
@@ -497,7 +490,8 @@ class FerryClient implements Ferry {
     try {
       return await this.loadManifest(manifest, options);
     } finally {
-      for (const c of manifest.payload.candidates) if (this.speculative.has(c.sha256)) this.dropSpeculative(c.sha256);
+      // A download started ahead that this load did not take (it writes nothing ahead: just forget it).
+      for (const c of manifest.payload.candidates) this.speculative.delete(c.sha256);
     }
   }
 
