@@ -28,6 +28,7 @@ import { readdir, readFile, mkdir } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import autocannon from 'autocannon';
+import { findWrk, runWrk, writeWrkScript } from './wrk.js';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { buildMlp } from '@ferry/compress/testing';
 import { admitted } from '../apps/server/src/delivery/bucketing.js';
@@ -62,6 +63,13 @@ const PROFILE = process.env.BENCH_PROFILE === '1';
 // BENCH_RESOLVE_JOBS=wait: let them run and start timing once none is queued or running.
 const JOBS = process.env.BENCH_RESOLVE_JOBS === 'wait' ? 'wait' : 'off';
 const JOBS_WAIT_SECONDS = envInt('BENCH_RESOLVE_JOBS_WAIT_SECONDS', 600);
+// Load generator: autocannon (in this process), wrk (Debian's `wrk`, a C program), or both, each
+// with its own interleaved hello/resolve runs and its own ratio.
+// Default: autocannon, and wrk too when it is installed.
+const CLIENTS = (process.env.BENCH_RESOLVE_CLIENT ?? (findWrk() ? 'both' : 'autocannon')).split(',').flatMap((c) =>
+  c === 'both' ? ['autocannon', 'wrk'] : [c],
+) as ('autocannon' | 'wrk')[];
+const WRK_THREADS = envInt('BENCH_RESOLVE_WRK_THREADS', 1);
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
@@ -192,42 +200,60 @@ interface Run {
   loadGenCpu: number;
 }
 
-/** One autocannon run; throws on any non-2xx answer, socket error or timeout. */
-async function load(
-  name: string,
-  port: number,
-  pid: number,
-  seconds: number,
-  opts: AutocannonOptions,
-): Promise<Run> {
+type LoadSpec =
+  | { client: 'autocannon'; opts: AutocannonOptions }
+  | { client: 'wrk'; bin: string; script: string };
+
+/** One run of the load generator; throws on any non-2xx answer, socket error or timeout. */
+async function load(name: string, port: number, pid: number, seconds: number, spec: LoadSpec): Promise<Run> {
   const cpu0 = await cpuSeconds(pid);
   const self0 = process.cpuUsage();
   const t0 = performance.now();
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}`,
-    connections: CONNECTIONS,
-    pipelining: 1,
-    duration: seconds,
-    timeout: 10,
-    ...opts,
-  }) as AutocannonResult;
+  let run: Omit<Run, 'serverCpu' | 'loadGenCpu'>;
+  let loadGenCpu: number | null = null;
+  if (spec.client === 'autocannon') {
+    const result = (await autocannon({
+      url: `http://127.0.0.1:${port}`,
+      connections: CONNECTIONS,
+      pipelining: 1,
+      duration: seconds,
+      timeout: 10,
+      ...spec.opts,
+    })) as AutocannonResult;
+    if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
+      throw new Error(
+        `${name}: ${result.non2xx} non-2xx answers, ${result.errors} errors, ${result.timeouts} timeouts ` +
+          `(status codes: ${JSON.stringify(result.statusCodeStats)})`,
+      );
+    }
+    run = {
+      rps: result.requests.total / result.duration,
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      max: result.latency.max,
+      requests: result.requests.total,
+    };
+  } else {
+    const r = await runWrk({
+      bin: spec.bin,
+      url: `http://127.0.0.1:${port}`,
+      script: spec.script,
+      connections: CONNECTIONS,
+      threads: WRK_THREADS,
+      seconds,
+    });
+    const bad = Object.entries(r.errors).filter(([, n]) => n > 0);
+    if (bad.length) throw new Error(`${name}: wrk errors ${JSON.stringify(r.errors)} (status = non-2xx/3xx answers)`);
+    run = { rps: r.requests / r.seconds, p50: r.p50, p99: r.p99, max: r.max, requests: r.requests };
+    loadGenCpu = r.cpuSeconds;
+  }
   const elapsed = (performance.now() - t0) / 1000;
   const cpu1 = await cpuSeconds(pid);
   const self = process.cpuUsage(self0);
-  if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
-    throw new Error(
-      `${name}: ${result.non2xx} non-2xx answers, ${result.errors} errors, ${result.timeouts} timeouts ` +
-        `(status codes: ${JSON.stringify(result.statusCodeStats)})`,
-    );
-  }
   return {
-    rps: result.requests.total / result.duration,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    max: result.latency.max,
-    requests: result.requests.total,
+    ...run,
     serverCpu: cpu0 !== null && cpu1 !== null ? (cpu1 - cpu0) / elapsed : null,
-    loadGenCpu: (self.user + self.system) / 1e6 / elapsed,
+    loadGenCpu: (loadGenCpu ?? (self.user + self.system) / 1e6) / elapsed,
   };
 }
 
@@ -430,62 +456,98 @@ await withCleanup(async (defer) => {
   );
 
   let next = 0;
-  const resolveOpts: AutocannonOptions = {
-    requests: [
-      {
-        method: 'POST',
-        path: '/v1/resolve',
-        headers: { 'content-type': 'application/json', 'x-ferry-app-key': appKey },
-        setupRequest: (req: Record<string, unknown>) => {
-          const b = bodies[next++ % bodies.length]!;
-          return { ...req, body: b.json };
+  const resolveHeaders = { 'content-type': 'application/json', 'x-ferry-app-key': appKey };
+  const specs = async (client: 'autocannon' | 'wrk'): Promise<{ hello: LoadSpec; resolve: LoadSpec }> => {
+    if (client === 'autocannon') {
+      return {
+        hello: { client, opts: { method: 'GET' } },
+        resolve: {
+          client,
+          opts: {
+            requests: [
+              {
+                method: 'POST',
+                path: '/v1/resolve',
+                headers: resolveHeaders,
+                setupRequest: (req: Record<string, unknown>) => ({ ...req, body: bodies[next++ % bodies.length]!.json }),
+              },
+            ],
+          },
         },
+      };
+    }
+    const bin = findWrk();
+    if (!bin) throw new Error('wrk is not installed (apt-get install -y wrk), or run with BENCH_RESOLVE_CLIENT=autocannon');
+    return {
+      hello: { client, bin, script: await writeWrkScript(tmp.path, 'hello', { method: 'GET', path: '/' }) },
+      resolve: {
+        client,
+        bin,
+        script: await writeWrkScript(tmp.path, 'resolve', {
+          method: 'POST',
+          path: '/v1/resolve',
+          headers: resolveHeaders,
+          bodies: bodies.map((b) => b.json),
+        }),
       },
-    ],
+    };
   };
-  const helloOpts: AutocannonOptions = { method: 'GET' };
 
-  // --- warm-up (JIT, caches), then interleaved timed runs
-  await load('hello warm-up', hello.port, hello.pid, WARMUP_SECONDS, helloOpts);
-  await load('resolve warm-up', ferry.port, ferry.pid, WARMUP_SECONDS, resolveOpts);
-  const runs: { hello: Run[]; resolve: Run[] } = { hello: [], resolve: [] };
-  const windows: [number, number][] = [];
   const line = (name: string, r: Run): string =>
     `  ${name.padEnd(8)} ${fmt(r.rps, 0).padStart(7)} req/s  p50 ${fmt(r.p50, 0)} ms  p99 ${fmt(r.p99, 0)} ms  ` +
     `max ${fmt(r.max, 0)} ms  server CPU ${r.serverCpu === null ? '?' : fmt(100 * r.serverCpu, 0) + '%'}  ` +
     `load-gen CPU ${fmt(100 * r.loadGenCpu, 0)}%`;
-  for (let round = 0; round < ROUNDS; round++) {
-    const h = await load('hello', hello.port, hello.pid, SECONDS, helloOpts);
-    runs.hello.push(h);
-    console.log(line('hello', h));
-    const w0 = nowUs();
-    const r = await load('resolve', ferry.port, ferry.pid, SECONDS, resolveOpts);
-    windows.push([w0, nowUs()]);
-    runs.resolve.push(r);
-    console.log(line('resolve', r));
-  }
+  const windows: [number, number][] = [];
+  const verdicts: string[] = [];
+  for (const client of CLIENTS) {
+    const spec = await specs(client);
+    console.log(`\nload generator: ${client}${client === 'wrk' ? ` (${WRK_THREADS} thread${WRK_THREADS > 1 ? 's' : ''})` : ' (in this process)'}`);
+    // --- warm-up (JIT, caches), then interleaved timed runs
+    await load('hello warm-up', hello.port, hello.pid, WARMUP_SECONDS, spec.hello);
+    await load('resolve warm-up', ferry.port, ferry.pid, WARMUP_SECONDS, spec.resolve);
+    const runs: { hello: Run[]; resolve: Run[] } = { hello: [], resolve: [] };
+    for (let round = 0; round < ROUNDS; round++) {
+      const h = await load('hello', hello.port, hello.pid, SECONDS, spec.hello);
+      runs.hello.push(h);
+      console.log(line('hello', h));
+      const w0 = nowUs();
+      const r = await load('resolve', ferry.port, ferry.pid, SECONDS, spec.resolve);
+      windows.push([w0, nowUs()]);
+      runs.resolve.push(r);
+      console.log(line('resolve', r));
+    }
 
-  const med = (rs: Run[], k: keyof Run): number => median(rs.map((r) => r[k] as number));
-  const hRps = med(runs.hello, 'rps');
-  const rRps = med(runs.resolve, 'rps');
-  const ratio = rRps / hRps;
-  const p99 = med(runs.resolve, 'p99');
-  const ratioOk = ratio >= RATIO_TARGET;
-  const p99Ok = p99 < P99_TARGET_MS;
-  const cpu = (rs: Run[]): string => (rs.every((r) => r.serverCpu !== null) ? `${fmt(100 * med(rs, 'serverCpu'), 0)}%` : '?');
-  console.log(`load average now ${loadavg().map((l) => fmt(l, 2)).join(' ')} (2 cores; anything else running skews both)`);
-  console.log(`\nmedians over ${ROUNDS} runs of ${SECONDS} s, ${CONNECTIONS} connections:`);
-  console.log(
-    `  hello-world: ${fmt(hRps, 0)} req/s, p50 ${fmt(med(runs.hello, 'p50'), 0)} ms, p99 ${fmt(med(runs.hello, 'p99'), 0)} ms, server CPU ${cpu(runs.hello)}`,
-  );
-  console.log(
-    `  resolve:     ${fmt(rRps, 0)} req/s, p50 ${fmt(med(runs.resolve, 'p50'), 0)} ms, p99 ${fmt(p99, 0)} ms, server CPU ${cpu(runs.resolve)}`,
-  );
-  console.log(`  ratio resolve/hello: ${fmt(ratio, 2)}× (target ≥ ${RATIO_TARGET}): ${ratioOk ? 'PASS' : 'MISS'}`);
-  console.log(`  resolve p99: ${fmt(p99, 0)} ms (target < ${P99_TARGET_MS} ms): ${p99Ok ? 'PASS' : 'MISS'}`);
-  console.log(`  server CPU per resolve: ${rRps > 0 && runs.resolve.every((r) => r.serverCpu !== null) ? fmt((1e6 * med(runs.resolve, 'serverCpu')) / rRps, 0) + ' µs' : '?'}` +
-    `; per hello: ${hRps > 0 && runs.hello.every((r) => r.serverCpu !== null) ? fmt((1e6 * med(runs.hello, 'serverCpu')) / hRps, 0) + ' µs' : '?'}`);
-  failed = !ratioOk || !p99Ok;
+    const med = (rs: Run[], k: keyof Run): number => median(rs.map((r) => r[k] as number));
+    const hRps = med(runs.hello, 'rps');
+    const rRps = med(runs.resolve, 'rps');
+    const ratio = rRps / hRps;
+    const p99 = med(runs.resolve, 'p99');
+    const ratioOk = ratio >= RATIO_TARGET;
+    const p99Ok = p99 < P99_TARGET_MS;
+    const cpu = (rs: Run[]): string => (rs.every((r) => r.serverCpu !== null) ? `${fmt(100 * med(rs, 'serverCpu'), 0)}%` : '?');
+    const perRequest = (rs: Run[], rps: number, k: 'serverCpu' | 'loadGenCpu'): string =>
+      rps > 0 && rs.every((r) => r[k] !== null) ? `${fmt((1e6 * med(rs, k)) / rps, 0)} µs` : '?';
+    console.log(`medians over ${ROUNDS} runs of ${SECONDS} s, ${CONNECTIONS} connections, ${client}:`);
+    console.log(
+      `  hello-world: ${fmt(hRps, 0)} req/s, p50 ${fmt(med(runs.hello, 'p50'), 0)} ms, p99 ${fmt(med(runs.hello, 'p99'), 0)} ms, server CPU ${cpu(runs.hello)}`,
+    );
+    console.log(
+      `  resolve:     ${fmt(rRps, 0)} req/s, p50 ${fmt(med(runs.resolve, 'p50'), 0)} ms, p99 ${fmt(p99, 0)} ms, server CPU ${cpu(runs.resolve)}`,
+    );
+    console.log(
+      `  CPU per request: server ${perRequest(runs.resolve, rRps, 'serverCpu')} per resolve, ${perRequest(runs.hello, hRps, 'serverCpu')} per hello; ` +
+        `load generator ${perRequest(runs.resolve, rRps, 'loadGenCpu')} per resolve, ${perRequest(runs.hello, hRps, 'loadGenCpu')} per hello`,
+    );
+    const verdict =
+      `${client.padEnd(10)} ratio resolve/hello ${fmt(ratio, 2)}× (target ≥ ${RATIO_TARGET}): ${ratioOk ? 'PASS' : 'MISS'}; ` +
+      `resolve p99 ${fmt(p99, 0)} ms (target < ${P99_TARGET_MS} ms): ${p99Ok ? 'PASS' : 'MISS'}`;
+    console.log(`  ${verdict}`);
+    verdicts.push(verdict);
+    if (!ratioOk || !p99Ok) failed = true;
+  }
+  console.log(`\nload average now ${loadavg().map((l) => fmt(l, 2)).join(' ')} (2 cores; anything else running skews both)`);
+  console.log('summary:');
+  for (const v of verdicts) console.log(`  ${v}`);
 
   if (profileDir) {
     await stopFerry();
