@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// `npm run bench [-- upload|download|resolve|compress/run|sdk/load|sdk/bundle-size ...]`: runs the benchmarks one after the other (default: all),
+// `npm run bench [-- upload|download|resolve|compress/run|sdk/load|sdk/browser-load|sdk/bundle-size ...]`: runs the benchmarks one after the other (default: all),
 // each in its own node process with the TypeScript sources of the workspace packages.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const ALL = ['upload', 'download', 'resolve', 'compress/run', 'sdk/load', 'sdk/bundle-size'];
+const ALL = ['upload', 'download', 'resolve', 'compress/run', 'sdk/load', 'sdk/browser-load', 'sdk/bundle-size'];
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : ALL;
 let failed = 0;
 for (const name of wanted) {

@@ -14,6 +14,7 @@ import {
   isVerificationError,
   type CandidateFailure,
 } from '../errors.js';
+import { preloadStreamingSha256 } from '../hash/sha256.js';
 import { FerryApi } from '../http/ferry-api.js';
 import { DEFAULT_RETRY, linkSignals } from '../http/retry.js';
 import { createOrtRuntime } from '../inference/ort-runtime.js';
@@ -160,6 +161,8 @@ class FerryClient implements Ferry {
     this.ready.catch(() => undefined);
     // Probing (GPU adapter, storage estimate) overlaps with opening the cache.
     this.capabilities().catch(() => undefined);
+    // So does compiling the download hasher, where the platform has no native one.
+    if (!platform.createSha256) void preloadStreamingSha256();
   }
 
   /** Opens the cache and makes the key ring. */

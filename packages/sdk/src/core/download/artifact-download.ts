@@ -8,7 +8,7 @@ import {
   SizeMismatchError,
   errorFromResponse,
 } from '../errors.js';
-import { portableSha256 } from '../hash/sha256.js';
+import { streamingSha256 } from '../hash/sha256.js';
 import { backoffDelay, linkSignals, retryAfterMs, sleep, type RetryOptions } from '../http/retry.js';
 import type { Sha256Hasher } from '../platform.js';
 
@@ -49,7 +49,8 @@ export interface ArtifactDownloaderOptions {
   stallTimeoutMs: number;
   monotonic: () => number;
   now: () => number;
-  createSha256?: (() => Sha256Hasher) | undefined;
+  /** The incremental SHA-256 of downloads. @defaultValue {@link streamingSha256} */
+  createSha256?: (() => Sha256Hasher | Promise<Sha256Hasher>) | undefined;
   connectionError: (url: string, cause: unknown, timedOut: boolean, model?: string) => FerryError;
   random?: () => number;
 }
@@ -82,7 +83,8 @@ export class ArtifactDownloader {
     const { expected, model, signal } = request;
     const { retry } = this.options;
     const started = this.options.monotonic();
-    let hasher = (this.options.createSha256 ?? portableSha256)();
+    const newHasher = this.options.createSha256 ?? streamingSha256;
+    let hasher = await newHasher();
     // The manifest says how long it is: filled as it arrives, no copy at the end.
     const bytes = new Uint8Array(expected.size);
     let received = 0;
@@ -104,8 +106,8 @@ export class ArtifactDownloader {
       }
       request.onProgress?.({ model, variant: request.variant, bytes: received, total: expected.size, rate: Math.round(rate.value) });
     };
-    const restart = () => {
-      hasher = (this.options.createSha256 ?? portableSha256)();
+    const restart = async () => {
+      hasher = await newHasher();
       received = 0;
       rate.bytes = 0;
       request.sink?.restart();
@@ -148,7 +150,7 @@ export class ArtifactDownloader {
           }
           resumed = true;
         } else if (res.status === 200) {
-          if (received > 0) restart(); // The server ignored Range (or the ETag changed): start over.
+          if (received > 0) await restart(); // The server ignored Range (or the ETag changed): start over.
         } else {
           const failure = await errorFromResponse(res, { model });
           if (!(failure instanceof ServerError)) throw failure;

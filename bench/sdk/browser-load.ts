@@ -1,0 +1,183 @@
+/**
+ * The SDK's load in Chromium (Debian's /usr/bin/chromium through playwright-core), against the
+ * same baseline as load.ts measured in the same page and run: plain `fetch` of the artifact +
+ * onnxruntime-web `InferenceSession.create` + one run. A Ferry server in a child process
+ * (bench/lib.ts, background jobs off) serves a real ~7 MiB ONNX MLP; the page and the device
+ * API share one origin (examples/web/serve.mjs), as in the web example.
+ *
+ * - cold: a new client on a cache namespace never used, `getModel('latest')` (resolve,
+ *   signature, release check, download hashed while it streams, session, warm-up run); printed
+ *   also until the cache is written.
+ * - warm: a new client on a primed namespace, `getModel('local')` (manifest and bytes verified
+ *   again, session, warm-up run) against the same plain fetch + create.
+ *
+ * BENCH_SDK_ROUNDS (15) counted rounds after BENCH_SDK_WARMUP (3); BENCH_SDK_STORAGE=indexeddb
+ * to measure IndexedDB instead of OPFS. Targets as in load.ts (cold ≤ 1.2×, warm ≤ 1.1×); exit
+ * code 1 when one is missed.
+ *
+ *   node --conditions=@ferry/source --import tsx bench/sdk/browser-load.ts
+ */
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { chromium } from 'playwright-core';
+import { buildMlp } from '@ferry/compress/testing';
+import { MiB, REPO_ROOT, adminHeaders, createModel, envInt, fmt, http, makeTempDir, median, startFerryChild, withCleanup } from '../lib.js';
+
+const CHROMIUM = process.env.BENCH_CHROMIUM ?? '/usr/bin/chromium';
+const HIDDEN = envInt('BENCH_SDK_HIDDEN', 1024);
+const ROUNDS = envInt('BENCH_SDK_ROUNDS', 15);
+const WARMUP = envInt('BENCH_SDK_WARMUP', 3);
+const STORAGE = process.env.BENCH_SDK_STORAGE === 'indexeddb' ? 'indexeddb' : undefined;
+const target = (name: string, fallback: number) => Number(process.env[`BENCH_SDK_${name}_TARGET`] ?? fallback);
+const TARGETS = { cold: target('COLD', 1.2), warm: target('WARM', 1.1) };
+const ORT_FILES = ['ort-wasm-simd-threaded.jsep.wasm', 'ort-wasm-simd-threaded.jsep.mjs'];
+
+if (!existsSync(CHROMIUM)) {
+  console.error(`${CHROMIUM} not found: apt-get install -y chromium (or set BENCH_CHROMIUM)`);
+  process.exit(2);
+}
+
+interface SdkResult {
+  ms: number;
+  untilCached: number;
+  source: string;
+  storage: string;
+}
+type BenchWindow = {
+  bench: {
+    init(s: unknown): void;
+    plain(): Promise<number>;
+    sdk(namespace: string, policy: 'latest' | 'local'): Promise<SdkResult>;
+  };
+};
+
+let missed = 0;
+
+await withCleanup(async (defer) => {
+  const tmp = await makeTempDir('ferry-bench-browser-');
+  defer(tmp.remove);
+  const server = await startFerryChild(join(tmp.path, 'ferry'), { FERRY_JOB_CONCURRENCY: '0' });
+  defer(server.stop);
+  const { port } = server;
+
+  const bytes = buildMlp({ inputSize: 784, hidden: [HIDDEN, HIDDEN], outputs: 10, seed: 7 });
+  await createModel(port, 'bench-sdk');
+  const uploaded = await http(port, 'POST', '/v1/projects/default/models/bench-sdk/versions', {
+    headers: { ...adminHeaders, 'content-type': 'application/octet-stream' },
+    body: Buffer.from(bytes),
+  });
+  if (uploaded.status !== 201) throw new Error(`upload: ${uploaded.status} ${uploaded.body}`);
+  const { version, sha256 } = JSON.parse(uploaded.body) as { version: number; sha256: string };
+  const rollout = await http(port, 'POST', '/v1/projects/default/models/bench-sdk/rollouts', {
+    headers: { ...adminHeaders, 'content-type': 'application/json' },
+    body: JSON.stringify({ version, stages: [100] }),
+  });
+  if (rollout.status !== 201) throw new Error(`rollout: ${rollout.status} ${rollout.body}`);
+  const keys = JSON.parse((await http(port, 'GET', '/v1/projects/default/app-keys', { headers: adminHeaders })).body) as { appKeys: { id: string; key: string }[] };
+  const appKey = keys.appKeys[0]!;
+  const jwks = JSON.parse((await http(port, 'GET', '/v1/keys')).body) as { keys: Record<string, unknown>[] };
+
+  // The page: the bench bundle, ONNX Runtime's wasm, an index.html.
+  const site = join(tmp.path, 'site');
+  await mkdir(join(site, 'ort'), { recursive: true });
+  await build({
+    entryPoints: [join(REPO_ROOT, 'bench', 'sdk', 'browser-page.ts')],
+    bundle: true,
+    format: 'esm',
+    splitting: true,
+    platform: 'browser',
+    target: 'es2022',
+    conditions: ['@ferry/source'],
+    minify: true,
+    outdir: site,
+    logLevel: 'warning',
+  });
+  const ortDist = join(REPO_ROOT, 'node_modules', 'onnxruntime-web', 'dist');
+  await Promise.all(ORT_FILES.map((f) => copyFile(join(ortDist, f), join(site, 'ort', f))));
+  await writeFile(join(site, 'index.html'), '<!doctype html><meta charset="utf-8"><script type="module" src="./browser-page.js"></script>');
+  const { serveExample } = (await import(join(REPO_ROOT, 'examples', 'web', 'serve.mjs'))) as {
+    serveExample(o: { dir: string; ferry: string }): Promise<{ url: string; close(): Promise<void> }>;
+  };
+  const web = await serveExample({ dir: site, ferry: `http://127.0.0.1:${port}` });
+  defer(web.close);
+
+  const profile = await makeTempDir('ferry-bench-chromium-');
+  defer(profile.remove);
+  const context = await chromium.launchPersistentContext(profile.path, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  defer(() => context.close());
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('pageerror', (err) => console.error('page error:', err));
+  await page.goto(`${web.url}/index.html`);
+  await page.waitForFunction(() => 'bench' in window);
+  await page.evaluate(
+    (s) => (window as unknown as BenchWindow).bench.init(s),
+    {
+      config: { appKey: appKey.key, appKeyId: appKey.id, trustedKeys: jwks },
+      artifact: `${web.url}/v1/artifacts/${sha256}`,
+      wasmPaths: `${web.url}/ort/`,
+      ...(STORAGE ? { storage: STORAGE } : {}),
+    },
+  );
+  const browserVersion = context.browser()?.version() ?? (await page.evaluate(() => navigator.userAgent));
+  console.log(`Chromium ${browserVersion}; model: ${fmt(bytes.byteLength / MiB, 2)} MiB MLP 784-${HIDDEN}-${HIDDEN}-10; ${ROUNDS} rounds after ${WARMUP} not counted`);
+
+  const plain = () => page.evaluate(() => (window as unknown as BenchWindow).bench.plain());
+  const sdk = (namespace: string, policy: 'latest' | 'local') =>
+    page.evaluate(([n, p]) => (window as unknown as BenchWindow).bench.sdk(n, p), [namespace, policy] as const);
+
+  const cold = { plain: [] as number[], sdk: [] as number[], cached: [] as number[] };
+  let primed = '';
+  let storage = '';
+  let first: { plain: number; sdk: number } | null = null;
+  for (let r = -WARMUP; r < ROUNDS; r++) {
+    const p = await plain();
+    const namespace = `cold-${r + WARMUP}`;
+    const s = await sdk(namespace, 'latest');
+    if (s.source !== 'network') throw new Error(`cold load came from ${s.source}`);
+    first ??= { plain: p, sdk: s.ms };
+    primed = namespace;
+    storage = s.storage;
+    if (r < 0) continue;
+    cold.plain.push(p);
+    cold.sdk.push(s.ms);
+    cold.cached.push(s.untilCached);
+  }
+  const warm = { plain: [] as number[], sdk: [] as number[] };
+  for (let r = -WARMUP; r < ROUNDS; r++) {
+    // Alternating which goes first.
+    let plainMs: number;
+    let sdkRes: SdkResult;
+    if (r % 2 === 0) {
+      plainMs = await plain();
+      sdkRes = await sdk(primed, 'local');
+    } else {
+      sdkRes = await sdk(primed, 'local');
+      plainMs = await plain();
+    }
+    if (sdkRes.source !== 'cache') throw new Error(`warm load came from ${sdkRes.source}`);
+    if (r < 0) continue;
+    warm.plain.push(plainMs);
+    warm.sdk.push(sdkRes.ms);
+  }
+
+  console.log(`cache: ${storage}; the very first (JIT-cold) cold load: plain ${fmt(first!.plain, 1)} ms, sdk ${fmt(first!.sdk, 1)} ms`);
+  const report = (name: string, plainMs: number[], sdkMs: number[], goal: number | null) => {
+    const [p, s] = [median(plainMs), median(sdkMs)];
+    const ratio = s / p;
+    const ok = goal === null || ratio <= goal;
+    if (!ok) missed++;
+    const verdict = goal === null ? '(no target)' : `(target ≤ ${goal}×) ${ok ? 'ok' : 'MISSED'}`;
+    console.log(`${name.padEnd(20)} plain ${fmt(p, 1)} ms, sdk ${fmt(s, 1)} ms (${s >= p ? '+' : ''}${fmt(s - p, 1)} ms) → ${fmt(ratio, 2)}× ${verdict}`);
+  };
+  report('cold', cold.plain, cold.sdk, TARGETS.cold);
+  report('cold, until cached', cold.plain, cold.cached, null);
+  report('warm (vs fetch)', warm.plain, warm.sdk, TARGETS.warm);
+});
+
+process.exit(missed ? 1 : 0);
