@@ -18,7 +18,10 @@ export interface Capabilities {
   readonly arch?: string | undefined;
   /** The JavaScript runtime, such as `{name: 'node', version: '20.20.2'}` or `{name: 'chromium', version: '156'}`. */
   readonly runtime?: { readonly name: string; readonly version: string } | undefined;
-  /** Execution backends that work here, best first. */
+  /**
+   * Execution backends that work here, best first. Backends the client's inference runtime cannot
+   * use may be left out unprobed ({@link ProbeOptions}).
+   */
   readonly backends: readonly string[];
   /** Features such as `shader-f16`, `wasm-simd`, `wasm-threads`. */
   readonly features: readonly string[];
@@ -32,6 +35,17 @@ export interface Capabilities {
   readonly storageMB?: number | undefined;
   /** True when `crossOriginIsolated` (browsers) or threads are otherwise allowed. */
   readonly crossOriginIsolated?: boolean | undefined;
+}
+
+/** What the core tells {@link Platform.probeCapabilities}. */
+export interface ProbeOptions {
+  /**
+   * True for the backends the client's inference runtime can use. A platform may skip probing
+   * others: no model could run on them here, and some probes are not free (a WebGL context may
+   * start the GPU process, and holds GPU memory until it is collected; so may a WebGPU adapter
+   * request). Absent: probe everything.
+   */
+  runtimeSupports?(backend: string): boolean;
 }
 
 /** Network conditions, as far as the platform can tell. Unknown fields are left out. */
@@ -130,7 +144,7 @@ export interface Platform {
   /** Monotonic milliseconds for durations. */
   monotonic(): number;
   /** Probes the device; called once per client, the result is frozen. */
-  probeCapabilities(): Promise<Capabilities>;
+  probeCapabilities(options?: ProbeOptions): Promise<Capabilities>;
   /** Opens the persistent stores (falling back to memory if nothing persistent works). */
   openStorage(options: StorageOptions): Promise<PlatformStorage>;
   /** Current network conditions. */

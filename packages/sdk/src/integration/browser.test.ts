@@ -199,6 +199,33 @@ describe.skipIf(!available)('in Chromium against a real server', () => {
     await harness.close();
   });
 
+  it('SDK in the page: makes no WebGL context when the ONNX Runtime build has no WebGL (the default)', async () => {
+    const harness = await context.newPage();
+    await harness.goto(`${site.url}/harness/index.html`);
+    await harness.waitForFunction(() => 'harness' in window);
+    const out = await harness.evaluate(async ({ wasmPaths }) => {
+      const contexts: string[] = [];
+      for (const proto of [HTMLCanvasElement.prototype, OffscreenCanvas.prototype] as { getContext: (...a: unknown[]) => unknown }[]) {
+        const original = proto.getContext;
+        proto.getContext = function (this: unknown, ...args: unknown[]) {
+          contexts.push(String(args[0]));
+          return original.apply(this, args);
+        };
+      }
+      const options = { serverUrl: location.origin, appKey: 'fry_ak_unused', trustedKeys: { keys: [] }, telemetry: false as const };
+      const plain = await window.harness.createFerry({ ...options, ort: { wasmPaths } }).capabilities();
+      const before = contexts.length;
+      const withWebgl = await window.harness.createFerry({ ...options, ort: { wasmPaths, backends: ['webgl', 'wasm'] } }).capabilities();
+      return { plain: plain.backends, contextsWithout: before, withWebgl: withWebgl.backends, contextsWith: contexts.length - before };
+    }, { wasmPaths: `${site.url}/ort/` });
+    expect(out.contextsWithout).toBe(0);
+    expect(out.plain).not.toContain('webgl');
+    expect(out.plain).toContain('wasm');
+    expect(out.contextsWith).toBe(1);
+    expect(out.withWebgl).toContain('webgl');
+    await harness.close();
+  });
+
   it('SDK in the page: a flipped OPFS cache file is discarded and fetched again', async () => {
     const harness = await context.newPage();
     await harness.goto(`${site.url}/harness/index.html`);

@@ -236,7 +236,9 @@ class FerryClient implements Ferry {
   }
 
   capabilities(): Promise<Readonly<Capabilities>> {
-    this.caps ??= this.platform.probeCapabilities().then((caps) => (this.capsKnown = freezeCapabilities(caps)));
+    this.caps ??= this.platform
+      .probeCapabilities({ runtimeSupports: (backend) => this.runtime.supports(backend) })
+      .then((caps) => (this.capsKnown = freezeCapabilities(caps)));
     return this.caps;
   }
 

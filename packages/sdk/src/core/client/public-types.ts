@@ -164,7 +164,10 @@ export interface CacheInfo {
 
 /** The Ferry client. */
 export interface Ferry {
-  /** What the device can do, probed once. */
+  /**
+   * What the device can do, probed once. Backends the ONNX Runtime build in use lacks are not
+   * probed (the default `onnxruntime-web` build has no WebGL: see `ort.backends`).
+   */
   capabilities(): Promise<Readonly<Capabilities>>;
   /** Resolves, downloads, verifies, caches and loads a model as `policy` says. */
   getModel(name: string, options?: GetModelOptions): Promise<FerryModel>;

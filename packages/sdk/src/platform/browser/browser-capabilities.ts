@@ -1,4 +1,4 @@
-import type { Capabilities } from '../../core/platform.js';
+import type { Capabilities, ProbeOptions } from '../../core/platform.js';
 import { wasmFeatures } from '../shared/wasm-features.js';
 
 interface NavigatorExtras {
@@ -54,11 +54,15 @@ function runtimeOf(nav: NavigatorExtras): Capabilities['runtime'] {
   return { name: m[1] === 'Version' ? 'safari' : m[1]!.toLowerCase(), version: m[2]! };
 }
 
-/** Probes the browser: WebGPU (and shader-f16), WebNN, WebGL2, wasm SIMD/threads, memory, cores, storage. */
-export async function probeBrowserCapabilities(): Promise<Capabilities> {
+/**
+ * Probes the browser: WebGPU (and shader-f16), WebNN, WebGL2, wasm SIMD/threads, memory, cores,
+ * storage. WebGPU and WebGL2 are probed only when the runtime can use them (`options.runtimeSupports`).
+ */
+export async function probeBrowserCapabilities(options: ProbeOptions = {}): Promise<Capabilities> {
   const nav = (typeof navigator === 'undefined' ? {} : navigator) as NavigatorExtras;
+  const wanted = (backend: string) => options.runtimeSupports?.(backend) ?? true;
   const [gpu, estimate] = await Promise.all([
-    probeWebGpu(nav),
+    wanted('webgpu') ? probeWebGpu(nav) : { available: false, shaderF16: false },
     nav.storage?.estimate?.().catch(() => undefined) ?? Promise.resolve(undefined),
   ]);
   const wasm = wasmFeatures();
@@ -66,7 +70,7 @@ export async function probeBrowserCapabilities(): Promise<Capabilities> {
   const backends = [
     ...(gpu.available ? ['webgpu'] : []),
     ...(nav.ml ? ['webnn'] : []),
-    ...(probeWebGl2() ? ['webgl'] : []),
+    ...(wanted('webgl') && probeWebGl2() ? ['webgl'] : []),
     ...(typeof WebAssembly !== 'undefined' ? ['wasm'] : []),
   ];
   const features = [
