@@ -25,20 +25,20 @@ async function openStorage(kind: BrowserStorageKind, options: StorageOptions): P
   const prefix = options.location ?? 'ferry';
   const memory = (): PlatformStorage => ({ kind: 'memory', artifacts: new MemoryArtifactStore(), meta: new MemoryMetaStore() });
   if (kind === 'memory' || typeof indexedDB === 'undefined') return memory();
+  // The database and the OPFS directory are opened side by side: each is a few round trips to
+  // the browser's storage process.
+  const opening = openFerryDatabase(`${prefix}-${options.namespace}`);
+  // OPFS can be refused (private browsing in some browsers): IndexedDB it is.
+  const directory = (kind === 'auto' || kind === 'opfs') && opfsWritable() ? opfsDirectory(options.namespace).catch(() => null) : null;
   let db: IDBDatabase;
   try {
-    db = await openFerryDatabase(`${prefix}-${options.namespace}`);
+    db = await opening;
   } catch {
     return memory();
   }
   const meta = new IndexedDbMetaStore(db);
-  if ((kind === 'auto' || kind === 'opfs') && opfsWritable()) {
-    try {
-      return { kind: 'opfs', artifacts: new OpfsArtifactStore(await opfsDirectory(options.namespace)), meta };
-    } catch {
-      // OPFS can be refused (private browsing in some browsers): IndexedDB it is.
-    }
-  }
+  const dir = await directory;
+  if (dir) return { kind: 'opfs', artifacts: new OpfsArtifactStore(dir), meta };
   return { kind: 'indexeddb', artifacts: new IndexedDbArtifactStore(db), meta };
 }
 
