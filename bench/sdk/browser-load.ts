@@ -22,8 +22,8 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
-import { buildMlp } from '@ferry/compress/testing';
-import { MiB, REPO_ROOT, adminHeaders, createModel, envInt, fmt, http, makeTempDir, median, startFerryChild, withCleanup } from '../lib.js';
+import { MiB, REPO_ROOT, envInt, fmt, makeTempDir, median, startFerryChild, withCleanup } from '../lib.js';
+import { publishBenchModel } from './bench-model.js';
 
 const CHROMIUM = process.env.BENCH_CHROMIUM ?? '/usr/bin/chromium';
 const HIDDEN = envInt('BENCH_SDK_HIDDEN', 1024);
@@ -62,22 +62,7 @@ await withCleanup(async (defer) => {
   defer(server.stop);
   const { port } = server;
 
-  const bytes = buildMlp({ inputSize: 784, hidden: [HIDDEN, HIDDEN], outputs: 10, seed: 7 });
-  await createModel(port, 'bench-sdk');
-  const uploaded = await http(port, 'POST', '/v1/projects/default/models/bench-sdk/versions', {
-    headers: { ...adminHeaders, 'content-type': 'application/octet-stream' },
-    body: Buffer.from(bytes),
-  });
-  if (uploaded.status !== 201) throw new Error(`upload: ${uploaded.status} ${uploaded.body}`);
-  const { version, sha256 } = JSON.parse(uploaded.body) as { version: number; sha256: string };
-  const rollout = await http(port, 'POST', '/v1/projects/default/models/bench-sdk/rollouts', {
-    headers: { ...adminHeaders, 'content-type': 'application/json' },
-    body: JSON.stringify({ version, stages: [100] }),
-  });
-  if (rollout.status !== 201) throw new Error(`rollout: ${rollout.status} ${rollout.body}`);
-  const keys = JSON.parse((await http(port, 'GET', '/v1/projects/default/app-keys', { headers: adminHeaders })).body) as { appKeys: { id: string; key: string }[] };
-  const appKey = keys.appKeys[0]!;
-  const jwks = JSON.parse((await http(port, 'GET', '/v1/keys')).body) as { keys: Record<string, unknown>[] };
+  const { bytes, sha256, appKey, jwks } = await publishBenchModel(port, HIDDEN);
 
   // The page: the bench bundle, ONNX Runtime's wasm, an index.html.
   const site = join(tmp.path, 'site');

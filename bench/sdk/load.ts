@@ -23,9 +23,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
-import { buildMlp } from '@ferry/compress/testing';
 import { createFerry, type Ferry } from '@ferry/sdk';
-import { MiB, adminHeaders, createModel, envInt, fmt, http, makeTempDir, median, startFerryChild, withCleanup } from '../lib.js';
+import { MiB, envInt, fmt, makeTempDir, median, startFerryChild, withCleanup } from '../lib.js';
+import { publishBenchModel } from './bench-model.js';
 
 const HIDDEN = envInt('BENCH_SDK_HIDDEN', 1024);
 const ROUNDS = envInt('BENCH_SDK_ROUNDS', 15);
@@ -52,22 +52,7 @@ await withCleanup(async (defer) => {
   const { port } = server;
   const base = `http://127.0.0.1:${port}`;
 
-  const bytes = buildMlp({ inputSize: 784, hidden: [HIDDEN, HIDDEN], outputs: 10, seed: 7 });
-  await createModel(port, 'bench-sdk');
-  const uploaded = await http(port, 'POST', '/v1/projects/default/models/bench-sdk/versions', {
-    headers: { ...adminHeaders, 'content-type': 'application/octet-stream' },
-    body: Buffer.from(bytes),
-  });
-  if (uploaded.status !== 201) throw new Error(`upload: ${uploaded.status} ${uploaded.body}`);
-  const { version, sha256 } = JSON.parse(uploaded.body) as { version: number; sha256: string };
-  const rollout = await http(port, 'POST', '/v1/projects/default/models/bench-sdk/rollouts', {
-    headers: { ...adminHeaders, 'content-type': 'application/json' },
-    body: JSON.stringify({ version, stages: [100] }),
-  });
-  if (rollout.status !== 201) throw new Error(`rollout: ${rollout.status} ${rollout.body}`);
-  const keys = JSON.parse((await http(port, 'GET', '/v1/projects/default/app-keys', { headers: adminHeaders })).body) as { appKeys: { id: string; key: string }[] };
-  const appKey = keys.appKeys[0]!;
-  const jwks = JSON.parse((await http(port, 'GET', '/v1/keys')).body) as { keys: Record<string, unknown>[] };
+  const { bytes, sha256, appKey, jwks } = await publishBenchModel(port, HIDDEN);
   const modelFile = join(tmp.path, 'model.onnx');
   await writeFile(modelFile, bytes);
   console.log(`model: ${fmt(bytes.byteLength / MiB, 2)} MiB MLP 784-${HIDDEN}-${HIDDEN}-10; ${ROUNDS} rounds; ${RUNS} runs for inference`);
