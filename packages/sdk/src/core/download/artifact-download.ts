@@ -84,7 +84,13 @@ export class ArtifactDownloader {
     const { retry } = this.options;
     const started = this.options.monotonic();
     const newHasher = this.options.createSha256 ?? streamingSha256;
-    let hasher = await newHasher();
+    // Made while the request goes out (a WebAssembly hasher is instantiated asynchronously).
+    const hasherFor = () => {
+      const made = Promise.resolve(newHasher());
+      made.catch(() => undefined);
+      return made;
+    };
+    let hasherReady = hasherFor();
     // The manifest says how long it is: filled as it arrives, no copy at the end.
     const bytes = new Uint8Array(expected.size);
     let received = 0;
@@ -106,8 +112,8 @@ export class ArtifactDownloader {
       }
       request.onProgress?.({ model, variant: request.variant, bytes: received, total: expected.size, rate: Math.round(rate.value) });
     };
-    const restart = async () => {
-      hasher = await newHasher();
+    const restart = () => {
+      hasherReady = hasherFor();
       received = 0;
       rate.bytes = 0;
       request.sink?.restart();
@@ -150,7 +156,7 @@ export class ArtifactDownloader {
           }
           resumed = true;
         } else if (res.status === 200) {
-          if (received > 0) await restart(); // The server ignored Range (or the ETag changed): start over.
+          if (received > 0) restart(); // The server ignored Range (or the ETag changed): start over.
         } else {
           const failure = await errorFromResponse(res, { model });
           if (!(failure instanceof ServerError)) throw failure;
@@ -160,6 +166,7 @@ export class ArtifactDownloader {
         etag ??= res.headers.get('etag');
         encoding ??= res.headers.get('content-encoding') ?? 'identity';
         if (!res.body) throw new ConnectionError('the artifact answer has no body', { model });
+        const hasher = await hasherReady;
         const reader = res.body.getReader();
         // Not every fetch ends the body when its signal aborts: cancelling the reader always does.
         const cancel = () => void reader.cancel().catch(() => undefined);
@@ -204,7 +211,7 @@ export class ArtifactDownloader {
         linked.dispose();
       }
     }
-    const digest = hasher.digestHex();
+    const digest = (await hasherReady).digestHex();
     if (digest !== expected.sha256) {
       throw new IntegrityError(`the artifact's SHA-256 is ${digest}, the manifest says ${expected.sha256}`, { model });
     }
