@@ -153,7 +153,10 @@ export interface Platform {
   onHide?(listener: () => void): () => void;
   /** Asks the platform to keep the cache under storage pressure (`navigator.storage.persist()`). */
   persistStorage?(): Promise<boolean>;
-  /** A faster incremental SHA-256 than the portable one (Node's `crypto`), if any. */
+  /**
+   * A native incremental SHA-256 (Node's `crypto`), if any: used for downloads and cached bytes.
+   * Without it downloads use WebAssembly (hash-wasm), else `@noble/hashes`; cached bytes WebCrypto.
+   */
   createSha256?(): Sha256Hasher;
   /** Loads `onnxruntime-web`; the core calls it on the first model load only. */
   loadOrt?(): Promise<OrtModule>;

@@ -165,8 +165,8 @@ export interface CacheInfo {
 /** The Ferry client. */
 export interface Ferry {
   /**
-   * What the device can do, probed once. Backends the ONNX Runtime build in use lacks are not
-   * probed (the default `onnxruntime-web` build has no WebGL: see `ort.backends`).
+   * What the device can do, probed once. Backends missing from `ort.backends` are not probed
+   * (the default list has no WebGL, as the default `onnxruntime-web` build has none).
    */
   capabilities(): Promise<Readonly<Capabilities>>;
   /** Resolves, downloads, verifies, caches and loads a model as `policy` says. */

@@ -14,8 +14,9 @@ beforeEach(async () => {
   server.artifacts.set(SHA, BYTES);
 });
 
-function downloader(options: { retries?: number; stallTimeoutMs?: number; maxDelayMs?: number } = {}) {
+function downloader(options: { retries?: number; stallTimeoutMs?: number; maxDelayMs?: number; createSha256?: () => Promise<never> } = {}) {
   return new ArtifactDownloader({
+    createSha256: options.createSha256,
     fetch: server.fetch,
     retry: { ...DEFAULT_RETRY, retries: options.retries ?? 3, baseDelayMs: 1, maxDelayMs: options.maxDelayMs ?? 5 },
     stallTimeoutMs: options.stallTimeoutMs ?? 5_000,
@@ -44,6 +45,14 @@ describe('ArtifactDownloader', () => {
     expect(events.length).toBeGreaterThan(5);
     expect(events.at(-1)).toMatchObject({ bytes: BYTES.byteLength, total: BYTES.byteLength, model: 'digits', variant: 'original' });
     expect(events.every((e, i) => i === 0 || e.bytes > events[i - 1]!.bytes)).toBe(true);
+  });
+
+  it('fails at once with download_failed, not as a network error retried, when its hasher cannot be made', async () => {
+    const failing = downloader({ createSha256: () => Promise.reject(new Error('no memory for another WebAssembly instance')) });
+    const err = await failing.download(request()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DownloadError);
+    expect(err).toMatchObject({ code: 'download_failed', message: 'the SHA-256 hasher could not be made' });
+    expect(server.requests.filter((r) => r.path.startsWith('/v1/artifacts'))).toHaveLength(1);
   });
 
   it('resumes with Range and If-Range after the connection drops halfway', async () => {

@@ -166,7 +166,11 @@ export class ArtifactDownloader {
         etag ??= res.headers.get('etag');
         encoding ??= res.headers.get('content-encoding') ?? 'identity';
         if (!res.body) throw new ConnectionError('the artifact answer has no body', { model });
-        const hasher = await hasherReady;
+        // A hasher that cannot be made is no network failure: not retried.
+        const hasher = await hasherReady.catch(async (err: unknown) => {
+          await res.body?.cancel().catch(() => undefined);
+          throw new DownloadError('the SHA-256 hasher could not be made', { model, cause: err });
+        });
         const reader = res.body.getReader();
         // Not every fetch ends the body when its signal aborts: cancelling the reader always does.
         const cancel = () => void reader.cancel().catch(() => undefined);

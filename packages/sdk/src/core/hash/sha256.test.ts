@@ -15,7 +15,9 @@ describe('streamingSha256', () => {
     const spy = vi.spyOn(wasm, 'createWasmSha256');
     const bytes = randomBytes(3 * 1024 * 1024 + 17);
     const hasher = await streamingSha256();
-    expect(spy).toHaveBeenCalled();
+    // Compiled once to check that it can be, then one instance for this hasher: both made.
+    expect(spy).toHaveBeenCalledTimes(2);
+    await expect(spy.mock.results[1]!.value).resolves.toBe(hasher);
     for (let at = 0, step = 1; at < bytes.length; at += step, step = (step * 7 + 3) % 200_000 || 1) {
       hasher.update(bytes.subarray(at, Math.min(at + step, bytes.length)));
     }
@@ -34,6 +36,17 @@ describe('streamingSha256', () => {
     a.update(x.subarray(50_000));
     b.update(y.subarray(70_000));
     expect([a.digestHex(), b.digestHex()]).toEqual([nodeSha256(x), nodeSha256(y)]);
+  });
+
+  it('falls back to the portable hasher where WebAssembly cannot be compiled (a CSP without wasm-unsafe-eval)', async () => {
+    const { streamingSha256 } = await import('./sha256.js');
+    const wasm = await import('./wasm-sha256.js');
+    const spy = vi.spyOn(wasm, 'createWasmSha256').mockRejectedValue(new WebAssembly.CompileError('refused by the CSP'));
+    const bytes = randomBytes(200_000);
+    const hasher = await streamingSha256();
+    hasher.update(bytes);
+    expect(hasher.digestHex()).toBe(nodeSha256(bytes));
+    expect(spy).toHaveBeenCalledTimes(1); // The compile check failed: no instance was asked for after it.
   });
 
   it('falls back to the portable hasher where WebAssembly is missing (e.g. a React Native engine)', async () => {
