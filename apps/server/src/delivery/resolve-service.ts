@@ -1,7 +1,7 @@
 import type { ManifestPayload, ResolveRequest } from '@ferry/protocol';
 import { FerryError } from '../errors.js';
 import type { ManifestSigner } from '../signing/manifest-signer.js';
-import type { AppKeyRecord } from './app-key-cache.js';
+import type { AppKeyCache, AppKeyRecord } from './app-key-cache.js';
 import { RankingCache, type Ranking } from './ranking-cache.js';
 import { decide } from './resolve-decision.js';
 import type { ServingState, ServingStateCache } from './serving-state.js';
@@ -47,6 +47,15 @@ export class ResolveService {
   ) {
     const base = `${options.publicUrl ?? ''}/v1/artifacts/`;
     this.rankings = new RankingCache((sha256) => base + sha256);
+  }
+
+  /**
+   * {@link resolve} for the app key a request names (its `X-Ferry-App-Key` header): synchronous
+   * in the steady state, when the key is cached too. An unknown or revoked key rejects.
+   */
+  resolveFor(appKeys: AppKeyCache, header: unknown, request: ResolveRequest): ResolveOutcome | Promise<ResolveOutcome> {
+    const appKey = appKeys.peek(header);
+    return appKey ? this.resolve(appKey, request) : appKeys.require(header).then((key) => this.resolve(key, request));
   }
 
   /** The outcome, or a promise of it while the model's state or its signature is being made. */

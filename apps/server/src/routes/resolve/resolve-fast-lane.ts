@@ -108,11 +108,7 @@ export class ResolveFastLane {
       if (!deps.validate(body)) {
         throw Object.assign(new Error('body is invalid'), { validation: deps.validate.errors, validationContext: 'body' });
       }
-      const header = req.headers['x-ferry-app-key'];
-      const appKey = deps.appKeys.peek(header);
-      outcome = appKey
-        ? deps.resolver.resolve(appKey, body as ResolveRequest)
-        : deps.appKeys.require(header).then((key) => deps.resolver.resolve(key, body as ResolveRequest));
+      outcome = deps.resolver.resolveFor(deps.appKeys, req.headers['x-ferry-app-key'], body as ResolveRequest);
     } catch (err) {
       return this.fail(deps, req, res, id, err as Error, started);
     }

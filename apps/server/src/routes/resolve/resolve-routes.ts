@@ -36,11 +36,7 @@ export const resolveRoutes: FastifyPluginAsyncTypebox = async (app) => {
     // Not async: with the app key, the model's serving state and the signature cached (the
     // steady state), the answer goes out without waiting on a promise.
     (request, reply) => {
-      const header = request.headers['x-ferry-app-key'];
-      const appKey = app.appKeys.peek(header);
-      const outcome = appKey
-        ? app.resolver.resolve(appKey, request.body)
-        : app.appKeys.require(header).then((key) => app.resolver.resolve(key, request.body));
+      const outcome = app.resolver.resolveFor(app.appKeys, request.headers['x-ferry-app-key'], request.body);
       if (!(outcome instanceof Promise)) return send(reply, outcome);
       return outcome.then((o) => send(reply, o));
     },
