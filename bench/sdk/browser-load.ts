@@ -22,16 +22,14 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
-import { MiB, REPO_ROOT, envInt, fmt, makeTempDir, median, startFerryChild, withCleanup } from '../lib.js';
-import { publishBenchModel } from './bench-model.js';
+import { MiB, REPO_ROOT, envInt, fmt, makeTempDir, startFerryChild, withCleanup } from '../lib.js';
+import { TARGETS, publishBenchModel, reportRatio } from './common.js';
 
 const CHROMIUM = process.env.BENCH_CHROMIUM ?? '/usr/bin/chromium';
 const HIDDEN = envInt('BENCH_SDK_HIDDEN', 1024);
 const ROUNDS = envInt('BENCH_SDK_ROUNDS', 15);
 const WARMUP = envInt('BENCH_SDK_WARMUP', 3);
 const STORAGE = process.env.BENCH_SDK_STORAGE === 'indexeddb' ? 'indexeddb' : undefined;
-const target = (name: string, fallback: number) => Number(process.env[`BENCH_SDK_${name}_TARGET`] ?? fallback);
-const TARGETS = { cold: target('COLD', 1.2), warm: target('WARM', 1.1) };
 const ORT_FILES = ['ort-wasm-simd-threaded.jsep.wasm', 'ort-wasm-simd-threaded.jsep.mjs'];
 
 if (!existsSync(CHROMIUM)) {
@@ -121,9 +119,17 @@ await withCleanup(async (defer) => {
   let storage = '';
   let first: { plain: number; sdk: number } | null = null;
   for (let r = -WARMUP; r < ROUNDS; r++) {
-    const p = await plain();
+    // Alternating which goes first (the baseline in the very first round, which pays for compiling ONNX Runtime's wasm).
     const namespace = `cold-${r + WARMUP}`;
-    const s = await sdk(namespace, 'latest');
+    let p: number;
+    let s: SdkResult;
+    if ((r + WARMUP) % 2 === 0) {
+      p = await plain();
+      s = await sdk(namespace, 'latest');
+    } else {
+      s = await sdk(namespace, 'latest');
+      p = await plain();
+    }
     if (s.source !== 'network') throw new Error(`cold load came from ${s.source}`);
     first ??= { plain: p, sdk: s.ms };
     primed = namespace;
@@ -138,7 +144,7 @@ await withCleanup(async (defer) => {
     // Alternating which goes first.
     let plainMs: number;
     let sdkRes: SdkResult;
-    if (r % 2 === 0) {
+    if ((r + WARMUP) % 2 === 0) {
       plainMs = await plain();
       sdkRes = await sdk(primed, 'local');
     } else {
@@ -153,12 +159,7 @@ await withCleanup(async (defer) => {
 
   console.log(`cache: ${storage}; the very first (JIT-cold) cold load: plain ${fmt(first!.plain, 1)} ms, sdk ${fmt(first!.sdk, 1)} ms`);
   const report = (name: string, plainMs: number[], sdkMs: number[], goal: number | null) => {
-    const [p, s] = [median(plainMs), median(sdkMs)];
-    const ratio = s / p;
-    const ok = goal === null || ratio <= goal;
-    if (!ok) missed++;
-    const verdict = goal === null ? '(no target)' : `(target ≤ ${goal}×) ${ok ? 'ok' : 'MISSED'}`;
-    console.log(`${name.padEnd(20)} plain ${fmt(p, 1)} ms, sdk ${fmt(s, 1)} ms (${s >= p ? '+' : ''}${fmt(s - p, 1)} ms) → ${fmt(ratio, 2)}× ${verdict}`);
+    if (!reportRatio(name, plainMs, sdkMs, goal)) missed++;
   };
   report('cold', cold.plain, cold.sdk, TARGETS.cold);
   report('cold, until cached', cold.plain, cold.cached, null);

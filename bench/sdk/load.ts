@@ -2,7 +2,8 @@
  * SDK load and inference benchmark, Node, against a Ferry server in a child process (PGlite,
  * local blobs). The model is a real ONNX MLP (784-BENCH_SDK_HIDDEN-BENCH_SDK_HIDDEN-10, default
  * 1024 → ~7 MiB). Each measurement is compared with the plain way of doing the same in the same
- * run, interleaved (baseline, sdk, baseline, sdk, …; BENCH_SDK_ROUNDS, default 5, of each), medians:
+ * run, interleaved (baseline, sdk, baseline, sdk, …; BENCH_SDK_WARMUP, default 3, rounds of each not
+ * counted, then BENCH_SDK_ROUNDS, default 15), medians:
  *
  * - cold load: `getModel('latest')` on an empty cache, in a cache directory that does not exist
  *   yet (resolve, manifest signature, release counter written durably, download with SHA-256
@@ -24,16 +25,14 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { createFerry, type Ferry } from '@ferry/sdk';
-import { MiB, envInt, fmt, makeTempDir, median, startFerryChild, withCleanup } from '../lib.js';
-import { publishBenchModel } from './bench-model.js';
+import { MiB, envInt, fmt, makeTempDir, startFerryChild, withCleanup } from '../lib.js';
+import { TARGETS, publishBenchModel, reportRatio } from './common.js';
 
 const HIDDEN = envInt('BENCH_SDK_HIDDEN', 1024);
 const ROUNDS = envInt('BENCH_SDK_ROUNDS', 15);
 /** Rounds of each kind run first and not counted: the JIT, the server's first requests and the allocator settle for both sides. */
 const WARMUP = envInt('BENCH_SDK_WARMUP', 3);
 const RUNS = envInt('BENCH_SDK_RUNS', 500);
-const target = (name: string, fallback: number) => Number(process.env[`BENCH_SDK_${name}_TARGET`] ?? fallback);
-const TARGETS = { cold: target('COLD', 1.2), warm: target('WARM', 1.1), inference: target('INFERENCE', 1.02) };
 
 const INPUT = Float32Array.from({ length: 784 }, (_, i) => (i % 17) / 17);
 
@@ -135,13 +134,8 @@ await withCleanup(async (defer) => {
   await ferry.close();
 
   let missed = 0;
-  const report = (name: string, m: { plain: number[]; sdk: number[] }, target: number | null, digits = 1) => {
-    const [p, s] = [median(m.plain), median(m.sdk)];
-    const ratio = s / p;
-    const ok = target === null || ratio <= target;
-    if (!ok) missed++;
-    const verdict = target === null ? '(no target)' : `(target ≤ ${target}×) ${ok ? 'ok' : 'MISSED'}`;
-    console.log(`${name.padEnd(22)} plain ${fmt(p, digits)} ms, sdk ${fmt(s, digits)} ms (${s >= p ? '+' : ''}${fmt(s - p, digits)} ms) → ${fmt(ratio, 2)}× ${verdict}`);
+  const report = (name: string, m: { plain: number[]; sdk: number[] }, goal: number | null, digits = 1) => {
+    if (!reportRatio(name, m.plain, m.sdk, goal, digits)) missed++;
   };
   console.log(`${ROUNDS} rounds after ${WARMUP} not counted; the very first (JIT-cold) cold load: plain ${fmt(firstRound.plain, 1)} ms, sdk ${fmt(firstRound.sdk, 1)} ms`);
   report('cold', cold, TARGETS.cold);

@@ -1,6 +1,7 @@
-// The model both SDK load benchmarks serve: a real ONNX MLP, uploaded and published on a Ferry child.
+// What the SDK load benchmarks (load.ts, browser-load.ts) share: the model they serve, the
+// issue's targets, and how a ratio is reported.
 import { buildMlp } from '@ferry/compress/testing';
-import { adminHeaders, createModel, http } from '../lib.js';
+import { adminHeaders, createModel, fmt, http, median } from '../lib.js';
 
 export const BENCH_MODEL = 'bench-sdk';
 
@@ -31,4 +32,18 @@ export async function publishBenchModel(port: number, hidden: number): Promise<P
   };
   const jwks = JSON.parse((await http(port, 'GET', '/v1/keys')).body) as { keys: Record<string, unknown>[] };
   return { bytes, sha256, appKey: keys.appKeys[0]!, jwks };
+}
+
+const target = (name: string, fallback: number) => Number(process.env[`BENCH_SDK_${name}_TARGET`] ?? fallback);
+/** Issue 5's targets (BENCH_SDK_COLD_TARGET, … to change): SDK / baseline, medians. */
+export const TARGETS = { cold: target('COLD', 1.2), warm: target('WARM', 1.1), inference: target('INFERENCE', 1.02) };
+
+/** Prints the medians of `plain` and `sdk` and their ratio against `goal`; false when it is missed. */
+export function reportRatio(name: string, plain: number[], sdk: number[], goal: number | null, digits = 1): boolean {
+  const [p, s] = [median(plain), median(sdk)];
+  const ratio = s / p;
+  const ok = goal === null || ratio <= goal;
+  const verdict = goal === null ? '(no target)' : `(target ≤ ${goal}×) ${ok ? 'ok' : 'MISSED'}`;
+  console.log(`${name.padEnd(22)} plain ${fmt(p, digits)} ms, sdk ${fmt(s, digits)} ms (${s >= p ? '+' : ''}${fmt(s - p, digits)} ms) → ${fmt(ratio, 2)}× ${verdict}`);
+  return ok;
 }
