@@ -161,8 +161,6 @@ class FerryClient implements Ferry {
     this.ready.catch(() => undefined);
     // Probing (GPU adapter, storage estimate) overlaps with opening the cache.
     this.capabilities().catch(() => undefined);
-    // So does compiling the download hasher, where the platform has no native one.
-    if (!platform.createSha256) void preloadStreamingSha256();
   }
 
   /** Opens the cache and makes the key ring. */
@@ -364,6 +362,8 @@ class FerryClient implements Ferry {
     speculate?: LoadOptions,
   ): Promise<VerifiedManifest | null> {
     const started = this.platform.monotonic();
+    // A download may follow: its hasher (WebAssembly, where the platform has no native one) compiles during the round trip.
+    if (!this.platform.createSha256) void preloadStreamingSha256();
     const request: ResolveRequest = { model: name, device: await this.device() };
     if (installed) request.cached = { version: installed.version, sha256: installed.sha256, release: installed.release };
     let jws: string | null;
