@@ -118,18 +118,19 @@ await withCleanup(async (defer) => {
   let primed = '';
   let storage = '';
   let first: { plain: number; sdk: number } | null = null;
-  for (let r = -WARMUP; r < ROUNDS; r++) {
-    // Alternating which goes first (the baseline in the very first round, which pays for compiling ONNX Runtime's wasm).
-    const namespace = `cold-${r + WARMUP}`;
-    let p: number;
-    let s: SdkResult;
+  // Each round runs the baseline and the SDK, alternating which goes first: the baseline in the
+  // very first round, which pays for compiling ONNX Runtime's wasm.
+  const round = async (r: number, policy: 'latest' | 'local', namespace: string): Promise<[number, SdkResult]> => {
     if ((r + WARMUP) % 2 === 0) {
-      p = await plain();
-      s = await sdk(namespace, 'latest');
-    } else {
-      s = await sdk(namespace, 'latest');
-      p = await plain();
+      const p = await plain();
+      return [p, await sdk(namespace, policy)];
     }
+    const s = await sdk(namespace, policy);
+    return [await plain(), s];
+  };
+  for (let r = -WARMUP; r < ROUNDS; r++) {
+    const namespace = `cold-${r + WARMUP}`;
+    const [p, s] = await round(r, 'latest', namespace);
     if (s.source !== 'network') throw new Error(`cold load came from ${s.source}`);
     first ??= { plain: p, sdk: s.ms };
     primed = namespace;
@@ -141,16 +142,7 @@ await withCleanup(async (defer) => {
   }
   const warm = { plain: [] as number[], sdk: [] as number[] };
   for (let r = -WARMUP; r < ROUNDS; r++) {
-    // Alternating which goes first.
-    let plainMs: number;
-    let sdkRes: SdkResult;
-    if ((r + WARMUP) % 2 === 0) {
-      plainMs = await plain();
-      sdkRes = await sdk(primed, 'local');
-    } else {
-      sdkRes = await sdk(primed, 'local');
-      plainMs = await plain();
-    }
+    const [plainMs, sdkRes] = await round(r, 'local', primed);
     if (sdkRes.source !== 'cache') throw new Error(`warm load came from ${sdkRes.source}`);
     if (r < 0) continue;
     warm.plain.push(plainMs);
