@@ -13,7 +13,12 @@ interface Setup {
 let setup: Setup;
 const input = () => ({ input: new ort.Tensor('float32', new Float32Array(784).fill(0.5), [1, 784]) });
 
+/** Idle time before each timed load (as in load.ts): the GC work the previous one left runs here, not in it. */
+const SETTLE_MS = 10;
+const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+
 async function timed(fn: () => Promise<void>): Promise<number> {
+  await settle();
   const t0 = performance.now();
   await fn();
   return performance.now() - t0;
@@ -37,6 +42,7 @@ const bench = {
   },
   /** A new client on cache `namespace` and `getModel` with `policy`; then waits for the cache and closes. */
   async sdk(namespace: string, policy: 'latest' | 'local'): Promise<{ ms: number; untilCached: number; source: string; storage: string }> {
+    await settle();
     const ferry = createFerry({
       serverUrl: location.origin,
       ...setup.config,
