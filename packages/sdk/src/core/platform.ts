@@ -139,6 +139,13 @@ export interface Platform {
   readonly name: string;
   /** The fetch used for every request unless the app passes its own. */
   fetch: typeof fetch;
+  /**
+   * Extra `fetch` options for artifact downloads. The browser's is `{ cache: 'no-store' }`: the
+   * SDK keeps its own verified copy, and a second one in the HTTP cache would cost the disk space
+   * and the writes of every model again. Leave it out where `cache` means something else (React
+   * Native's fetch polyfill turns `no-store` into a query parameter that defeats CDN caching).
+   */
+  readonly artifactFetchInit?: Pick<RequestInit, 'cache'>;
   /** Wall-clock milliseconds since the epoch (manifest expiry, telemetry timestamps). */
   now(): number;
   /** Monotonic milliseconds for durations. */

@@ -226,6 +226,44 @@ describe.skipIf(!available)('in Chromium against a real server', () => {
     await harness.close();
   });
 
+  it('SDK in the page: a downloaded model is kept once, in the SDK cache, not also in the HTTP cache', async () => {
+    const harness = await context.newPage();
+    await harness.goto(`${site.url}/harness/index.html`);
+    await harness.waitForFunction(() => 'harness' in window);
+    const config = await readConfig();
+    const out = await harness.evaluate(
+      async ({ config, wasmPaths }) => {
+        const urls: string[] = [];
+        const recording: typeof fetch = (input, init) => {
+          urls.push(input instanceof Request ? input.url : String(input));
+          return fetch(input, init);
+        };
+        const ferry = window.harness.createFerry({ ...config, fetch: recording, cache: { namespace: 'http-cache-test' }, ort: { wasmPaths }, telemetry: false });
+        const model = await ferry.getModel('digits', { policy: 'latest' });
+        await ferry.close();
+        const artifact = urls.find((u) => u.includes(model.sha256))!;
+        const headers = { 'x-ferry-app-key': config.appKey };
+        // Answered only from the HTTP cache: a network error when the artifact is not in it.
+        const cached = () =>
+          fetch(artifact, { cache: 'only-if-cached', mode: 'same-origin', headers }).then(
+            (r) => r.ok,
+            () => false,
+          );
+        const afterSdk = await cached();
+        // The control: a plain fetch of the same URL does put it there, and the check sees it.
+        await (await fetch(artifact, { headers })).arrayBuffer();
+        const afterPlainFetch = await cached();
+        return { source: model.source, artifact, afterSdk, afterPlainFetch };
+      },
+      { config: { serverUrl: site.url, appKey: config.appKey, appKeyId: config.appKeyId, trustedKeys: ferry.jwks }, wasmPaths: `${site.url}/ort/` },
+    );
+    expect(out.source).toBe('network');
+    expect(out.artifact).toContain('/v1/artifacts/');
+    expect(out.afterSdk).toBe(false);
+    expect(out.afterPlainFetch).toBe(true);
+    await harness.close();
+  });
+
   it('SDK in the page: a flipped OPFS cache file is discarded and fetched again', async () => {
     const harness = await context.newPage();
     await harness.goto(`${site.url}/harness/index.html`);

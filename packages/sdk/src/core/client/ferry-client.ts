@@ -133,6 +133,7 @@ class FerryClient implements Ferry {
     });
     this.downloader = new ArtifactDownloader({
       fetch: fetchFn,
+      fetchInit: platform.artifactFetchInit,
       retry,
       stallTimeoutMs: options.stallTimeoutMs ?? 30_000,
       monotonic: () => platform.monotonic(),

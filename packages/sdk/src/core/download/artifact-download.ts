@@ -44,6 +44,8 @@ export interface ArtifactDownloadRequest {
 
 export interface ArtifactDownloaderOptions {
   fetch: typeof fetch;
+  /** Extra options of every artifact request (the platform's `artifactFetchInit`). */
+  fetchInit?: Pick<RequestInit, 'cache'> | undefined;
   retry: Required<RetryOptions>;
   /** Abort an attempt when no byte arrives for this long, in ms. */
   stallTimeoutMs: number;
@@ -147,7 +149,7 @@ export class ArtifactDownloader {
           if (etag) headers['if-range'] = etag;
         }
         armStall();
-        const res = await this.options.fetch(request.url, { headers, signal: linked.signal });
+        const res = await this.options.fetch(request.url, { ...this.options.fetchInit, headers, signal: linked.signal });
         if (res.status === 206 && received > 0) {
           const start = /^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '')?.[1];
           if (Number(start) !== received) {

@@ -76,6 +76,8 @@ export function createBrowserPlatform(options: BrowserPlatformOptions = {}): Pla
   return {
     name: 'web',
     fetch: (input, init) => globalThis.fetch(input, init),
+    // Models are kept in OPFS / IndexedDB, verified: not a second time in the HTTP cache.
+    artifactFetchInit: { cache: 'no-store' },
     now: () => Date.now(),
     monotonic: () => performance.now(),
     probeCapabilities: probeBrowserCapabilities,
