@@ -135,16 +135,16 @@ export interface HttpAnswer {
   body: string;
 }
 
-/** A small HTTP request against 127.0.0.1; `body` may be a string/Buffer or a stream. */
+/** A small HTTP request against 127.0.0.1 (or `host`); `body` may be a string/Buffer or a stream. */
 export function http(
   port: number,
   method: string,
   path: string,
-  options: { headers?: Record<string, string | number>; body?: string | Buffer | Readable; timeoutMs?: number } = {},
+  options: { headers?: Record<string, string | number>; body?: string | Buffer | Readable; timeoutMs?: number; host?: string } = {},
 ): Promise<HttpAnswer> {
   return new Promise((res, rej) => {
     const req = httpRequest(
-      { host: '127.0.0.1', port, method, path, headers: options.headers, timeout: options.timeoutMs ?? 30 * 60_000 },
+      { host: options.host ?? '127.0.0.1', port, method, path, headers: options.headers, timeout: options.timeoutMs ?? 30 * 60_000 },
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (c: Buffer) => chunks.push(c));
@@ -184,6 +184,8 @@ export function superviseChild(child: ChildProcess, graceMs = 5000): { stderr: (
 }
 
 export interface FerryChild {
+  /** Where it listens: 127.0.0.1 unless started on another host address (see bench/link.ts). */
+  host: string;
   port: number;
   pid: number;
   dataDir: string;
@@ -194,20 +196,25 @@ export interface FerryChild {
 /**
  * Starts `apps/server/src/main.ts` in a child node process on a fresh loopback port and waits for /readyz.
  * `nodeArgs` go before the script (e.g. `--cpu-prof`, which NODE_OPTIONS does not accept).
+ * `place` runs it elsewhere: listening on `host`, started through `wrap` (e.g. `ip netns exec …`).
  */
 export async function startFerryChild(
   dataDir: string,
   extraEnv: Record<string, string> = {},
   nodeArgs: string[] = [],
+  place: { host: string; wrap: string[] } = { host: '127.0.0.1', wrap: [] },
 ): Promise<FerryChild> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...nodeArgs, '--conditions=@ferry/source', '--import', 'tsx', 'apps/server/src/main.ts'], {
+  const { host } = place;
+  const argv = [process.execPath, ...nodeArgs, '--conditions=@ferry/source', '--import', 'tsx', 'apps/server/src/main.ts'];
+  const [command, ...args] = [...place.wrap, ...argv] as [string, ...string[]];
+  const child = spawn(command, args, {
     cwd: REPO_ROOT,
     env: {
       ...process.env,
       NODE_OPTIONS: '',
       PORT: String(port),
-      HOST: '127.0.0.1',
+      HOST: host,
       FERRY_DATA_DIR: dataDir,
       FERRY_ADMIN_TOKEN: ADMIN_TOKEN,
       // No demo model (nor its background jobs) in measured servers.
@@ -227,7 +234,7 @@ export async function startFerryChild(
   const deadline = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`ferry exited with ${child.exitCode} before it was ready:\n${stderr()}`);
-    const ok = await http(port, 'GET', '/readyz', { timeoutMs: 2000 }).then(
+    const ok = await http(port, 'GET', '/readyz', { timeoutMs: 2000, host }).then(
       (r) => r.status === 200,
       () => false,
     );
@@ -238,13 +245,14 @@ export async function startFerryChild(
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { port, pid: child.pid!, dataDir, process: child, stop };
+  return { host, port, pid: child.pid!, dataDir, process: child, stop };
 }
 
 export const adminHeaders = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
-export async function createModel(port: number, name: string): Promise<void> {
+export async function createModel(port: number, name: string, host?: string): Promise<void> {
   const r = await http(port, 'POST', '/v1/projects/default/models', {
+    host,
     headers: { ...adminHeaders, 'content-type': 'application/json' },
     body: JSON.stringify({ name }),
   });

@@ -12,7 +12,8 @@
  *   again, session, warm-up run) against the same plain fetch + create.
  *
  * BENCH_SDK_ROUNDS (15) counted rounds after BENCH_SDK_WARMUP (3); BENCH_SDK_STORAGE=indexeddb
- * to measure IndexedDB instead of OPFS. Targets as in load.ts (cold ≤ 1.2×, warm ≤ 1.1×); exit
+ * to measure IndexedDB instead of OPFS; BENCH_SDK_LINK=100mbit (root and iproute2) puts the Ferry
+ * server behind a link of that bandwidth from the page's origin (bench/link.ts). Targets as in load.ts (cold ≤ 1.2×, warm ≤ 1.1×); exit
  * code 1 when one is missed.
  *
  *   node --conditions=@ferry/source --import tsx bench/sdk/browser-load.ts
@@ -23,12 +24,15 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 import { MiB, REPO_ROOT, envInt, fmt, makeTempDir, startFerryChild, withCleanup } from '../lib.js';
+import { limitedLink } from '../link.js';
 import { TARGETS, publishBenchModel, reportRatio } from './common.js';
 
 const CHROMIUM = process.env.BENCH_CHROMIUM ?? '/usr/bin/chromium';
 const HIDDEN = envInt('BENCH_SDK_HIDDEN', 1024);
 const ROUNDS = envInt('BENCH_SDK_ROUNDS', 15);
 const WARMUP = envInt('BENCH_SDK_WARMUP', 3);
+/** A bandwidth limit between the page's origin and the Ferry server (`100mbit`, …; bench/link.ts). */
+const LINK = process.env.BENCH_SDK_LINK ?? '';
 const STORAGE = process.env.BENCH_SDK_STORAGE === 'indexeddb' ? 'indexeddb' : undefined;
 const ORT_FILES = ['ort-wasm-simd-threaded.jsep.wasm', 'ort-wasm-simd-threaded.jsep.mjs'];
 
@@ -56,11 +60,14 @@ let missed = 0;
 await withCleanup(async (defer) => {
   const tmp = await makeTempDir('ferry-bench-browser-');
   defer(tmp.remove);
-  const server = await startFerryChild(join(tmp.path, 'ferry'), { FERRY_JOB_CONCURRENCY: '0' });
+  const link = LINK ? await limitedLink(LINK) : null;
+  if (link) defer(link.remove);
+  const place = link ? { host: link.host, wrap: link.wrap } : undefined;
+  const server = await startFerryChild(join(tmp.path, 'ferry'), { FERRY_JOB_CONCURRENCY: '0' }, [], place);
   defer(server.stop);
   const { port } = server;
 
-  const { bytes, sha256, appKey, jwks } = await publishBenchModel(port, HIDDEN);
+  const { bytes, sha256, appKey, jwks } = await publishBenchModel(port, HIDDEN, server.host);
 
   // The page: the bench bundle, ONNX Runtime's wasm, an index.html.
   const site = join(tmp.path, 'site');
@@ -83,7 +90,7 @@ await withCleanup(async (defer) => {
   const { serveExample } = (await import(join(REPO_ROOT, 'examples', 'web', 'serve.mjs'))) as {
     serveExample(o: { dir: string; ferry: string }): Promise<{ url: string; close(): Promise<void> }>;
   };
-  const web = await serveExample({ dir: site, ferry: `http://127.0.0.1:${port}` });
+  const web = await serveExample({ dir: site, ferry: `http://${server.host}:${port}` });
   defer(web.close);
 
   const profile = await makeTempDir('ferry-bench-chromium-');
@@ -108,11 +115,21 @@ await withCleanup(async (defer) => {
     },
   );
   const browserVersion = context.browser()?.version() ?? (await page.evaluate(() => navigator.userAgent));
-  console.log(`Chromium ${browserVersion}; model: ${fmt(bytes.byteLength / MiB, 2)} MiB MLP 784-${HIDDEN}-${HIDDEN}-10; ${ROUNDS} rounds after ${WARMUP} not counted`);
+  console.log(`Chromium ${browserVersion}; model: ${fmt(bytes.byteLength / MiB, 2)} MiB MLP 784-${HIDDEN}-${HIDDEN}-10; ${ROUNDS} rounds after ${WARMUP} not counted; server ${link ? `behind a ${LINK} link` : "on loopback"}`);
 
-  const plain = () => page.evaluate(() => (window as unknown as BenchWindow).bench.plain());
-  const sdk = (namespace: string, policy: 'latest' | 'local') =>
-    page.evaluate(([n, p]) => (window as unknown as BenchWindow).bench.sdk(n, p), [namespace, policy] as const);
+  // Artifacts are served `immutable`: without this, Chromium's HTTP cache would answer the SDK's
+  // downloads from the second round on (the baseline fetches with `cache: 'no-store'`), and a cold
+  // load would not be one. Cleared before every load, for both sides.
+  const cdp = await context.newCDPSession(page);
+  const clearHttpCache = () => cdp.send('Network.clearBrowserCache');
+  const plain = async () => {
+    await clearHttpCache();
+    return page.evaluate(() => (window as unknown as BenchWindow).bench.plain());
+  };
+  const sdk = async (namespace: string, policy: 'latest' | 'local') => {
+    await clearHttpCache();
+    return page.evaluate(([n, p]) => (window as unknown as BenchWindow).bench.sdk(n, p), [namespace, policy] as const);
+  };
 
   const cold = { plain: [] as number[], sdk: [] as number[], cached: [] as number[] };
   let primed = '';
