@@ -20,30 +20,37 @@ export interface LimitedLink {
 /** `rate` as tc takes it: `100mbit`, `1gbit`, … */
 export async function limitedLink(rate: string): Promise<LimitedLink> {
   if (!/^\d+(\.\d+)?[kmg]?bit$/.test(rate)) throw new Error(`a link rate looks like 100mbit or 1gbit, not "${rate}"`);
-  const id = process.pid % 10_000;
+  // One id per process: its own namespace, interface names (≤ 15 characters) and /30 subnet.
+  const id = process.pid % 16_384;
   const ns = `ferry-bench-${id}`;
   const [outer, inner] = [`fbo${id}`, `fbi${id}`];
-  const subnet = `10.213.${id % 250}`;
-  const [hostIp, serverIp] = [`${subnet}.1`, `${subnet}.2`];
+  const subnet = { third: id >> 6, fourth: (id & 63) << 2 }; // 10.213.0.0/16 cut into 16 384 /30s
+  const [hostIp, serverIp] = [1, 2].map((n) => `10.213.${subnet.third}.${subnet.fourth + n}`) as [string, string];
   const ip = (...args: string[]) => run('ip', args);
   const inNs = (...args: string[]) => run('ip', ['netns', 'exec', ns, ...args]);
   // Burst of 64 KiB: a bucket large enough for the rate at the kernel's timer, small against 7 MiB.
   const shape = ['root', 'tbf', 'rate', rate, 'burst', '64kb', 'latency', '50ms'];
+  const existing = await run('ip', ['netns', 'list']).then((r) => r.stdout, () => '');
+  if (existing.split('\n').some((line) => line.split(' ')[0] === ns)) {
+    throw new Error(`network namespace ${ns} already exists (left by a killed run?): ip netns del ${ns}; ip link del ${outer}`);
+  }
+  // Only what this call made is removed again (deleting the namespace removes the veth pair and its qdiscs).
+  let made = false;
   const remove = async () => {
-    await ip('netns', 'del', ns).catch(() => undefined);
-    await ip('link', 'del', outer).catch(() => undefined);
+    if (made) await ip('netns', 'del', ns).catch(() => undefined);
+    made = false;
   };
   try {
     await ip('netns', 'add', ns);
-    await ip('link', 'add', outer, 'type', 'veth', 'peer', 'name', inner);
-    await ip('link', 'set', inner, 'netns', ns);
-    await ip('addr', 'add', `${hostIp}/30`, 'dev', outer);
-    await ip('link', 'set', outer, 'up');
-    await inNs('ip', 'addr', 'add', `${serverIp}/30`, 'dev', inner);
+    made = true;
+    await ip('link', 'add', outer, 'type', 'veth', 'peer', 'name', inner, 'netns', ns);
     await inNs('ip', 'link', 'set', inner, 'up');
     await inNs('ip', 'link', 'set', 'lo', 'up');
-    await run('tc', ['qdisc', 'add', 'dev', outer, ...shape]);
+    await inNs('ip', 'addr', 'add', `${serverIp}/30`, 'dev', inner);
     await inNs('tc', 'qdisc', 'add', 'dev', inner, ...shape);
+    await ip('addr', 'add', `${hostIp}/30`, 'dev', outer);
+    await ip('link', 'set', outer, 'up');
+    await run('tc', ['qdisc', 'add', 'dev', outer, ...shape]);
   } catch (err) {
     await remove();
     throw new Error(`could not make a ${rate} link (root and iproute2 needed): ${(err as Error).message}`);

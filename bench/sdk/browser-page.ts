@@ -43,6 +43,7 @@ const bench = {
   /** A new client on cache `namespace` and `getModel` with `policy`; then waits for the cache and closes. */
   async sdk(namespace: string, policy: 'latest' | 'local'): Promise<{ ms: number; untilCached: number; source: string; storage: string }> {
     await settle();
+    const t0 = performance.now();
     const ferry = createFerry({
       serverUrl: location.origin,
       ...setup.config,
@@ -51,7 +52,6 @@ const bench = {
       telemetry: false,
       ort: { wasmPaths: setup.wasmPaths, numThreads: 1, backends: ['wasm'] },
     });
-    const t0 = performance.now();
     const model = await ferry.getModel('bench-sdk', { policy });
     const ms = performance.now() - t0;
     await ferry.listCachedModels();

@@ -14,10 +14,13 @@ beforeEach(async () => {
   server.artifacts.set(SHA, BYTES);
 });
 
-function downloader(options: { retries?: number; stallTimeoutMs?: number; maxDelayMs?: number; createSha256?: () => Promise<never> } = {}) {
+function downloader(
+  options: { retries?: number; stallTimeoutMs?: number; maxDelayMs?: number; createSha256?: () => Promise<never>; fetch?: typeof fetch; fetchInit?: Pick<RequestInit, 'cache'> } = {},
+) {
   return new ArtifactDownloader({
     createSha256: options.createSha256,
-    fetch: server.fetch,
+    fetch: options.fetch ?? server.fetch,
+    fetchInit: options.fetchInit,
     retry: { ...DEFAULT_RETRY, retries: options.retries ?? 3, baseDelayMs: 1, maxDelayMs: options.maxDelayMs ?? 5 },
     stallTimeoutMs: options.stallTimeoutMs ?? 5_000,
     monotonic: () => performance.now(),
@@ -64,6 +67,20 @@ describe('ArtifactDownloader', () => {
     const second = server.requests.filter((r) => r.path.startsWith('/v1/artifacts'))[1]!;
     expect(second.headers.range).toBe('bytes=4096-');
     expect(second.headers['if-range']).toBe(`"${SHA}"`);
+  });
+
+  it("adds the platform's fetch options (the browser's cache: 'no-store') to every attempt, resumes included", async () => {
+    server.faults.cutAfter = { bytes: 4096, times: 1 };
+    const inits: RequestInit[] = [];
+    const recording: typeof fetch = (input, init) => {
+      inits.push(init ?? {});
+      return server.fetch(input, init);
+    };
+    const result = await downloader({ fetch: recording, fetchInit: { cache: 'no-store' } }).download(request());
+    expect(result.resumed).toBe(true);
+    expect(inits.map((i) => i.cache)).toEqual(['no-store', 'no-store']);
+    expect(inits[1]!.headers).toMatchObject({ range: 'bytes=4096-', 'x-ferry-app-key': server.appKey });
+    expect(inits.every((i) => i.signal instanceof AbortSignal)).toBe(true);
   });
 
   it('starts over when the server ignores Range', async () => {
