@@ -55,7 +55,9 @@ function attempt(
  * memoizes): the same state and device give the same answer on every server.
  *  1. An active or paused rollout whose audience and percentage admit the device.
  *  2. Otherwise the stable version.
- *  3. A device that cannot take either keeps the newest released version it can run.
+ *  3. A device that cannot take either keeps the newest released version it can run, older
+ *     than the stable one (a version newer than stable was replaced or withdrawn; with no
+ *     stable version nothing is released).
  */
 export function decide(state: ServingState, device: Device, rankings: RankingCache): Decision {
   const reasons: string[] = [];
@@ -74,9 +76,11 @@ export function decide(state: ServingState, device: Device, rankings: RankingCac
     if (stable && ranking) return { kind: 'serve', version: stable, rollout: null, ranking };
   }
 
-  const released = [...state.versions.values()]
-    .filter((v) => v.releasedAt !== null && v.number !== state.stableVersion)
-    .sort((a, b) => b.number - a.number);
+  const stableNumber = state.stableVersion;
+  const released =
+    stableNumber === null
+      ? []
+      : [...state.versions.values()].filter((v) => v.releasedAt !== null && v.number < stableNumber).sort((a, b) => b.number - a.number);
   for (const version of released) {
     const ranking = attempt(state, version, device, rankings, reasons);
     if (ranking) return { kind: 'serve', version, rollout: null, ranking };

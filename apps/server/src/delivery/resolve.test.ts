@@ -72,7 +72,7 @@ const order = (m: ManifestPayload) => m.candidates.map((c) => `${c.variant}@${c.
 
 beforeAll(async () => {
   s = await startTestServer();
-  for (const name of ['vision', 'staged', 'gated', 'unpublished']) {
+  for (const name of ['vision', 'staged', 'gated', 'unpublished', 'withdrawn', 'withdrawn-first', 'archiving']) {
     expect((await call('POST', '/v1/projects/default/models', { name, labels: ['a', 'b'] })).statusCode).toBe(201);
   }
   await refreshJwks();
@@ -365,6 +365,62 @@ describe('compatibility gating', () => {
 
     const bad = await call('PATCH', `/v1/projects/default/models/gated/versions/${v2}`, { compatibility: { sdk: 'not a range!' } });
     expect(bad.statusCode).toBe(400);
+  });
+});
+
+describe('withdrawn and archived versions', () => {
+  const mlp = (seed: number) => buildMlp({ seed, inputSize: 4, hidden: [2], outputs: 2 });
+
+  it('never serves a rolled-back version, not even to a device that cannot run the stable one', async () => {
+    const v1 = await uploadVersion('withdrawn', mlp(31));
+    // Devices on SDK 1.x cannot take v1.
+    await call('PATCH', `/v1/projects/default/models/withdrawn/versions/${v1}`, { compatibility: { sdk: '>=2.0.0' } });
+    await call('POST', '/v1/projects/default/models/withdrawn/rollouts', { version: v1, stages: [100] });
+    const v2 = await uploadVersion('withdrawn', mlp(32));
+    const published = (await call('POST', '/v1/projects/default/models/withdrawn/rollouts', { version: v2, stages: [100] })).json();
+    expect((await manifestOf('withdrawn', device({ sdk: { version: '1.0.0' } }))).version).toBe(v2);
+
+    const rolledBack = await call('POST', `/v1/projects/default/rollouts/${published.id}/rollback`, { reason: 'bad model' });
+    expect(rolledBack.json().status).toBe('rolled_back');
+    expect((await call('GET', '/v1/projects/default/models/withdrawn')).json().stableVersion).toBe(v1);
+    expect((await manifestOf('withdrawn', device({ sdk: { version: '2.0.0' } }))).version).toBe(v1);
+    const old = await resolve('withdrawn', device({ sdk: { version: '1.0.0' } }));
+    expect(old.statusCode, old.body).toBe(422);
+    expect(old.json().error.code).toBe('no_compatible_variant');
+  });
+
+  it('serves nothing after the first release is rolled back', async () => {
+    const v1 = await uploadVersion('withdrawn-first', mlp(33));
+    const published = (await call('POST', '/v1/projects/default/models/withdrawn-first/rollouts', { version: v1, stages: [100] })).json();
+    expect((await manifestOf('withdrawn-first', device())).version).toBe(v1);
+    await call('POST', `/v1/projects/default/rollouts/${published.id}/rollback`);
+    expect((await call('GET', '/v1/projects/default/models/withdrawn-first')).json().stableVersion).toBeNull();
+    const res = await resolve('withdrawn-first', device());
+    expect(res.statusCode, res.body).toBe(404);
+    expect(res.json().error.code).toBe('no_servable_version');
+  });
+
+  it('refuses to archive a version a live rollout serves, and rolls back to the version before an archived one', async () => {
+    const v1 = await uploadVersion('archiving', mlp(34));
+    await call('POST', '/v1/projects/default/models/archiving/rollouts', { version: v1, stages: [100] });
+    const v2 = await uploadVersion('archiving', mlp(35));
+    const staged = (await call('POST', '/v1/projects/default/models/archiving/rollouts', { version: v2, stages: [10, 100] })).json();
+    const refused = await call('DELETE', `/v1/projects/default/models/archiving/versions/${v2}`);
+    expect(refused.statusCode, refused.body).toBe(409);
+    expect(refused.json().error.code).toBe('version_served');
+    await call('POST', `/v1/projects/default/rollouts/${staged.id}/pause`);
+    expect((await call('DELETE', `/v1/projects/default/models/archiving/versions/${v2}`)).statusCode).toBe(409);
+    await call('POST', `/v1/projects/default/rollouts/${staged.id}/resume`);
+    const done = await call('POST', `/v1/projects/default/rollouts/${staged.id}/advance`);
+    expect(done.json().status).toBe('completed');
+
+    // v3 replaces v2; v2 is archived; rolling v3 back must not point stable at the archived v2.
+    const v3 = await uploadVersion('archiving', mlp(36));
+    const third = (await call('POST', '/v1/projects/default/models/archiving/rollouts', { version: v3, stages: [100] })).json();
+    expect((await call('DELETE', `/v1/projects/default/models/archiving/versions/${v2}`)).statusCode).toBe(200);
+    await call('POST', `/v1/projects/default/rollouts/${third.id}/rollback`);
+    expect((await call('GET', '/v1/projects/default/models/archiving')).json().stableVersion).toBe(v1);
+    expect((await manifestOf('archiving', device())).version).toBe(v1);
   });
 });
 

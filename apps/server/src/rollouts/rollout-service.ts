@@ -75,6 +75,22 @@ export class RolloutService {
     return tx.model.findUniqueOrThrow({ where: { id: model.id } });
   }
 
+  /**
+   * The stable version after `withdrawn` is rolled back: the one it replaced if that is still
+   * active, else the newest active version still released before it, else none.
+   */
+  private async stableAfterRollback(tx: Tx, modelId: string, withdrawn: number, previous: number | null): Promise<number | null> {
+    if (previous !== null) {
+      const prev = await tx.version.findUnique({ where: { modelId_number: { modelId, number: previous } } });
+      if (prev?.state === 'active') return previous;
+    }
+    const released = await tx.version.findFirst({
+      where: { modelId, state: 'active', releasedAt: { not: null }, number: { lt: withdrawn } },
+      orderBy: { number: 'desc' },
+    });
+    return released?.number ?? null;
+  }
+
   /** Starts a rollout; one whose first stage is 100 % publishes the version at once. */
   async create(projectId: string, modelName: string, body: CreateRolloutBody, actor: Actor): Promise<RolloutDto> {
     const stages = body.stages;
@@ -202,7 +218,11 @@ export class RolloutService {
           const undoesStable = status === 'completed' && model.stableVersion === r.version && action === 'rollback';
           if (!undoesStable) requireStatus(['active', 'paused']);
           data = { status: action === 'rollback' ? 'rolled_back' : 'cancelled', nextAdvanceAt: null };
-          if (undoesStable) modelData = { release, stableVersion: r.previousStableVersion };
+          if (undoesStable) {
+            // The version is withdrawn: no longer released, so never a fallback for devices either.
+            await tx.version.updateMany({ where: { modelId: model.id, number: r.version }, data: { releasedAt: null } });
+            modelData = { release, stableVersion: await this.stableAfterRollback(tx, model.id, r.version, r.previousStableVersion) };
+          }
           break;
         }
       }

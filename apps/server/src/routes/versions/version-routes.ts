@@ -133,10 +133,17 @@ export const versionRoutes: FastifyPluginAsyncTypebox = async (app) => {
           include: { variants: true },
         });
         if (!version) throw versionNotFound(model.name, request.params.version);
-        if (model.stableVersion === version.number) {
+        if (version.state === 'archived') return { model, version };
+        // Held against rollout changes (created, completed, rolled back) until this commits.
+        await tx.$queryRaw`SELECT "id" FROM "Model" WHERE "id" = ${model.id} FOR UPDATE`;
+        const current = await tx.model.findUniqueOrThrow({ where: { id: model.id } });
+        if (current.stableVersion === version.number) {
           throw new FerryError('version_served', `version ${version.number} is the stable version of "${model.name}"; roll out another first`);
         }
-        if (version.state === 'archived') return { model, version };
+        const live = await tx.rollout.findFirst({ where: { modelId: model.id, version: version.number, status: { in: ['active', 'paused'] } } });
+        if (live) {
+          throw new FerryError('version_served', `version ${version.number} of "${model.name}" is being rolled out (${live.id}); roll it back or cancel it first`);
+        }
         const updated = await tx.version.update({
           where: { id: version.id },
           data: { state: 'archived', archivedAt: new Date() },
