@@ -132,6 +132,7 @@ export async function buildApp({ config, logger }: BuildOptions): Promise<FerryA
   gc.start();
   const keyRing = new KeyRing(db.prisma);
   await keyRing.init();
+  keyRing.startRefresh((err) => app.log.error({ err }, 'reloading the signing keys failed'));
   app.decorate('keyRing', keyRing);
   app.decorate('appKeys', new AppKeyCache(db.prisma));
   const serving = new ServingStateCache(db.prisma);
@@ -155,6 +156,7 @@ export async function buildApp({ config, logger }: BuildOptions): Promise<FerryA
   app.addHook('onClose', async () => {
     await jobRunner.stop();
     rollouts.stopScheduler();
+    keyRing.stopRefresh();
     serving.stop();
     gc.stop();
     await blobs.close();

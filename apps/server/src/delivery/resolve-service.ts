@@ -86,7 +86,10 @@ export class ResolveService {
       signed = new Map();
       this.signed.set(ranking, signed);
     }
-    const key = rollout ? `${appKey.id}|${rollout.id}` : appKey.id;
+    // The signing key is part of the key: after a rotation (here or on another replica) no
+    // manifest signed by the replaced key goes out again.
+    const kid = this.signer.currentKid();
+    const key = rollout ? `${kid}|${appKey.id}|${rollout.id}` : `${kid}|${appKey.id}`;
     const now = Date.now();
     const hit = signed.get(key);
     if (hit && now - hit.at < SIGNED_REUSE_MS) return hit.outcome ?? hit.pending;

@@ -2,6 +2,7 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMlp, seededBytes } from '@ferry/compress/testing';
 import type { Device, ManifestPayload } from '@ferry/protocol';
+import { KeyRing } from '../signing/key-ring.js';
 import { testMode } from '../testing/test-env.js';
 import { startTestServer, type TestServer } from '../testing/test-server.js';
 
@@ -455,6 +456,28 @@ describe('signing keys', () => {
     const immediate = await call('POST', '/v1/keys/rotate', { overlapHours: 0 });
     const last = (await s.app.inject('/v1/keys')).json();
     expect(last.keys.map((k: { kid: string }) => k.kid).sort()).toEqual([immediate.json().kid, oldKid].sort());
+    // The same device, same release, right after: signed anew by the new key, not answered
+    // with a manifest signed (and cached) before the rotation.
+    const right = await resolve('vision', device({ id: 'rotating' }));
+    expect(decodeProtectedHeader(right.json().manifest).kid).toBe(immediate.json().kid);
+    await refreshJwks();
+    await expect(jwtVerify(right.json().manifest, jwks)).resolves.toBeTruthy();
+  });
+
+  it('signs with a key rotated on another replica without waiting for a JWKS request', async () => {
+    const replica = new KeyRing(s.app.db.prisma, { refreshMs: 50 });
+    await replica.init();
+    const before = replica.signer().kid;
+    replica.startRefresh(() => undefined);
+    try {
+      const rotated = (await call('POST', '/v1/keys/rotate', { overlapHours: 1 })).json();
+      expect(rotated.kid).not.toBe(before);
+      const deadline = Date.now() + 5000;
+      while (replica.signer().kid !== rotated.kid && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(replica.signer().kid).toBe(rotated.kid);
+    } finally {
+      replica.stopRefresh();
+    }
   });
 });
 

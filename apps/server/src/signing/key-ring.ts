@@ -26,8 +26,29 @@ export class KeyRing {
   private keys: SigningKeyEntry[] = [];
   private loadedAt = 0;
   private jwksCache: { keys: JWK[] } | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly refreshMs: number;
 
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(
+    private readonly prisma: PrismaClient,
+    options: { refreshMs?: number } = {},
+  ) {
+    this.refreshMs = options.refreshMs ?? REFRESH_MS;
+  }
+
+  /**
+   * Reloads the keys every `refreshMs` in the background, so that a rotation made on another
+   * replica changes what this one signs with (and publishes) without waiting for a JWKS request.
+   */
+  startRefresh(onError: (err: unknown) => void): void {
+    this.timer ??= setInterval(() => void this.reload().catch(onError), this.refreshMs);
+    this.timer.unref();
+  }
+
+  stopRefresh(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
 
   /** Loads the keys, creating the first one on a new installation. */
   async init(): Promise<void> {
@@ -76,7 +97,7 @@ export class KeyRing {
 
   /** Picks up rotations made by other replicas. */
   async refreshIfStale(): Promise<void> {
-    if (Date.now() - this.loadedAt > REFRESH_MS) await this.reload();
+    if (Date.now() - this.loadedAt > this.refreshMs) await this.reload();
   }
 
   /** The key that signs new manifests: the newest active one. */

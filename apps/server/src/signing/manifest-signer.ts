@@ -6,6 +6,11 @@ import type { KeyRing } from './key-ring.js';
 export class ManifestSigner {
   constructor(private readonly keys: KeyRing) {}
 
+  /** The id of the key new manifests are signed with (it changes when keys rotate). */
+  currentKid(): string {
+    return this.keys.signer().kid;
+  }
+
   async sign(payload: ManifestPayload): Promise<string> {
     const key = this.keys.signer();
     return new SignJWT(payload as unknown as Record<string, unknown>)
