@@ -1,11 +1,13 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { AuthenticationError, ConnectionError, NotFoundError, OfflineError, ServerError } from '../errors.js';
 import { FerryApi } from './ferry-api.js';
 import { DEFAULT_RETRY } from './retry.js';
 
-function api(fetchFn: typeof fetch, online = true) {
+function api(fetchFn: typeof fetch, online = true, serverUrl = 'https://ferry.example.com/base/') {
   return new FerryApi({
-    serverUrl: 'https://ferry.example.com/base/',
+    serverUrl,
     appKey: 'fry_ak_1',
     fetch: fetchFn,
     retry: { ...DEFAULT_RETRY, retries: 2, baseDelayMs: 1, maxDelayMs: 2 },
@@ -52,6 +54,43 @@ describe('FerryApi', () => {
       throw new TypeError('fetch failed');
     }, false);
     await expect(offline.keys('/v1/keys')).rejects.toBeInstanceOf(OfflineError);
+  });
+
+  it('times out an answer whose headers came but whose body stalls (a real socket)', async () => {
+    const sockets = new Set<import('node:net').Socket>();
+    const server: Server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"manifest":"ey'); // …and nothing more
+    });
+    server.on('connection', (s) => sockets.add(s));
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    try {
+      const a = api(fetch, true, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      const started = Date.now();
+      const err = await a.keys('/v1/keys').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConnectionError);
+      expect((err as Error).message).toMatch(/timed out/);
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((ok) => server.close(ok));
+    }
+  });
+
+  it('types a 200 that is not JSON (a captive portal) as a connection error, over real HTTP', async () => {
+    const server: Server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>Sign in to the hotel Wi-Fi</html>'));
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    try {
+      const a = api(fetch, true, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      const err = await a.resolve({ model: 'm', device: { id: 'd', platform: 'node', sdk: { version: '1' }, capabilities: { backends: [] } } }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConnectionError);
+      expect(err).toMatchObject({ code: 'network_error', model: 'm' });
+      expect((err as Error).message).toMatch(/not JSON/);
+      // Telemetry answers are not needed: a body that is not JSON is no failure there.
+      expect(await a.sendTelemetry({ device: { id: 'd', platform: 'node', sdk: { version: '1' } }, events: [] } as never)).toEqual({ accepted: 0, duplicates: 0 });
+    } finally {
+      await new Promise((ok) => server.close(ok));
+    }
   });
 
   it('times out a request that never answers', async () => {

@@ -25,6 +25,15 @@ interface RequestOptions {
   model?: string;
   /** Statuses returned to the caller instead of thrown (besides 2xx). */
   accept?: number[];
+  /** A 2xx body that is not JSON is `null` instead of a failure. */
+  lenient?: boolean;
+}
+
+/** A JSON answer, read whole within the request's time limit. */
+interface JsonAnswer {
+  status: number;
+  headers: Headers;
+  body: unknown;
 }
 
 /** The device API of a Ferry server: resolve, keys, telemetry. Artifact bytes go through the downloader. */
@@ -66,8 +75,8 @@ export class FerryApi {
   async resolve(request: ResolveRequest, signal?: AbortSignal): Promise<string | null> {
     const res = await this.request('/v1/resolve', { method: 'POST', body: request, signal, model: request.model, accept: [304] });
     if (res.status === 304) return null;
-    const body = (await res.json()) as { manifest?: unknown };
-    if (typeof body.manifest !== 'string') {
+    const body = res.body as { manifest?: unknown } | null;
+    if (typeof body?.manifest !== 'string') {
       throw new ServerError('internal_error', 'the resolve answer has no manifest', { status: res.status, model: request.model });
     }
     return body.manifest;
@@ -76,16 +85,16 @@ export class FerryApi {
   /** The JWKS at `url` (default `/v1/keys`). */
   async keys(url: string, signal?: AbortSignal): Promise<Jwks> {
     const res = await this.request(url, { method: 'GET', signal });
-    return (await res.json()) as Jwks;
+    return res.body as Jwks;
   }
 
   /** `POST /v1/telemetry`. */
   async sendTelemetry(batch: TelemetryBatch, options: { keepalive?: boolean; signal?: AbortSignal } = {}): Promise<TelemetryAccepted> {
-    const res = await this.request('/v1/telemetry', { method: 'POST', body: batch, signal: options.signal, keepalive: options.keepalive ?? false, retries: 0 });
-    return (await res.json().catch(() => ({ accepted: batch.events.length, duplicates: 0 }))) as TelemetryAccepted;
+    const res = await this.request('/v1/telemetry', { method: 'POST', body: batch, signal: options.signal, keepalive: options.keepalive ?? false, retries: 0, lenient: true });
+    return (res.body ?? { accepted: batch.events.length, duplicates: 0 }) as TelemetryAccepted;
   }
 
-  private async request(path: string, options: RequestOptions): Promise<Response> {
+  private async request(path: string, options: RequestOptions): Promise<JsonAnswer> {
     const url = this.url(path);
     const retries = options.retries ?? this.options.retry.retries;
     const headers: Record<string, string> = { accept: 'application/json', ...this.headersFor(url) };
@@ -104,7 +113,11 @@ export class FerryApi {
           signal: linked.signal,
           keepalive: options.keepalive ?? false,
         });
-        if (res.ok || options.accept?.includes(res.status)) return res;
+        if (res.ok || options.accept?.includes(res.status)) {
+          // The body is read before the timer stops: a server that sends headers, then stalls, times out.
+          const text = res.status === 304 ? '' : await res.text();
+          return { status: res.status, headers: res.headers, body: this.parse(text, url, res.status, options) };
+        }
         failure = await errorFromResponse(res, { model: options.model });
         if (!(failure instanceof ServerError)) throw failure;
         retryAfter = retryAfterMs(res.headers.get('retry-after'), this.options.now(), this.options.retry.maxDelayMs);
@@ -118,6 +131,23 @@ export class FerryApi {
       }
       if (attempt >= retries) throw failure;
       await sleep(retryAfter ?? backoffDelay(attempt + 1, this.options.retry, this.options.random), options.signal);
+    }
+  }
+
+  /**
+   * A 2xx body as JSON. Anything else (a captive portal's HTML page, a proxy's error page) is a
+   * connection problem, not the server's answer: typed, and cached models are served instead.
+   */
+  private parse(text: string, url: string, status: number, options: RequestOptions): unknown {
+    if (text === '') return null;
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (cause) {
+      if (options.lenient) return null;
+      throw new ConnectionError(`the answer from ${url} (${status}) is not JSON: something between this device and Ferry answered (a captive portal, a proxy)`, {
+        cause,
+        model: options.model,
+      });
     }
   }
 
