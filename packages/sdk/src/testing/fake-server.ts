@@ -14,6 +14,8 @@ export interface ArtifactFaults {
   ignoreRange?: boolean;
   /** Never send a body byte (a stalled connection) for the next `times` requests. */
   stall?: { times: number };
+  /** Stop sending after `bytes` (of every answer) until `until` settles: a download held in flight. */
+  hold?: { bytes: number; until: Promise<unknown> };
 }
 
 export function sha256Of(bytes: Uint8Array): string {
@@ -151,8 +153,10 @@ export class FakeFerryServer {
     }
     const CHUNK = 1024;
     let offset = 0;
+    const hold = f.hold;
     const stream = new ReadableStream<Uint8Array>({
-      pull(controller) {
+      async pull(controller) {
+        if (hold && offset >= hold.bytes) await hold.until;
         if (request.signal.aborted) {
           controller.error(request.signal.reason);
           return;

@@ -22,7 +22,7 @@ import { FakeFerryServer, sha256Of } from '../../testing/fake-server.js';
 import { createTestSigner, testManifest } from '../../testing/manifest-signer.js';
 import { createMemoryPlatform } from '../../testing/memory-platform.js';
 import { createFerry } from './ferry-client.js';
-import type { FerryOptions } from './public-types.js';
+import type { FerryOptions, GetModelOptions } from './public-types.js';
 
 const modelBytes = (n: number, seed = 1) => new Uint8Array(n).map((_, i) => (i * seed + seed) % 256);
 const FEEDS = { input: { type: 'float32', data: new Float32Array([1, 2, 3, 4]), dims: [1, 4] } };
@@ -290,6 +290,66 @@ describe('download conditions and cancellation', () => {
     expect(err).toBeInstanceOf(DownloadAbortedError);
     expect(await w.client().listCachedModels()).toEqual([]);
     expect(await w.storage.artifacts.list()).toEqual([]);
+  });
+
+  /** Two loads of one model, the second started while the first's download is held in flight. */
+  async function twoLoads(w: Awaited<ReturnType<typeof world>>, first: GetModelOptions, second: GetModelOptions) {
+    let release!: () => void;
+    w.server.faults.hold = { bytes: 8192, until: new Promise<void>((r) => (release = r)) };
+    const ferry = w.client();
+    const a = ferry.getModel('digits', { policy: 'latest', ...first });
+    while (w.artifactRequests() < 1) await new Promise((r) => setTimeout(r, 1));
+    const b = ferry.getModel('digits', { policy: 'latest', ...second });
+    while (w.resolveRequests() < 2) await new Promise((r) => setTimeout(r, 1));
+    await new Promise((r) => setTimeout(r, 50)); // the second verifies its manifest and joins
+    release();
+    return { ferry, results: await Promise.allSettled([a, b]) };
+  }
+
+  it('shares one download between two loads, each with its own progress and its own signal', async () => {
+    const w = await world();
+    const bytes = modelBytes(60_000);
+    await w.server.publish('digits', bytes);
+    const first = new AbortController();
+    const progress = { first: [] as number[], second: [] as number[] };
+    const { ferry, results } = await twoLoads(
+      w,
+      { signal: first.signal, onProgress: (p) => progress.first.push(p.bytes) },
+      {
+        onProgress: (p) => {
+          progress.second.push(p.bytes);
+          if (p.bytes > 20_000) first.abort();
+        },
+      },
+    );
+    const [ra, rb] = results;
+    expect(ra.status === 'rejected' && ra.reason).toBeInstanceOf(DownloadAbortedError);
+    expect(rb.status === 'fulfilled' && rb.value.sha256).toBe(sha256Of(bytes));
+    expect(progress.second.at(-1)).toBe(60_000);
+    expect(progress.first.length).toBeGreaterThan(0);
+    expect(progress.first.at(-1)!).toBeLessThan(60_000);
+    expect(w.artifactRequests()).toBe(1);
+    await ferry.close();
+  });
+
+  it('stops a shared download only when every load that waits for it has aborted', async () => {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(60_000));
+    const [one, two] = [new AbortController(), new AbortController()];
+    const { ferry, results } = await twoLoads(
+      w,
+      { signal: one.signal, onProgress: (p) => p.bytes > 10_000 && one.abort() },
+      { signal: two.signal, onProgress: (p) => p.bytes > 30_000 && two.abort() },
+    );
+    expect(results.map((r) => r.status === 'rejected' && r.reason instanceof DownloadAbortedError)).toEqual([true, true]);
+    expect(w.artifactRequests()).toBe(1);
+    expect(await ferry.listCachedModels()).toEqual([]);
+    // A later load is not handed the stopped download: it starts its own.
+    w.server.faults.hold = undefined;
+    const again = await ferry.getModel('digits', { policy: 'latest' });
+    expect(again.source).toBe('network');
+    expect(w.artifactRequests()).toBe(2);
+    await ferry.close();
   });
 
   it('resumes an interrupted download', async () => {

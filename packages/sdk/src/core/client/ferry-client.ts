@@ -3,7 +3,7 @@ import type { Device, ManifestCandidate, ManifestPayload, ResolveRequest } from 
 import { ModelCache, type InstalledModel } from '../cache/model-cache.js';
 import { memoryStorage } from '../cache/memory-storage.js';
 import { deviceCapabilities, freezeCapabilities } from '../capabilities.js';
-import { ArtifactDownloader, type DownloadedArtifact } from '../download/artifact-download.js';
+import { ArtifactDownloader, type DownloadedArtifact, type DownloadProgress } from '../download/artifact-download.js';
 import {
   BackendUnavailableError,
   CacheCorruptError,
@@ -16,7 +16,7 @@ import {
 } from '../errors.js';
 import { preloadStreamingSha256 } from '../hash/sha256.js';
 import { FerryApi } from '../http/ferry-api.js';
-import { DEFAULT_RETRY, linkSignals } from '../http/retry.js';
+import { DEFAULT_RETRY } from '../http/retry.js';
 import { createOrtRuntime } from '../inference/ort-runtime.js';
 import { warmUpFeeds, type InferenceRuntime, type ModelSession } from '../inference/runtime.js';
 import { SessionPool } from '../inference/session-pool.js';
@@ -45,6 +45,15 @@ const MAX_SPECULATIVE_BYTES = 2 * 1024 * 1024 * 1024;
 const INSTALL_ID_KEY = 'install-id';
 
 /** Verified bytes, and the cache writer that already holds them (when the platform has one). */
+/** One download of some bytes, shared by every caller that needs them (see FerryClient.download). */
+interface SharedDownload {
+  /**
+   * Another caller: resolves with the download, or rejects at once when this caller's signal
+   * aborts. The download itself stops only when every caller has aborted (or `how.abort` fires).
+   */
+  join(options: { signal?: AbortSignal | undefined; onProgress?: ((progress: DownloadProgress) => void) | undefined }): Promise<Download>;
+}
+
 interface Download extends DownloadedArtifact {
   written: ArtifactWriter | null;
 }
@@ -101,9 +110,10 @@ class FerryClient implements Ferry {
   private readonly runtime: InferenceRuntime;
   private readonly sessions = new SessionPool();
   private readonly updates = new Map<string, Promise<ModelUpdate>>();
-  private readonly downloads = new Map<string, Promise<Download>>();
+  /** Downloads under way, by SHA-256: every load that needs the same bytes joins the one download. */
+  private readonly downloads = new Map<string, SharedDownload>();
   /** Downloads started before their manifest was verified (see {@link speculate}), by SHA-256, for the load that follows. */
-  private readonly speculative = new Map<string, Promise<Download>>();
+  private readonly speculative = new Map<string, { owner: object; download: Promise<Download> }>();
   /** The durable write of each accepted manifest's release (see {@link ModelCache.acceptRelease}). */
   private readonly releasePersisted = new WeakMap<VerifiedManifest, Promise<void>>();
   private readonly opened: Promise<Opened>;
@@ -445,16 +455,16 @@ class FerryClient implements Ferry {
       const { cache } = await this.ready;
       if (await cache.holds(sha256)) return;
       if (stopped || controller.signal.aborted || this.downloads.has(sha256) || this.speculative.has(sha256)) return;
-      const linked = linkSignals(options.signal, controller.signal);
-      const started = this.download({ jws, kid: undefined, payload }, candidate, { ...options, signal: linked.signal }, { writeAhead: false, verified });
-      this.speculative.set(sha256, started);
-      await started.finally(linked.dispose);
+      // The caller joins with its own signal and progress; a manifest that fails to verify stops it for everyone.
+      const started = this.download({ jws, kid: undefined, payload }, candidate, options, { writeAhead: false, verified, abort: controller.signal });
+      this.speculative.set(sha256, { owner: options, download: started });
+      await started;
     })().catch(() => undefined);
     return {
       cancel: () => {
         controller.abort();
         refuse(new DownloadAbortedError('the manifest did not verify', { model: name }));
-        this.speculative.delete(sha256);
+        if (this.speculative.get(sha256)?.owner === options) this.speculative.delete(sha256);
       },
       stop: () => {
         stopped = true;
@@ -497,7 +507,7 @@ class FerryClient implements Ferry {
       return await this.loadManifest(manifest, options);
     } finally {
       // A download started ahead that this load did not take (it writes nothing ahead: just forget it).
-      for (const c of manifest.payload.candidates) this.speculative.delete(c.sha256);
+      for (const c of manifest.payload.candidates) if (this.speculative.get(c.sha256)?.owner === options) this.speculative.delete(c.sha256);
     }
   }
 
@@ -740,25 +750,45 @@ class FerryClient implements Ferry {
 
   /**
    * Downloads and verifies one candidate and reports it. Concurrent calls for the same bytes share
-   * one download. `writeAhead` writes the bytes to the cache as they arrive (committed once
-   * verified): for prefetches and background updates; a load stores them after it ran instead
-   * ({@link ModelCache.installBehind}). `verified` holds a download started ahead of its manifest's
-   * verification ({@link speculate}).
+   * one download, each with its own signal and progress: a caller that aborts stops waiting at
+   * once, and the download stops when no caller is left. `writeAhead` writes the bytes to the
+   * cache as they arrive (committed once verified): for prefetches and background updates; a load
+   * stores them after it ran instead ({@link ModelCache.installBehind}). `verified` holds a
+   * download started ahead of its manifest's verification ({@link speculate}); `abort` stops it
+   * for every caller.
    */
   private download(
     manifest: VerifiedManifest,
     candidate: ManifestCandidate,
     options: PrefetchOptions,
-    how: { writeAhead: boolean; verified?: Promise<void> },
+    how: { writeAhead: boolean; verified?: Promise<void>; abort?: AbortSignal },
   ): Promise<Download> {
     const speculated = this.speculative.get(candidate.sha256);
-    if (speculated) {
+    if (speculated?.owner === options) {
+      // The load that started it has joined it already, with its signal and progress.
       this.speculative.delete(candidate.sha256);
-      return speculated;
+      return speculated.download;
     }
-    const existing = this.downloads.get(candidate.sha256);
-    if (existing) return existing;
+    let shared = this.downloads.get(candidate.sha256);
+    if (!shared) {
+      shared = this.startDownload(manifest, candidate, how);
+      this.downloads.set(candidate.sha256, shared);
+    }
+    return shared.join(options);
+  }
+
+  private startDownload(manifest: VerifiedManifest, candidate: ManifestCandidate, how: { writeAhead: boolean; verified?: Promise<void>; abort?: AbortSignal }): SharedDownload {
     const p = manifest.payload;
+    const controller = new AbortController();
+    // Stopped: a caller that comes later starts a download of its own.
+    const stop = () => {
+      controller.abort();
+      if (this.downloads.get(candidate.sha256) === shared) this.downloads.delete(candidate.sha256);
+    };
+    if (how.abort?.aborted) controller.abort();
+    how.abort?.addEventListener('abort', stop, { once: true });
+    const listeners = new Set<(progress: DownloadProgress) => void>();
+    let callers = 0;
     const run = (async (): Promise<Download> => {
       const url = this.api.url(candidate.url);
       const { cache } = await this.ready;
@@ -777,8 +807,10 @@ class FerryClient implements Ferry {
           expected: { size: candidate.size, sha256: candidate.sha256 },
           model: p.model,
           variant: candidate.variant,
-          signal: options.signal,
-          onProgress: options.onProgress,
+          signal: controller.signal,
+          onProgress: (progress) => {
+            for (const listener of listeners) listener(progress);
+          },
           sink: sink ?? undefined,
         });
         // Started ahead of its manifest's verification: nothing is reported or handed on before it.
@@ -801,11 +833,43 @@ class FerryClient implements Ferry {
         await written?.abort();
         this.reportFailure(p.model, err, { version: p.version, variant: candidate.variant, release: p.release });
         throw err;
+      } finally {
+        how.abort?.removeEventListener('abort', stop);
       }
     })();
-    this.downloads.set(candidate.sha256, run);
-    void run.catch(() => undefined).finally(() => this.downloads.delete(candidate.sha256));
-    return run;
+    void run.catch(() => undefined).finally(() => {
+      if (this.downloads.get(candidate.sha256) === shared) this.downloads.delete(candidate.sha256);
+    });
+    const shared: SharedDownload = {
+      join: ({ signal, onProgress }) => {
+        if (signal?.aborted) return Promise.reject(new DownloadAbortedError(undefined, { model: p.model }));
+        callers++;
+        if (onProgress) listeners.add(onProgress);
+        return new Promise<Download>((resolve, reject) => {
+          const leave = () => {
+            if (onProgress) listeners.delete(onProgress);
+            signal?.removeEventListener('abort', onAbort);
+          };
+          const onAbort = () => {
+            leave();
+            if (--callers === 0) stop();
+            reject(new DownloadAbortedError(undefined, { model: p.model }));
+          };
+          signal?.addEventListener('abort', onAbort, { once: true });
+          run.then(
+            (download) => {
+              leave();
+              resolve(download);
+            },
+            (err: unknown) => {
+              leave();
+              reject(err);
+            },
+          );
+        });
+      },
+    };
+    return shared;
   }
 
   /** A warmed-up session for `candidate` (shared with other handles of the same bytes and backend). */
