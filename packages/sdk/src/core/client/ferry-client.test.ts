@@ -165,6 +165,25 @@ describe('getModel policies', () => {
     expect(update?.error).toBeInstanceOf(ConnectionError);
   });
 
+  it('close() stops a background update that is still downloading, instead of waiting for it', async () => {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(100));
+    await w.installOnce();
+    await w.server.publish('digits', modelBytes(200, 3));
+    w.server.faults.stall = { times: 1 }; // the new version's bytes never come
+    const ferry = w.client({ stallTimeoutMs: 60_000 });
+    const model = await ferry.getModel('digits', { policy: 'local-then-update' });
+    while (w.artifactRequests() < 1) await new Promise((r) => setTimeout(r, 1));
+    const started = Date.now();
+    await ferry.close();
+    expect(Date.now() - started).toBeLessThan(2000);
+    const update = await model.update;
+    expect(update).toMatchObject({ updated: false, version: 1 });
+    expect(update?.error).toBeInstanceOf(DownloadAbortedError);
+    // Nothing of the new version is kept.
+    expect((await w.client().listCachedModels()).map((m) => m.version)).toEqual([1]);
+  });
+
   it('turns server errors into typed errors', async () => {
     const w = await world();
     const err = await w.client().getModel('missing', { policy: 'latest' }).catch((e: unknown) => e);

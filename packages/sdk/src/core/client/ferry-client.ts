@@ -110,6 +110,8 @@ class FerryClient implements Ferry {
   private readonly runtime: InferenceRuntime;
   private readonly sessions = new SessionPool();
   private readonly updates = new Map<string, Promise<ModelUpdate>>();
+  /** Aborted by `close()`: background updates stop with it. */
+  private readonly closing = new AbortController();
   /** Downloads under way, by SHA-256: every load that needs the same bytes joins the one download. */
   private readonly downloads = new Map<string, SharedDownload>();
   /** Downloads started before their manifest was verified (see {@link speculate}), by SHA-256, for the load that follows. */
@@ -353,6 +355,8 @@ class FerryClient implements Ferry {
   }
 
   async close(): Promise<void> {
+    // A background update still under way stops (its partial download is discarded): the app is done.
+    this.closing.abort();
     const ready = await this.ready.catch(() => null);
     await Promise.allSettled([...this.updates.values()]);
     await ready?.telemetry.close();
@@ -935,13 +939,14 @@ class FerryClient implements Ferry {
       const { cache } = await this.ready;
       const installed = await cache.installed(name);
       try {
-        const manifest = await this.resolveManifest(name, installed);
+        const signal = this.closing.signal;
+        const manifest = await this.resolveManifest(name, installed, signal);
         if (manifest === null) return { updated: false, version: installed!.version, release: installed!.release };
         const p = manifest.payload;
         if (installed && installed.release === p.release && installed.version === p.version) {
           return { updated: false, version: p.version, release: p.release };
         }
-        const record = await this.fetchBytesOnly(manifest, { conditions });
+        const record = await this.fetchBytesOnly(manifest, { conditions, signal });
         return { updated: true, version: record.version, release: record.release };
       } catch (err) {
         return { updated: false, version: installed?.version ?? 0, release: installed?.release ?? 0, error: err as Error };

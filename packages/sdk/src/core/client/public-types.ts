@@ -180,6 +180,6 @@ export interface Ferry {
   deleteCachedModel(name: string): Promise<boolean>;
   /** Telemetry on or off (remembered on the device), and sending what is queued now. */
   readonly telemetry: { readonly enabled: boolean; setEnabled(enabled: boolean): Promise<void>; flush(): Promise<void> };
-  /** Sends pending telemetry, releases sessions and timers. */
+  /** Stops background updates still under way, sends pending telemetry, releases sessions and timers, finishes cache writes. */
   close(): Promise<void>;
 }
