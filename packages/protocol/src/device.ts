@@ -38,6 +38,12 @@ export const CachedModel = Type.Object({
   version: Type.Integer({ minimum: 1 }),
   sha256: Type.String({ maxLength: 64 }),
   release: Type.Integer({ minimum: 0 }),
+  kid: Type.Optional(
+    Type.String({
+      maxLength: 128,
+      description: 'Key id that signed the cached manifest: when the server now signs with another key, it answers 200 with the manifest signed anew instead of 304.',
+    }),
+  ),
 });
 export type CachedModel = Static<typeof CachedModel>;
 

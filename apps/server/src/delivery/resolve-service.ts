@@ -76,7 +76,9 @@ export class ResolveService {
       cached &&
       cached.release === state.release &&
       cached.version === version.number &&
-      ranking.candidates.some((c) => c.sha256 === cached.sha256)
+      ranking.candidates.some((c) => c.sha256 === cached.sha256) &&
+      // Signed by a key since replaced: sign it anew, before that key leaves the JWKS.
+      (cached.kid === undefined || cached.kid === this.signer.currentKid())
     ) {
       return NOT_MODIFIED;
     }

@@ -1,4 +1,4 @@
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMlp, seededBytes } from '@ferry/compress/testing';
 import type { Device, ManifestPayload } from '@ferry/protocol';
@@ -46,7 +46,7 @@ function device(over: Partial<Device> & { capabilities?: Partial<Device['capabil
   };
 }
 
-async function resolve(model: string, d: Device, cached?: { version: number; sha256: string; release: number }, appKey = s.appKey) {
+async function resolve(model: string, d: Device, cached?: { version: number; sha256: string; release: number; kid?: string }, appKey = s.appKey) {
   return s.app.inject({
     method: 'POST',
     url: '/v1/resolve',
@@ -462,6 +462,19 @@ describe('signing keys', () => {
     expect(decodeProtectedHeader(right.json().manifest).kid).toBe(immediate.json().kid);
     await refreshJwks();
     await expect(jwtVerify(right.json().manifest, jwks)).resolves.toBeTruthy();
+  });
+
+  it('answers 304 only while the cached manifest is signed by the current key', async () => {
+    const first = await resolve('vision', device({ id: 'kid-check' }));
+    const m = decodeJwt(first.json().manifest) as unknown as ManifestPayload;
+    const kid = decodeProtectedHeader(first.json().manifest).kid!;
+    const cached = { version: m.version, sha256: m.candidates[0]!.sha256, release: m.release };
+    expect((await resolve('vision', device({ id: 'kid-check' }), { ...cached, kid })).statusCode).toBe(304);
+    expect((await resolve('vision', device({ id: 'kid-check' }), cached)).statusCode).toBe(304);
+    const resigned = await resolve('vision', device({ id: 'kid-check' }), { ...cached, kid: 'k_replaced_before' });
+    expect(resigned.statusCode).toBe(200);
+    expect(decodeProtectedHeader(resigned.json().manifest).kid).toBe(kid);
+    expect((decodeJwt(resigned.json().manifest) as unknown as ManifestPayload).version).toBe(m.version);
   });
 
   it('signs with a key rotated on another replica without waiting for a JWKS request', async () => {

@@ -366,4 +366,44 @@ describe('keys from the server (jwksUrl) and their rotation', () => {
     expect(err).toBeInstanceOf(ManifestSignatureError);
     expect((await device(pinned).getModel(name, { policy: 'local' })).version).toBe(1);
   });
+
+  it('keeps a cached model through a key rotation: its manifest is signed anew, so it outlives the old key', async () => {
+    const name = await newModel();
+    await ferry.release(name, mlp(22));
+    const dir = await cacheDir();
+    const client = (clockSkewMs = 0) => device(dir, { trustedKeys: undefined, jwksUrl: '/v1/keys', clockSkewMs });
+    const first = client();
+    expect((await first.getModel(name, { policy: 'latest' })).source).toBe('network');
+    await first.close();
+    const downloads = () => proxy.requests.filter((r) => r.path.startsWith('/v1/artifacts')).length;
+    const downloaded = downloads();
+
+    // The key that signed the cached manifest is replaced and leaves the JWKS at once.
+    const rotated = await ferry.server.app.inject({ method: 'POST', url: '/v1/keys/rotate', headers: ferry.server.admin, payload: { overlapHours: 0 } });
+    expect(rotated.statusCode, rotated.body).toBe(200);
+    // The app runs online: the cached model now, and its check for an update gets the same
+    // version signed with the new key (200, not 304), which replaces the cached manifest.
+    const back = client();
+    const now = await back.getModel(name, { policy: 'local-then-update' });
+    expect(now).toMatchObject({ version: 1, source: 'cache' });
+    expect(await now.update).toMatchObject({ updated: false, version: 1 });
+    await back.close();
+
+    // Two hours later the device's copy of the JWKS is refreshed (it has only the new key) …
+    const later = client(2 * 3600_000);
+    await later.getModel(name, { policy: 'local' });
+    await later.close();
+    await new Promise((r) => setTimeout(r, 300)); // the background JWKS refresh lands
+    // … and offline, the cached model still verifies and runs, with nothing downloaded again.
+    expect(downloads()).toBe(downloaded);
+    await proxy.stop();
+    try {
+      const offline = client(2 * 3600_000);
+      const model = await offline.getModel(name, { policy: 'local' });
+      expect(model).toMatchObject({ version: 1, source: 'cache' });
+      await offline.close();
+    } finally {
+      proxy = await new FaultyProxy(ferry.url).start();
+    }
+  });
 });

@@ -190,7 +190,7 @@ export class ModelCache {
   }
 
   /** Updates the installed record in place (backend that worked, failures). */
-  async updateInstalled(model: string, patch: Partial<Pick<InstalledModel, 'backend' | 'failures'>>): Promise<void> {
+  async updateInstalled(model: string, patch: Partial<Pick<InstalledModel, 'backend' | 'failures' | 'jws'>>): Promise<void> {
     await this.waitForInstall(model);
     return this.lock.run(async () => {
       const record = await this.readInstalled(model);

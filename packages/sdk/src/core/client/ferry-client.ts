@@ -1,4 +1,4 @@
-import { decodeJwt } from 'jose';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
 import type { Device, ManifestCandidate, ManifestPayload, ResolveRequest } from '@ferry/protocol';
 import { ModelCache, type InstalledModel } from '../cache/model-cache.js';
 import { memoryStorage } from '../cache/memory-storage.js';
@@ -380,7 +380,13 @@ class FerryClient implements Ferry {
     // A download may follow: its hasher (WebAssembly, where the platform has no native one) compiles during the round trip.
     if (!this.platform.createSha256) void preloadStreamingSha256();
     const request: ResolveRequest = { model: name, device: await this.device() };
-    if (installed) request.cached = { version: installed.version, sha256: installed.sha256, release: installed.release };
+    if (installed) {
+      request.cached = { version: installed.version, sha256: installed.sha256, release: installed.release };
+      // The key that signed it: after a rotation the server signs it anew (200, not 304), so the
+      // cached manifest never outlives its key in the JWKS.
+      const kid = keyIdOf(installed.jws);
+      if (kid) request.cached.kid = kid;
+    }
     let jws: string | null;
     try {
       jws = await this.api.resolve(request, signal);
@@ -944,6 +950,10 @@ class FerryClient implements Ferry {
         if (manifest === null) return { updated: false, version: installed!.version, release: installed!.release };
         const p = manifest.payload;
         if (installed && installed.release === p.release && installed.version === p.version) {
+          // Signed anew (the server's key rotated): the same model, kept with the new signature.
+          if (manifest.jws !== installed.jws && p.candidates.some((c) => c.sha256 === installed.sha256 && c.size === installed.size)) {
+            await cache.updateInstalled(name, { jws: manifest.jws });
+          }
           return { updated: false, version: p.version, release: p.release };
         }
         const record = await this.fetchBytesOnly(manifest, { conditions, signal });
@@ -955,6 +965,16 @@ class FerryClient implements Ferry {
     this.updates.set(name, run);
     void run.finally(() => this.updates.delete(name));
     return run;
+  }
+}
+
+/** The `kid` in a compact JWS's protected header, if it has one. */
+function keyIdOf(jws: string): string | undefined {
+  try {
+    const kid = decodeProtectedHeader(jws).kid;
+    return typeof kid === 'string' && kid.length <= 128 ? kid : undefined;
+  } catch {
+    return undefined;
   }
 }
 
