@@ -527,6 +527,26 @@ describe('attacks: each refused with its own error, the previous good model stil
   });
 });
 
+describe('keys from a JWKS URL that cannot be fetched', () => {
+  it("is reported as the server's failure, not as a bad signature", async () => {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(1000));
+    const keysDown: typeof fetch = async (input, init) => {
+      const url = input instanceof Request ? input.url : String(input);
+      if (url.endsWith('/v1/keys')) return new Response(JSON.stringify({ error: { code: 'database_unavailable', message: 'down' } }), { status: 503 });
+      return w.server.fetch(input, init);
+    };
+    const first = w.client({ trustedKeys: undefined, jwksUrl: '/v1/keys', fetch: keysDown });
+    const err = await first.getModel('digits', { policy: 'latest' }).catch((e: unknown) => e);
+    expect(err).not.toBeInstanceOf(ManifestSignatureError);
+    expect(err).toBeInstanceOf(FerryError);
+    expect((err as FerryError).code).toBe('database_unavailable');
+    const events = await sentEvents(w, first);
+    expect(events.some((e) => e.type === 'verify_failure')).toBe(false);
+    await first.close();
+  });
+});
+
 describe('concurrent loads', () => {
   it('a model loaded while another load is still running is served from the cache at once', async () => {
     const w = await world();

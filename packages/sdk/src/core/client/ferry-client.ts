@@ -593,7 +593,8 @@ class FerryClient implements Ferry {
       });
       if (!session) continue;
       if (installed.backend !== candidate.backend || failures.length !== installed.failures.length) {
-        await cache.updateInstalled(name, { backend: candidate.backend, failures });
+        // Notes for the next load: written behind this one, and a failed write (a full disk) costs only them.
+        cache.inBackground(cache.updateInstalled(name, { backend: candidate.backend, failures }));
       }
       return this.handle(manifest, candidate, session, { source: 'cache', stale: options.stale, failures });
     }

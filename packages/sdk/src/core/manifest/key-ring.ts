@@ -71,7 +71,12 @@ export class KeyRing {
         this.remote = { resolver: createLocalJWKSet(stored.jwks), fetchedAt: stored.fetchedAt };
         if (this.options.now() - stored.fetchedAt > STALE_JWKS_MS) void this.load(true).catch(() => undefined);
       } else {
-        await this.load(false, signal).catch(() => undefined);
+        const failed = await this.load(false, signal).then(
+          () => null,
+          (err: unknown) => err,
+        );
+        // No key at all because the JWKS could not be fetched: a network failure, not a bad signature.
+        if (failed !== null && !this.pinned && !this.remote) throw failed;
       }
     }
     return [this.pinned, this.remote?.resolver].filter((r): r is KeyResolver => r !== null && r !== undefined);

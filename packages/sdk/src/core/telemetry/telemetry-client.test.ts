@@ -126,6 +126,19 @@ describe('TelemetryClient', () => {
     expect(await t.meta.get('telemetry/queue')).toBeUndefined();
   });
 
+  it('telemetry: false deletes what an earlier run queued', async () => {
+    const t = setup({ status: () => 503 });
+    const first = t.make();
+    for (let i = 0; i < 3; i++) first.record(event(i));
+    await expect(first.flush()).rejects.toBeTruthy();
+    await first.close();
+    expect(await t.meta.get('telemetry/queue')).toHaveLength(3);
+    const off = new TelemetryClient({ api: undefined as never, meta: t.meta, now: () => 0, device: async () => ({ id: 'install-1', platform: 'node' }), enabled: false });
+    off.start();
+    await off.close();
+    expect(await t.meta.get('telemetry/queue')).toBeUndefined();
+  });
+
   it('summarises inference latencies per model, variant and backend', async () => {
     const t = setup();
     const client = t.make();

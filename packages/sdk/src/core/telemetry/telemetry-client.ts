@@ -170,6 +170,8 @@ export class TelemetryClient {
   private async load(): Promise<void> {
     try {
       if ((await this.deps.meta.get<boolean>(OPT_OUT_KEY)) === true) this.enabled = false;
+      // Off (`telemetry: false` or opted out): what an earlier run queued is deleted, not kept.
+      if (!this.enabled) await this.deps.meta.delete(QUEUE_KEY);
       const stored = this.enabled ? await this.deps.meta.get<TelemetryEvent[]>(QUEUE_KEY) : undefined;
       if (Array.isArray(stored)) {
         const known = new Set(this.queue.map((e) => e.id));
