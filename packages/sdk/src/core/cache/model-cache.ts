@@ -27,6 +27,8 @@ interface IndexedArtifact {
   lastUsed: number;
 }
 
+/** Longest a deferred cache write waits for running loads (see ModelCache.afterLoads). */
+const MAX_DEFER_MS = 1000;
 const KEY = {
   release: (model: string) => `release/${model}`,
   installed: (model: string) => `installed/${model}`,
@@ -282,14 +284,26 @@ export class ModelCache {
     };
   }
 
-  /** Runs `work` once no load is running (at once when none is). */
+  /**
+   * Runs `work` once no load is running (at once when none is), or after {@link MAX_DEFER_MS} at
+   * the latest: a long download of another model does not keep an install or a release counter
+   * off the disk for its whole length.
+   */
   afterLoads<T>(work: () => Promise<T>): Promise<T> {
-    return this.loadsRunning === 0 ? work() : this.gate.then(work);
+    return this.loadsRunning === 0 ? work() : this.loadsDone().then(work);
   }
 
-  /** Settles when no load is running. */
+  /** Settles when no load is running, or after {@link MAX_DEFER_MS}. */
   private loadsDone(): Promise<void> {
-    return this.loadsRunning === 0 ? Promise.resolve() : this.gate;
+    if (this.loadsRunning === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, MAX_DEFER_MS);
+      (timer as { unref?: () => void }).unref?.();
+      void this.gate.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** Runs `work` behind the caller: errors dropped, awaited by {@link settle}. */

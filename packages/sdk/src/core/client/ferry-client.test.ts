@@ -548,6 +548,27 @@ describe('keys from a JWKS URL that cannot be fetched', () => {
 });
 
 describe('concurrent loads', () => {
+  it('installs a small model while a long download of another runs, within about a second', async () => {
+    const w = await world();
+    await w.server.publish('small', modelBytes(500));
+    await w.server.publish('large', modelBytes(60_000, 5));
+    let release!: () => void;
+    w.server.faults.hold = { bytes: 8192, until: new Promise<void>((r) => (release = r)) };
+    const ferry = w.client();
+    const large = ferry.getModel('large', { policy: 'latest' });
+    while (w.artifactRequests() < 1) await new Promise((r) => setTimeout(r, 1));
+    const small = await ferry.getModel('small', { policy: 'latest' });
+    expect(small.source).toBe('network');
+    const deadline = Date.now() + 3000;
+    while (!(await w.storage.meta.get('installed/small')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // On disk (the install record and the release counter) while the other download is still held.
+    expect(await w.storage.meta.get('installed/small')).toMatchObject({ model: 'small', version: 1 });
+    expect(await w.storage.meta.get('release/small')).toBe(1);
+    release();
+    expect((await large).source).toBe('network');
+    await ferry.close();
+  });
+
   it('a model loaded while another load is still running is served from the cache at once', async () => {
     const w = await world();
     await w.server.publish('faces', modelBytes(800, 3));
