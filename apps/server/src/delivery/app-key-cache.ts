@@ -49,7 +49,10 @@ export class AppKeyCache {
         (record) => {
           if (record !== null && record !== 'revoked') entry.valid = record;
         },
-        () => undefined,
+        // A failed lookup (the database unreachable) is not remembered: the next request asks again.
+        () => {
+          if (this.entries.get(key) === entry) this.entries.delete(key);
+        },
       );
       hit = entry;
       this.entries.set(key, hit);

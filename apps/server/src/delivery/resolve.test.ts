@@ -324,6 +324,17 @@ describe('staged rollouts', () => {
     expect(m.version).toBe(v2);
   });
 
+  it('a scheduled advance moves only from the stage it was due at (an advance by hand in between is not doubled)', async () => {
+    const v9 = await uploadVersion('staged', buildMlp({ seed: 19, inputSize: 4, hidden: [2], outputs: 2 }));
+    const r = (await call('POST', '/v1/projects/default/models/staged/rollouts', { version: v9, stages: [10, 50, 100], schedule: { intervalMinutes: 30 } })).json();
+    const projectId = (await s.app.db.prisma.project.findFirstOrThrow({ where: { name: 'default' } })).id;
+    // Due at stage 0, but moved to stage 1 by hand before the scheduler's advance ran.
+    expect((await call('POST', `/v1/projects/default/rollouts/${r.id}/advance`)).json().stage).toBe(1);
+    await expect(s.app.rollouts.act(projectId, r.id, 'advance', { name: 'scheduler' }, 'scheduled advance', 0)).rejects.toMatchObject({ code: 'rollout_not_active' });
+    expect((await call('GET', `/v1/projects/default/models/staged/rollouts/${r.id}`)).json()).toMatchObject({ stage: 1, percent: 50 });
+    await call('POST', `/v1/projects/default/rollouts/${r.id}/cancel`);
+  });
+
   it('pauses or rolls back through the guardrail hook, as the rollout says', async () => {
     const v4 = await uploadVersion('staged', buildMlp({ seed: 14, inputSize: 4, hidden: [2], outputs: 2 }));
     const paused = (await call('POST', '/v1/projects/default/models/staged/rollouts', { version: v4, stages: [10, 100] })).json();

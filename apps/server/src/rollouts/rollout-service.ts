@@ -169,13 +169,16 @@ export class RolloutService {
   }
 
   /** Advances, pauses, resumes, rolls back or cancels a rollout. */
-  async act(projectId: string, rolloutId: string, action: RolloutAction, actor: Actor, reason?: string): Promise<RolloutDto> {
+  async act(projectId: string, rolloutId: string, action: RolloutAction, actor: Actor, reason?: string, expectStage?: number): Promise<RolloutDto> {
     const found = await this.prisma.rollout.findUnique({ where: { id: rolloutId }, include: { model: true } });
     if (!found || found.model.projectId !== projectId) throw new FerryError('rollout_not_found', `no rollout ${rolloutId} in this project`);
     const modelName = found.model.name;
     const result = await this.prisma.$transaction(async (tx) => {
       const model = await this.lockModel(tx, projectId, modelName);
       const r = await tx.rollout.findUniqueOrThrow({ where: { id: rolloutId } });
+      if (expectStage !== undefined && r.stageIndex !== expectStage) {
+        throw new FerryError('rollout_not_active', `the rollout moved on (stage ${r.stageIndex + 1}) before this advance`);
+      }
       const stages = r.stages as number[];
       const status = r.status as RolloutStatus;
       const now = new Date();
@@ -282,10 +285,15 @@ export class RolloutService {
       });
       if (claimed.count === 0) continue;
       try {
-        await this.act(r.model.projectId, r.id, 'advance', { name: 'scheduler' }, 'scheduled advance');
+        // Only from the stage it was due at: an advance by hand in between is not doubled.
+        await this.act(r.model.projectId, r.id, 'advance', { name: 'scheduler' }, 'scheduled advance', r.stageIndex);
         advanced.push(r.id);
       } catch (err) {
         this.log.error({ err, rollout: r.id }, 'scheduled rollout advance failed');
+        // Still due unless it moved meanwhile: the next pass tries again instead of the schedule stopping.
+        await this.prisma.rollout
+          .updateMany({ where: { id: r.id, status: 'active', stageIndex: r.stageIndex, nextAdvanceAt: null }, data: { nextAdvanceAt: r.nextAdvanceAt } })
+          .catch(() => undefined);
       }
     }
     return advanced;
