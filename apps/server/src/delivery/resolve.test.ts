@@ -455,9 +455,14 @@ describe('signing keys', () => {
     const after = (await s.app.inject('/v1/keys')).json();
     expect(after.keys.map((k: { kid: string }) => k.kid).sort()).toEqual([oldKid, rotated.json().kid].sort());
 
+    // Published first: the replaced key keeps signing until caches of the JWKS (5 min) have the new one.
     await call('PATCH', '/v1/projects/default/models/vision', { description: 'new release' });
     const fresh = await resolve('vision', device({ id: 'rotating' }));
-    expect(decodeProtectedHeader(fresh.json().manifest).kid).toBe(rotated.json().kid);
+    expect(decodeProtectedHeader(fresh.json().manifest).kid).toBe(oldKid);
+    // Six minutes on, a replica loading the same keys signs with the new one.
+    const later = new KeyRing(s.app.db.prisma, { now: () => Date.now() + 6 * 60_000 + 1000 });
+    await later.init();
+    expect(later.signer().kid).toBe(rotated.json().kid);
     await refreshJwks();
     await expect(jwtVerify(before.json().manifest, jwks)).resolves.toBeTruthy();
     await expect(jwtVerify(fresh.json().manifest, jwks)).resolves.toBeTruthy();
@@ -467,8 +472,9 @@ describe('signing keys', () => {
     const immediate = await call('POST', '/v1/keys/rotate', { overlapHours: 0 });
     const last = (await s.app.inject('/v1/keys')).json();
     expect(last.keys.map((k: { kid: string }) => k.kid).sort()).toEqual([immediate.json().kid, oldKid].sort());
-    // The same device, same release, right after: signed anew by the new key, not answered
-    // with a manifest signed (and cached) before the rotation.
+    // The same device, same release, right after: not answered with a manifest signed (and
+    // cached) by the retired key, but signed anew, by the new key at once (no publish lead when
+    // the replaced key is withdrawn).
     const right = await resolve('vision', device({ id: 'rotating' }));
     expect(decodeProtectedHeader(right.json().manifest).kid).toBe(immediate.json().kid);
     await refreshJwks();
@@ -489,7 +495,7 @@ describe('signing keys', () => {
   });
 
   it('signs with a key rotated on another replica without waiting for a JWKS request', async () => {
-    const replica = new KeyRing(s.app.db.prisma, { refreshMs: 50 });
+    const replica = new KeyRing(s.app.db.prisma, { refreshMs: 50, publishLeadMs: 0 });
     await replica.init();
     const before = replica.signer().kid;
     replica.startRefresh(() => undefined);

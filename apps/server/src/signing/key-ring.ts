@@ -16,6 +16,12 @@ export interface SigningKeyEntry {
 /** Default time a replaced key stays published: well past any manifest it signed (they expire in hours). */
 export const DEFAULT_OVERLAP_MS = 7 * 24 * 3600 * 1000;
 const REFRESH_MS = 30_000;
+/**
+ * How long a new key is published before it signs: the JWKS is cacheable for 5 minutes
+ * (`max-age=300`) and replicas reload keys every 30 s, so a device that meets the new `kid` and
+ * fetches the JWKS again finds it there.
+ */
+export const PUBLISH_LEAD_MS = 6 * 60 * 1000;
 
 /**
  * Ed25519 keys that sign manifests, kept in the database (which, on the embedded default,
@@ -26,14 +32,19 @@ export class KeyRing {
   private keys: SigningKeyEntry[] = [];
   private loadedAt = 0;
   private jwksCache: { keys: JWK[] } | null = null;
+  private predecessor: string | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly refreshMs: number;
+  private readonly publishLeadMs: number;
+  private readonly now: () => number;
 
   constructor(
     private readonly prisma: PrismaClient,
-    options: { refreshMs?: number } = {},
+    options: { refreshMs?: number; publishLeadMs?: number; now?: () => number } = {},
   ) {
     this.refreshMs = options.refreshMs ?? REFRESH_MS;
+    this.publishLeadMs = options.publishLeadMs ?? PUBLISH_LEAD_MS;
+    this.now = options.now ?? Date.now;
   }
 
   /**
@@ -91,25 +102,36 @@ export class KeyRing {
         retiresAt: row.retiresAt,
       })),
     );
-    this.loadedAt = Date.now();
+    // The key made just before the newest one: it signs during the newest one's publish lead,
+    // unless it has been retired (a rotation without overlap, for a compromised key).
+    const [, before] = await this.prisma.signingKey.findMany({ orderBy: { createdAt: 'desc' }, take: 2, select: { kid: true } });
+    this.predecessor = before && this.keys.some((k) => k.kid === before.kid) ? before.kid : null;
+    this.loadedAt = this.now();
     this.jwksCache = null;
   }
 
   /** Picks up rotations made by other replicas. */
   async refreshIfStale(): Promise<void> {
-    if (Date.now() - this.loadedAt > this.refreshMs) await this.reload();
+    if (this.now() - this.loadedAt > this.refreshMs) await this.reload();
   }
 
-  /** The key that signs new manifests: the newest active one. */
+  /**
+   * The key that signs new manifests: the newest active one, once it has been published for
+   * {@link PUBLISH_LEAD_MS}; until then the key it replaced, while that one is still published
+   * (a rotation with no overlap, for a compromised key, switches at once).
+   */
   signer(): SigningKeyEntry {
-    const key = this.keys.find((k) => k.status === 'active');
-    if (!key) throw new Error('no active signing key');
-    return key;
+    const newest = this.keys.find((k) => k.status === 'active');
+    if (!newest) throw new Error('no active signing key');
+    const now = this.now();
+    if (now - newest.createdAt.getTime() >= this.publishLeadMs) return newest;
+    const replaced = this.keys.find((k) => k.kid === this.predecessor && (!k.retiresAt || k.retiresAt.getTime() > now));
+    return replaced ?? newest;
   }
 
   /** The published keys (JWKS): the signer and every key still in its overlap window. */
   jwks(): { keys: JWK[] } {
-    const now = Date.now();
+    const now = this.now();
     this.jwksCache ??= {
       keys: this.keys.filter((k) => !k.retiresAt || k.retiresAt.getTime() > now).map((k) => k.publicJwk),
     };

@@ -353,8 +353,9 @@ describe('keys from the server (jwksUrl) and their rotation', () => {
     expect(offline).toMatchObject({ version: 1, stale: true });
     proxy = await new FaultyProxy(ferry.url).start();
 
-    // Rotate the signing key (bootstrap admin), then publish: v2's manifest has a new kid.
-    const rotated = await ferry.server.app.inject({ method: 'POST', url: '/v1/keys/rotate', headers: ferry.server.admin, payload: {} });
+    // Rotate the signing key (bootstrap admin; no overlap, so the new key signs at once), then
+    // publish: v2's manifest has a new kid.
+    const rotated = await ferry.server.app.inject({ method: 'POST', url: '/v1/keys/rotate', headers: ferry.server.admin, payload: { overlapHours: 0 } });
     expect(rotated.statusCode, rotated.body).toBe(200);
     await ferry.release(name, mlp(21));
     const client = urlClient();
