@@ -92,6 +92,14 @@ const available = existsSync(CHROMIUM);
 // sets FERRY_REQUIRE_BROWSER so that a missing browser fails the run instead of skipping it.
 if (!available && process.env.FERRY_REQUIRE_BROWSER) throw new Error(`${CHROMIUM} is required (FERRY_REQUIRE_BROWSER is set)`);
 
+/** A new page with the SDK harness (window.harness) loaded. */
+async function openHarness(): Promise<Page> {
+  const harness = await context.newPage();
+  await harness.goto(`${site.url}/harness/index.html`);
+  await harness.waitForFunction(() => 'harness' in window);
+  return harness;
+}
+
 describe.skipIf(!available)('in Chromium against a real server', () => {
   beforeAll(async () => {
     ferry = await startRealFerry();
@@ -157,9 +165,7 @@ describe.skipIf(!available)('in Chromium against a real server', () => {
   });
 
   it('SDK in the page: probes capabilities once, runs tensors, keeps models in IndexedDB when asked', async () => {
-    const harness = await context.newPage();
-    await harness.goto(`${site.url}/harness/index.html`);
-    await harness.waitForFunction(() => 'harness' in window);
+    const harness = await openHarness();
     const out = await harness.evaluate(
       async ({ config, wasmPaths }) => {
         const make = () =>
@@ -200,9 +206,7 @@ describe.skipIf(!available)('in Chromium against a real server', () => {
   });
 
   it('SDK in the page: makes no WebGL context when the ONNX Runtime build has no WebGL (the default)', async () => {
-    const harness = await context.newPage();
-    await harness.goto(`${site.url}/harness/index.html`);
-    await harness.waitForFunction(() => 'harness' in window);
+    const harness = await openHarness();
     const out = await harness.evaluate(async ({ wasmPaths }) => {
       const contexts: string[] = [];
       for (const proto of [HTMLCanvasElement.prototype, OffscreenCanvas.prototype] as { getContext: (...a: unknown[]) => unknown }[]) {
@@ -227,9 +231,7 @@ describe.skipIf(!available)('in Chromium against a real server', () => {
   });
 
   it('SDK in the page: a downloaded model is kept once, in the SDK cache, not also in the HTTP cache', async () => {
-    const harness = await context.newPage();
-    await harness.goto(`${site.url}/harness/index.html`);
-    await harness.waitForFunction(() => 'harness' in window);
+    const harness = await openHarness();
     const config = await readConfig();
     const out = await harness.evaluate(
       async ({ config, wasmPaths }) => {
@@ -265,9 +267,7 @@ describe.skipIf(!available)('in Chromium against a real server', () => {
   });
 
   it('SDK in the page: a flipped OPFS cache file is discarded and fetched again', async () => {
-    const harness = await context.newPage();
-    await harness.goto(`${site.url}/harness/index.html`);
-    await harness.waitForFunction(() => 'harness' in window);
+    const harness = await openHarness();
     const config = await readConfig();
     const out = await harness.evaluate(
       async ({ config, wasmPaths }) => {
