@@ -842,7 +842,10 @@ class FerryClient implements Ferry {
         return { ...result, written };
       } catch (err) {
         await written?.abort();
-        this.reportFailure(p.model, err, { version: p.version, variant: candidate.variant, release: p.release });
+        // Started ahead of its manifest's verification: if that manifest is refused, its refusal
+        // is the report, and nothing of this download is.
+        const manifestAccepted = how.verified ? await how.verified.then(() => true, () => false) : true;
+        if (manifestAccepted) this.reportFailure(p.model, err, { version: p.version, variant: candidate.variant, release: p.release });
         throw err;
       } finally {
         how.abort?.removeEventListener('abort', stop);
