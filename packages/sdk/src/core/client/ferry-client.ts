@@ -44,7 +44,6 @@ const DEFAULT_CACHE_BYTES = 1024 * 1024 * 1024;
 const MAX_SPECULATIVE_BYTES = 2 * 1024 * 1024 * 1024;
 const INSTALL_ID_KEY = 'install-id';
 
-/** Verified bytes, and the cache writer that already holds them (when the platform has one). */
 /** One download of some bytes, shared by every caller that needs them (see FerryClient.download). */
 interface SharedDownload {
   /**
@@ -54,6 +53,7 @@ interface SharedDownload {
   join(options: { signal?: AbortSignal | undefined; onProgress?: ((progress: DownloadProgress) => void) | undefined }): Promise<Download>;
 }
 
+/** Verified bytes, and the cache writer that already holds them (when the platform has one). */
 interface Download extends DownloadedArtifact {
   written: ArtifactWriter | null;
 }
