@@ -147,6 +147,19 @@ describe('ModelCache', () => {
     expect(await cache.usedBytes()).toBe(800);
   });
 
+  it('stays within the budget when two clients (tabs, processes) share one cache', async () => {
+    const storage = memoryStorage();
+    const first = new ModelCache(storage, { maxBytes: 1000, now: () => 1 });
+    const second = new ModelCache(storage, { maxBytes: 1000, now: () => 2 });
+    const [a, b] = [bytes(600, 1), bytes(600, 5)];
+    expect(await second.usedBytes()).toBe(0); // the second has looked at the cache before the first stores
+    expect(await first.store(sha256Of(a), a)).toBe(true);
+    expect(await second.store(sha256Of(b), b)).toBe(true);
+    const held = await storage.artifacts.list();
+    expect(held.reduce((sum, e) => sum + e.size, 0)).toBeLessThanOrEqual(1000);
+    expect(held.map((e) => e.key)).toEqual([sha256Of(b)]);
+  });
+
   it('does not cache an artifact larger than the whole budget', async () => {
     const { cache, storage } = cacheOf(100);
     const big = bytes(200, 1);

@@ -322,7 +322,8 @@ export class ModelCache {
       .run(async () => {
         const size = bytes.byteLength;
         if (size > this.options.maxBytes) return false;
-        const index = await this.loadIndex();
+        // Listed again: another tab or process on the same cache may have stored (or evicted) since.
+        const index = await this.loadIndex({ fresh: true });
         if (index[sha256]) {
           index[sha256].lastUsed = this.stamp();
           await this.saveIndex();
@@ -426,12 +427,13 @@ export class ModelCache {
   }
 
   /** The artifact index, reconciled with what the store really holds on first use. */
-  private async loadIndex(): Promise<Record<string, IndexedArtifact>> {
-    if (this.index) return this.index;
+  private async loadIndex(options: { fresh?: boolean } = {}): Promise<Record<string, IndexedArtifact>> {
+    if (this.index && !options.fresh) return this.index;
+    const known = this.index ?? {};
     const stored = (await this.storage.meta.get<Record<string, IndexedArtifact>>(KEY.artifacts)) ?? {};
     const index: Record<string, IndexedArtifact> = {};
     for (const { key, size } of await this.storage.artifacts.list()) {
-      index[key] = { size, lastUsed: stored[key]?.lastUsed ?? 0 };
+      index[key] = { size, lastUsed: Math.max(stored[key]?.lastUsed ?? 0, known[key]?.lastUsed ?? 0) };
     }
     this.index = index;
     this.lastStamp = Math.max(this.lastStamp, ...Object.values(index).map((a) => a.lastUsed));
