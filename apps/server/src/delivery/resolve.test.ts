@@ -494,6 +494,12 @@ describe('signing keys', () => {
     expect((decodeJwt(resigned.json().manifest) as unknown as ManifestPayload).version).toBe(m.version);
   });
 
+  it('leaves one active key when two rotations run at once', async () => {
+    const [one, two] = await Promise.all([call('POST', '/v1/keys/rotate', { overlapHours: 1 }), call('POST', '/v1/keys/rotate', { overlapHours: 1 })]);
+    expect([one.statusCode, two.statusCode]).toEqual([200, 200]);
+    expect(await s.app.db.prisma.signingKey.count({ where: { status: 'active' } })).toBe(1);
+  });
+
   it('signs with a key rotated on another replica without waiting for a JWKS request', async () => {
     const replica = new KeyRing(s.app.db.prisma, { refreshMs: 50, publishLeadMs: 0 });
     await replica.init();

@@ -70,12 +70,12 @@ export class KeyRing {
     }
   }
 
-  private async insertKey(): Promise<string> {
+  private async insertKey(db: Pick<PrismaClient, 'signingKey'> = this.prisma): Promise<string> {
     const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
     const kid = `k_${new Date().toISOString().slice(0, 10).replaceAll('-', '')}_${randomBytes(6).toString('hex')}`;
     const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'EdDSA', use: 'sig' };
     const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: 'EdDSA' };
-    await this.prisma.signingKey.create({
+    await db.signingKey.create({
       data: {
         kid,
         status: 'active',
@@ -144,13 +144,18 @@ export class KeyRing {
    */
   async rotate(overlapMs = DEFAULT_OVERLAP_MS): Promise<{ kid: string; retiring: { kid: string; retiresAt: string }[] }> {
     const retiresAt = new Date(Date.now() + overlapMs);
-    const previous = await this.prisma.signingKey.findMany({ where: { status: 'active' }, select: { kid: true } });
-    const kid = await this.insertKey();
-    await this.prisma.signingKey.updateMany({
-      where: { kid: { in: previous.map((p) => p.kid) } },
-      data: { status: 'previous', retiresAt },
+    // One rotation at a time (also across replicas): two at once would leave two active keys.
+    const { kid, previous } = await this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`LOCK TABLE "SigningKey" IN SHARE ROW EXCLUSIVE MODE`;
+      const previous = await tx.signingKey.findMany({ where: { status: 'active' }, select: { kid: true } });
+      const kid = await this.insertKey(tx);
+      await tx.signingKey.updateMany({
+        where: { kid: { in: previous.map((p) => p.kid) } },
+        data: { status: 'previous', retiresAt },
+      });
+      await tx.signingKey.updateMany({ where: { status: 'previous', retiresAt: { lte: new Date() } }, data: { status: 'retired' } });
+      return { kid, previous };
     });
-    await this.prisma.signingKey.updateMany({ where: { status: 'previous', retiresAt: { lte: new Date() } }, data: { status: 'retired' } });
     await this.reload();
     return { kid, retiring: previous.map((p) => ({ kid: p.kid, retiresAt: retiresAt.toISOString() })) };
   }
