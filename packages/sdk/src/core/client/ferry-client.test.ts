@@ -121,7 +121,7 @@ describe('getModel policies', () => {
   it('local-then-update: serves the cached model now and installs the newest for next time', async () => {
     const w = await world();
     await w.server.publish('digits', modelBytes(100));
-    await w.client().getModel('digits', { policy: 'latest' });
+    await w.installOnce();
     await w.server.publish('digits', modelBytes(200, 3));
     const ferry = w.client();
     const now = await ferry.getModel('digits', { policy: 'local-then-update' });
@@ -288,7 +288,7 @@ describe('download conditions and cancellation', () => {
   it('skips downloads on metered networks or Save-Data when asked, serving the cached model', async () => {
     const w = await world({ network: { metered: true } });
     await w.server.publish('digits', modelBytes(100));
-    await w.client().getModel('digits', { policy: 'latest' });
+    await w.installOnce();
     await w.server.publish('digits', modelBytes(100, 3));
     const model = await w.client().getModel('digits', { policy: 'latest', conditions: { allowMetered: false } });
     expect(model).toMatchObject({ version: 1, stale: true });
@@ -487,8 +487,10 @@ describe('attacks: each refused with its own error, the previous good model stil
     const w = await withGoodModel();
     const old = w.server.published.get('digits')!.jws;
     await w.server.publish('digits', modelBytes(1000, 3));
-    const v2 = await w.client().getModel('digits', { policy: 'latest' });
+    const updater = w.client();
+    const v2 = await updater.getModel('digits', { policy: 'latest' });
     expect(v2.release).toBe(2);
+    await updater.close(); // the app run ends: its install and release counter are on disk
     w.server.nextManifest = old;
     const ferry = w.client();
     const err = await ferry.getModel('digits', { policy: 'latest' }).catch((e: unknown) => e);
