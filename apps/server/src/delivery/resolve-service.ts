@@ -71,6 +71,8 @@ export class ResolveService {
     if (decision.kind === 'refuse') throw new FerryError(decision.code, decision.message);
     const { version, rollout, ranking } = decision;
 
+    // Signing key in use: a 304 only for manifests it signed, and part of the reuse key below.
+    const kid = this.signer.currentKid();
     const cached = request.cached;
     if (
       cached &&
@@ -78,7 +80,7 @@ export class ResolveService {
       cached.version === version.number &&
       ranking.candidates.some((c) => c.sha256 === cached.sha256) &&
       // Signed by a key since replaced: sign it anew, before that key leaves the JWKS.
-      (cached.kid === undefined || cached.kid === this.signer.currentKid())
+      (cached.kid === undefined || cached.kid === kid)
     ) {
       return NOT_MODIFIED;
     }
@@ -88,9 +90,7 @@ export class ResolveService {
       signed = new Map();
       this.signed.set(ranking, signed);
     }
-    // The signing key is part of the key: after a rotation (here or on another replica) no
-    // manifest signed by the replaced key goes out again.
-    const kid = this.signer.currentKid();
+    // After a rotation (here or on another replica) no manifest signed by the replaced key goes out again.
     const key = rollout ? `${kid}|${appKey.id}|${rollout.id}` : `${kid}|${appKey.id}`;
     const now = Date.now();
     const hit = signed.get(key);

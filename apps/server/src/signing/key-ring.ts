@@ -30,7 +30,6 @@ export const PUBLISH_LEAD_MS = 6 * 60 * 1000;
  */
 export class KeyRing {
   private keys: SigningKeyEntry[] = [];
-  private loadedAt = 0;
   private jwksCache: { keys: JWK[] } | null = null;
   private predecessor: string | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -106,14 +105,9 @@ export class KeyRing {
     // unless it has been retired (a rotation without overlap, for a compromised key).
     const [, before] = await this.prisma.signingKey.findMany({ orderBy: { createdAt: 'desc' }, take: 2, select: { kid: true } });
     this.predecessor = before && this.keys.some((k) => k.kid === before.kid) ? before.kid : null;
-    this.loadedAt = this.now();
     this.jwksCache = null;
   }
 
-  /** Picks up rotations made by other replicas. */
-  async refreshIfStale(): Promise<void> {
-    if (this.now() - this.loadedAt > this.refreshMs) await this.reload();
-  }
 
   /**
    * The key that signs new manifests: the newest active one, once it has been published for

@@ -8,8 +8,8 @@ import { optionalBody } from '../../plugins/validation.js';
 import { adminSecurity } from '../admin-access.js';
 
 export const keyRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  // Keys reloaded every 30 s in the background (KeyRing.startRefresh): rotations on other replicas show here.
   const jwks = async (_request: unknown, reply: { header: (k: string, v: string) => unknown }) => {
-    await app.keyRing.refreshIfStale();
     reply.header('cache-control', 'public, max-age=300');
     return app.keyRing.jwks() as Jwks;
   };

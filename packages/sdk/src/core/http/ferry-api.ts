@@ -32,7 +32,6 @@ interface RequestOptions {
 /** A JSON answer, read whole within the request's time limit. */
 interface JsonAnswer {
   status: number;
-  headers: Headers;
   body: unknown;
 }
 
@@ -116,7 +115,7 @@ export class FerryApi {
         if (res.ok || options.accept?.includes(res.status)) {
           // The body is read before the timer stops: a server that sends headers, then stalls, times out.
           const text = res.status === 304 ? '' : await res.text();
-          return { status: res.status, headers: res.headers, body: this.parse(text, url, res.status, options) };
+          return { status: res.status, body: this.parse(text, url, res.status, options) };
         }
         failure = await errorFromResponse(res, { model: options.model });
         if (!(failure instanceof ServerError)) throw failure;
