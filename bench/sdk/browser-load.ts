@@ -13,8 +13,8 @@
  *
  * BENCH_SDK_ROUNDS (15) counted rounds after BENCH_SDK_WARMUP (3); BENCH_SDK_STORAGE=indexeddb
  * to measure IndexedDB instead of OPFS; BENCH_SDK_LINK=100mbit (root and iproute2) puts the Ferry
- * server behind a link of that bandwidth from the page's origin (bench/link.ts). Targets as in load.ts (cold ≤ 1.2×, warm ≤ 1.1×); exit
- * code 1 when one is missed.
+ * server behind a link of that bandwidth from the page's origin (bench/link.ts). Targets as in
+ * load.ts (cold ≤ 1.2×, warm ≤ 1.1×); exit code 1 when one is missed.
  *
  *   node --conditions=@ferry/source --import tsx bench/sdk/browser-load.ts
  */
@@ -23,16 +23,13 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
-import { MiB, REPO_ROOT, envInt, fmt, makeTempDir, startFerryChild, withCleanup } from '../lib.js';
-import { limitedLink } from '../link.js';
-import { TARGETS, publishBenchModel, reportRatio } from './common.js';
+import { MiB, REPO_ROOT, envInt, fmt, makeTempDir, withCleanup } from '../lib.js';
+import { TARGETS, publishBenchModel, reportRatio, startBenchServer } from './common.js';
 
 const CHROMIUM = process.env.BENCH_CHROMIUM ?? '/usr/bin/chromium';
 const HIDDEN = envInt('BENCH_SDK_HIDDEN', 1024);
 const ROUNDS = envInt('BENCH_SDK_ROUNDS', 15);
 const WARMUP = envInt('BENCH_SDK_WARMUP', 3);
-/** A bandwidth limit between the page's origin and the Ferry server (`100mbit`, …; bench/link.ts). */
-const LINK = process.env.BENCH_SDK_LINK ?? '';
 const STORAGE = process.env.BENCH_SDK_STORAGE === 'indexeddb' ? 'indexeddb' : undefined;
 const ORT_FILES = ['ort-wasm-simd-threaded.jsep.wasm', 'ort-wasm-simd-threaded.jsep.mjs'];
 
@@ -60,11 +57,7 @@ let missed = 0;
 await withCleanup(async (defer) => {
   const tmp = await makeTempDir('ferry-bench-browser-');
   defer(tmp.remove);
-  const link = LINK ? await limitedLink(LINK) : null;
-  if (link) defer(link.remove);
-  const place = link ? { host: link.host, wrap: link.wrap } : undefined;
-  const server = await startFerryChild(join(tmp.path, 'ferry'), { FERRY_JOB_CONCURRENCY: '0' }, [], place);
-  defer(server.stop);
+  const server = await startBenchServer(tmp.path, defer);
   const { port } = server;
 
   const { bytes, sha256, appKey, jwks } = await publishBenchModel(port, HIDDEN, server.host);
@@ -115,7 +108,7 @@ await withCleanup(async (defer) => {
     },
   );
   const browserVersion = context.browser()?.version() ?? (await page.evaluate(() => navigator.userAgent));
-  console.log(`Chromium ${browserVersion}; model: ${fmt(bytes.byteLength / MiB, 2)} MiB MLP 784-${HIDDEN}-${HIDDEN}-10; ${ROUNDS} rounds after ${WARMUP} not counted; server ${link ? `behind a ${LINK} link` : "on loopback"}`);
+  console.log(`Chromium ${browserVersion}; model: ${fmt(bytes.byteLength / MiB, 2)} MiB MLP 784-${HIDDEN}-${HIDDEN}-10; ${ROUNDS} rounds after ${WARMUP} not counted; server ${server.where}`);
 
   // Artifacts are served `immutable`: without this, Chromium's HTTP cache would answer the SDK's
   // downloads from the second round on (the baseline fetches with `cache: 'no-store'`), and a cold

@@ -1,9 +1,27 @@
-// What the SDK load benchmarks (load.ts, browser-load.ts) share: the model they serve, the
-// issue's targets, and how a ratio is reported.
+// What the SDK load benchmarks (load.ts, browser-load.ts) share: the server and the model they
+// serve, the issue's targets, and how a ratio is reported.
+import { join } from 'node:path';
 import { buildMlp } from '@ferry/compress/testing';
-import { adminHeaders, createModel, fmt, http, median } from '../lib.js';
+import { adminHeaders, createModel, fmt, http, median, startFerryChild, type FerryChild } from '../lib.js';
+import { limitedLink } from '../link.js';
 
 export const BENCH_MODEL = 'bench-sdk';
+
+/**
+ * The Ferry server of a bench run, in a child process under `dir`, with no background variant
+ * builds (both sides load the same fp32 bytes, and no job takes CPU mid-run). With
+ * BENCH_SDK_LINK (`100mbit`, …; root and iproute2) it sits behind a link of that bandwidth
+ * (bench/link.ts) instead of on loopback. `where` says which, for the report.
+ */
+export async function startBenchServer(dir: string, defer: (cleanup: () => Promise<void> | void) => void): Promise<FerryChild & { where: string }> {
+  const rate = process.env.BENCH_SDK_LINK ?? '';
+  const link = rate ? await limitedLink(rate) : null;
+  if (link) defer(link.remove);
+  const place = link ? { host: link.host, wrap: link.wrap } : undefined;
+  const server = await startFerryChild(join(dir, 'ferry'), { FERRY_JOB_CONCURRENCY: '0' }, [], place);
+  defer(server.stop);
+  return { ...server, where: link ? `behind a ${rate} link (${link.host})` : 'on loopback' };
+}
 
 export interface PublishedBenchModel {
   bytes: Uint8Array;

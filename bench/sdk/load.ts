@@ -33,17 +33,14 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { createFerry, type Ferry } from '@ferry/sdk';
-import { MiB, envInt, fmt, makeTempDir, startFerryChild, withCleanup } from '../lib.js';
-import { limitedLink } from '../link.js';
-import { TARGETS, publishBenchModel, reportRatio } from './common.js';
+import { MiB, envInt, fmt, makeTempDir, withCleanup } from '../lib.js';
+import { TARGETS, publishBenchModel, reportRatio, startBenchServer } from './common.js';
 
 const HIDDEN = envInt('BENCH_SDK_HIDDEN', 1024);
 const ROUNDS = envInt('BENCH_SDK_ROUNDS', 15);
 /** Rounds of each kind run first and not counted: the JIT, the server's first requests and the allocator settle for both sides. */
 const WARMUP = envInt('BENCH_SDK_WARMUP', 3);
 const RUNS = envInt('BENCH_SDK_RUNS', 500);
-/** A bandwidth limit between this process and the server (`100mbit`, …; see bench/link.ts): the loads of a device on a real network. */
-const LINK = process.env.BENCH_SDK_LINK ?? '';
 /** Idle time before each timed load, so that work the previous one left (V8's GC tasks) runs before it, not in it. */
 const SETTLE_MS = envInt('BENCH_SDK_SETTLE_MS', 10);
 
@@ -61,19 +58,14 @@ async function timed(fn: () => Promise<void>): Promise<number> {
 await withCleanup(async (defer) => {
   const tmp = await makeTempDir('ferry-bench-sdk-');
   defer(tmp.remove);
-  // No background variant builds: both sides must load the same fp32 bytes, and no job may take CPU mid-run.
-  const link = LINK ? await limitedLink(LINK) : null;
-  if (link) defer(link.remove);
-  const place = link ? { host: link.host, wrap: link.wrap } : undefined;
-  const server = await startFerryChild(join(tmp.path, 'ferry'), { FERRY_JOB_CONCURRENCY: '0' }, [], place);
-  defer(server.stop);
+  const server = await startBenchServer(tmp.path, defer);
   const { port } = server;
   const base = `http://${server.host}:${port}`;
 
   const { bytes, sha256, appKey, jwks } = await publishBenchModel(port, HIDDEN, server.host);
   const modelFile = join(tmp.path, 'model.onnx');
   await writeFile(modelFile, bytes);
-  console.log(`model: ${fmt(bytes.byteLength / MiB, 2)} MiB MLP 784-${HIDDEN}-${HIDDEN}-10; ${ROUNDS} rounds; ${RUNS} runs for inference; server ${link ? `behind a ${LINK} link (${link.host})` : 'on loopback'}`);
+  console.log(`model: ${fmt(bytes.byteLength / MiB, 2)} MiB MLP 784-${HIDDEN}-${HIDDEN}-10; ${ROUNDS} rounds; ${RUNS} runs for inference; server ${server.where}`);
 
   ort.env.wasm.numThreads = 1;
   const feeds = () => ({ input: new ort.Tensor('float32', INPUT, [1, 784]) });
