@@ -16,6 +16,7 @@ import { requestIdOf } from './plugins/request-id.js';
 import { requestLogger } from './plugins/request-logger.js';
 import { registerDeviceCors } from './plugins/device-cors.js';
 import { registerValidation } from './plugins/validation.js';
+import { backfillBlockDigests } from './registry/block-backfill.js';
 import { ArtifactCollector } from './registry/artifact-gc.js';
 import { appKeyRoutes } from './routes/app-keys/app-key-routes.js';
 import { artifactRoutes } from './routes/artifacts/artifact-routes.js';
@@ -153,7 +154,17 @@ export async function buildApp({ config, logger }: BuildOptions): Promise<FerryA
   );
   app.decorate('jobRunner', jobRunner);
   app.addHook('onReady', async () => jobRunner.start());
+  // Older artifacts get their block digests in the background (see registry/block-backfill.ts).
+  const backfillStop = new AbortController();
+  let backfill: Promise<unknown> = Promise.resolve();
+  app.addHook('onReady', async () => {
+    backfill = backfillBlockDigests({ prisma: db.prisma, blobs, serving, log: app.log }, backfillStop.signal).catch((err: unknown) =>
+      app.log.error({ err }, 'adding block digests to stored artifacts failed'),
+    );
+  });
   app.addHook('onClose', async () => {
+    backfillStop.abort();
+    await backfill;
     await jobRunner.stop();
     rollouts.stopScheduler();
     keyRing.stopRefresh();

@@ -64,6 +64,18 @@ export type ResolveResponse = Static<typeof ResolveResponse>;
 export const PRECISIONS = ['fp32', 'fp16', 'int8', 'mixed', 'unknown'] as const;
 export type Precision = (typeof PRECISIONS)[number];
 
+/**
+ * SHA-256 of each consecutive block of an artifact's (decoded) bytes. A device checks each block
+ * with a one-shot digest as soon as it has arrived (WebCrypto, off the page's main thread) instead
+ * of one incremental SHA-256 on its main thread; signed with the rest of the manifest, the list
+ * commits to the bytes as the artifact's own SHA-256 does.
+ */
+export const BlockDigests = Type.Object({
+  size: Type.Integer({ description: 'Bytes per block, a power of two; the last block may be shorter.' }),
+  sha256: Type.Array(Type.String(), { description: 'Hex SHA-256 of each block, in order: ceil(artifact size / block size) of them.' }),
+});
+export type BlockDigests = Static<typeof BlockDigests>;
+
 /** One servable choice for this device: a variant on a backend. */
 export const ManifestCandidate = Type.Object({
   variant: Type.String({ description: '"original", "fp16", "int8", "pruned-50", …' }),
@@ -75,6 +87,7 @@ export const ManifestCandidate = Type.Object({
   sha256: Type.String(),
   url: Type.String({ description: 'Where to download the bytes; relative to the server when not absolute.' }),
   encodings: Type.Array(Encoding),
+  blocks: Type.Optional(BlockDigests),
 });
 export type ManifestCandidate = Static<typeof ManifestCandidate>;
 

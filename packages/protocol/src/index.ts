@@ -46,6 +46,7 @@ export {
   ResolveResponse,
   PRECISIONS,
   type Precision,
+  BlockDigests,
   ManifestCandidate,
   ManifestPayload,
   MANIFEST_TYPE,

@@ -1,4 +1,4 @@
-import type { Device, ManifestCandidate, VariantRequires } from '@ferry/protocol';
+import type { BlockDigests, Device, ManifestCandidate, VariantRequires } from '@ferry/protocol';
 
 /** A ready variant as resolve sees it. */
 export interface ServableVariant {
@@ -8,6 +8,8 @@ export interface ServableVariant {
   size: number;
   requires: VariantRequires;
   encodings: ManifestCandidate['encodings'];
+  /** Per-block SHA-256 of the bytes; null until the startup backfill reaches an older artifact. */
+  blocks?: BlockDigests | null;
 }
 
 /** Per-model ordering of candidates: patterns "backend:variant", "backend:precision", "*:int8", … best first. */
@@ -95,5 +97,6 @@ export function rankCandidates(
     sha256: v.sha256,
     url: artifactUrl(v.sha256),
     encodings: v.encodings,
+    ...(v.blocks ? { blocks: v.blocks } : {}),
   }));
 }

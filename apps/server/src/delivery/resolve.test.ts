@@ -2,6 +2,9 @@ import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JS
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMlp, seededBytes } from '@ferry/compress/testing';
 import type { Device, ManifestPayload } from '@ferry/protocol';
+import { createHash } from 'node:crypto';
+import { Prisma } from '../generated/prisma/client.js';
+import { backfillBlockDigests } from '../registry/block-backfill.js';
 import { KeyRing } from '../signing/key-ring.js';
 import { testMode } from '../testing/test-env.js';
 import { startTestServer, type TestServer } from '../testing/test-server.js';
@@ -73,7 +76,7 @@ const order = (m: ManifestPayload) => m.candidates.map((c) => `${c.variant}@${c.
 
 beforeAll(async () => {
   s = await startTestServer();
-  for (const name of ['vision', 'staged', 'gated', 'unpublished', 'withdrawn', 'withdrawn-first', 'archiving']) {
+  for (const name of ['blocks', 'vision', 'staged', 'gated', 'unpublished', 'withdrawn', 'withdrawn-first', 'archiving']) {
     expect((await call('POST', '/v1/projects/default/models', { name, labels: ['a', 'b'] })).statusCode).toBe(201);
   }
   await refreshJwks();
@@ -150,6 +153,45 @@ describe('capability-aware manifests', () => {
     await call('PATCH', '/v1/projects/default/models/vision', { description: 'changed' });
     const after = await resolve('vision', d, cached);
     expect(after.statusCode).toBe(200);
+  });
+});
+
+describe('block digests', () => {
+  const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+  // ~2.2 MiB: three blocks of 1 MiB, the last one short.
+  const bytes = buildMlp({ seed: 11, inputSize: 784, hidden: [700], outputs: 10 });
+  let artifact = '';
+
+  beforeAll(async () => {
+    const v = await uploadVersion('blocks', bytes);
+    expect((await call('POST', '/v1/projects/default/models/blocks/rollouts', { version: v, stages: [100] })).statusCode).toBe(201);
+    artifact = sha(bytes);
+  });
+
+  it('signs the SHA-256 of each block of the bytes into every candidate', async () => {
+    const m = await manifestOf('blocks', device());
+    const c = m.candidates[0]!;
+    expect(c.sha256).toBe(artifact);
+    expect(c.blocks?.size).toBe(1024 * 1024);
+    const expected = [0, 1, 2].map((i) => sha(bytes.subarray(i * 1024 * 1024, Math.min((i + 1) * 1024 * 1024, bytes.length))));
+    expect(bytes.length).toBeGreaterThan(2 * 1024 * 1024);
+    expect(c.blocks?.sha256).toEqual(expected);
+  });
+
+  it('gives artifacts stored before digests existed theirs in the background, with a new release', async () => {
+    const prisma = s.app.db.prisma;
+    await prisma.artifact.update({ where: { sha256: artifact }, data: { blocks: Prisma.DbNull } });
+    const before = (await call('GET', '/v1/projects/default/models/blocks')).json().release as number;
+    await call('PATCH', '/v1/projects/default/models/blocks', { description: 'reload' }); // The serving state reloads without them.
+    expect((await manifestOf('blocks', device())).candidates[0]!.blocks).toBeUndefined();
+    const done = await backfillBlockDigests({ prisma, blobs: s.app.blobs, serving: s.app.serving, log: s.app.log });
+    expect(done).toEqual({ artifacts: 1, models: 1 });
+    const m = await manifestOf('blocks', device());
+    expect(m.release).toBe(before + 2);
+    expect(m.candidates[0]!.blocks?.sha256).toHaveLength(3);
+    expect(m.candidates[0]!.blocks?.sha256[0]).toBe(sha(bytes.subarray(0, 1024 * 1024)));
+    // Nothing left: a second pass changes nothing.
+    expect(await backfillBlockDigests({ prisma, blobs: s.app.blobs, serving: s.app.serving, log: s.app.log })).toEqual({ artifacts: 0, models: 0 });
   });
 });
 

@@ -1,4 +1,4 @@
-import type { IoSignature, Targeting } from '@ferry/protocol';
+import type { BlockDigests, IoSignature, Targeting } from '@ferry/protocol';
 import type { PrismaClient } from '../db/database.js';
 import type { ServableVariant, ServingPolicy } from './candidates.js';
 
@@ -134,7 +134,7 @@ export class ServingStateCache {
         project: { select: { name: true } },
         versions: {
           where: { state: 'active' },
-          include: { variants: { where: { status: 'ready', artifactSha: { not: null } }, include: { artifact: { select: { size: true } } } } },
+          include: { variants: { where: { status: 'ready', artifactSha: { not: null } }, include: { artifact: { select: { size: true, blocks: true } } } } },
         },
         rollouts: { where: { status: { in: ['active', 'paused'] } }, orderBy: { createdAt: 'asc' } },
       },
@@ -154,6 +154,7 @@ export class ServingStateCache {
           size: Number(x.size ?? x.artifact?.size ?? 0),
           requires: x.requires as unknown as ServableVariant['requires'],
           encodings: x.encodings as unknown as ServableVariant['encodings'],
+          blocks: (x.artifact?.blocks as BlockDigests | null | undefined) ?? null,
         })),
       });
     }

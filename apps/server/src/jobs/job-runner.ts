@@ -144,8 +144,8 @@ export class JobRunner {
       await prisma.$transaction(async (tx) => {
         await tx.artifact.upsert({
           where: { sha256: result.sha256 },
-          create: { sha256: result.sha256, size: BigInt(result.size) },
-          update: { lastUsedAt: new Date() },
+          create: { sha256: result.sha256, size: BigInt(result.size), blocks: spooled.blocks },
+          update: { lastUsedAt: new Date(), blocks: spooled.blocks },
         });
         await this.linkEncodings(tx, result.sha256, stored);
         await tx.variant.updateMany({

@@ -4,13 +4,17 @@ import { open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { BlockDigests } from '@ferry/protocol';
 import { FerryError } from '../errors.js';
+import { BlockHasher, blockDigestsOf, blockDigestsOfFile, blockSizeFor, MIN_BLOCK_SIZE } from './block-digests.js';
 
 export interface SpooledUpload {
   /** A private temp file holding the bytes; the caller moves it into the blob store or deletes it. */
   path: string;
   sha256: string;
   size: number;
+  /** SHA-256 of each block (see block-digests.ts), for manifests. */
+  blocks: BlockDigests;
 }
 
 export interface SpoolOptions {
@@ -18,6 +22,8 @@ export interface SpoolOptions {
   maxBytes: number;
   /** Called as bytes arrive, for progress logs. */
   onProgress?: (bytes: number) => void;
+  /** The size the client announced (Content-Length): block digests are then made while the bytes stream. */
+  sizeHint?: number | undefined;
 }
 
 /**
@@ -25,9 +31,10 @@ export interface SpoolOptions {
  * The file is flushed to disk before this resolves. On any failure — too large, client gone,
  * disk full — the temp file is removed and the error rethrown.
  */
-export async function spoolUpload(source: Readable, { dir, maxBytes, onProgress }: SpoolOptions): Promise<SpooledUpload> {
+export async function spoolUpload(source: Readable, { dir, maxBytes, onProgress, sizeHint }: SpoolOptions): Promise<SpooledUpload> {
   const path = join(dir, `${randomUUID()}.part`);
   const hash = createHash('sha256');
+  const blocks = new BlockHasher(sizeHint && sizeHint > 0 ? blockSizeFor(sizeHint) : MIN_BLOCK_SIZE);
   let size = 0;
   const meter = new Transform({
     transform(chunk: Buffer, _enc, callback) {
@@ -37,6 +44,7 @@ export async function spoolUpload(source: Readable, { dir, maxBytes, onProgress 
         return;
       }
       hash.update(chunk);
+      blocks.update(chunk);
       onProgress?.(size);
       callback(null, chunk);
     },
@@ -58,7 +66,21 @@ export async function spoolUpload(source: Readable, { dir, maxBytes, onProgress 
     }
     throw err;
   }
-  return { path, sha256: hash.digest('hex'), size };
+  try {
+    // Made while streaming when the block size was known up front; read again otherwise.
+    const digests = blocks.blockSize === blockSizeFor(size) ? blocks.finish(size) : await blockDigestsOfFile(path, size);
+    return { path, sha256: hash.digest('hex'), size, blocks: digests };
+  } catch (err) {
+    await unlink(path).catch(() => {});
+    throw err;
+  }
+}
+
+/** The size an HTTP upload announced (Content-Length), if it is one and did. */
+export function declaredSize(source: Readable): number | undefined {
+  const header = (source as Readable & { headers?: Record<string, string | string[] | undefined> }).headers?.['content-length'];
+  const size = typeof header === 'string' ? Number(header) : NaN;
+  return Number.isSafeInteger(size) && size > 0 ? size : undefined;
 }
 
 /** Writes bytes made in this process (a built variant, an encoding) to a flushed temp file, hashed like an upload. */
@@ -74,5 +96,5 @@ export async function spoolBytes(bytes: Uint8Array, dir: string): Promise<Spoole
     throw err;
   }
   await handle.close();
-  return { path, sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
+  return { path, sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length, blocks: blockDigestsOf(bytes) };
 }

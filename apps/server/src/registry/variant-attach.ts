@@ -8,7 +8,7 @@ import { newId } from '../auth/secrets.js';
 import { FerryError, isUniqueViolation } from '../errors.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import { variantDto } from './serializers.js';
-import { spoolUpload } from './upload-spool.js';
+import { declaredSize, spoolUpload } from './upload-spool.js';
 import { storeSpooled } from './version-upload.js';
 import { requireModelVersion } from './model-lookup.js';
 
@@ -35,7 +35,7 @@ export async function attachVariant(
   if (backends.length === 0) throw new FerryError('validation_failed', 'backends must name at least one backend');
   const { model, version } = await requireModelVersion(prisma, req.project.id, req.modelName, req.version);
 
-  const spooled = await spoolUpload(req.source, { dir: app.uploadDir, maxBytes: app.config.maxUploadBytes });
+  const spooled = await spoolUpload(req.source, { dir: app.uploadDir, maxBytes: app.config.maxUploadBytes, sizeHint: declaredSize(req.source) });
   let moved = false;
   try {
     if (spooled.size === 0) throw new FerryError('empty_body', 'the upload is empty; send the variant bytes as the body');
@@ -51,8 +51,8 @@ export async function attachVariant(
     const variant = await prisma.$transaction(async (tx) => {
       await tx.artifact.upsert({
         where: { sha256: spooled.sha256 },
-        create: { sha256: spooled.sha256, size: BigInt(spooled.size) },
-        update: { lastUsedAt: new Date() },
+        create: { sha256: spooled.sha256, size: BigInt(spooled.size), blocks: spooled.blocks },
+        update: { lastUsedAt: new Date(), blocks: spooled.blocks },
       });
       const created = await tx.variant.create({
         data: {

@@ -9,7 +9,7 @@ import { newId } from '../auth/secrets.js';
 import { FerryError } from '../errors.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import { versionDto } from './serializers.js';
-import { spoolUpload, type SpooledUpload } from './upload-spool.js';
+import { declaredSize, spoolUpload, type SpooledUpload } from './upload-spool.js';
 import { DEFAULT_VARIANT_KINDS, enqueueVersionJobs } from '../jobs/job-queue.js';
 import { modelNotFound } from './model-lookup.js';
 
@@ -32,7 +32,7 @@ function originalRequires(format: ModelFormat): VariantRequires {
  * The artifact row is touched first: a row touched within the GC grace period is never
  * collected, so reusing stored bytes is safe against a concurrent collection.
  */
-export async function storeSpooled(app: FastifyInstance, spooled: SpooledUpload): Promise<void> {
+export async function storeSpooled(app: FastifyInstance, spooled: Pick<SpooledUpload, 'path' | 'sha256' | 'size'>): Promise<void> {
   const touched = await app.db.prisma.artifact.updateMany({ where: { sha256: spooled.sha256 }, data: { lastUsedAt: new Date() } });
   const stored = touched.count > 0 ? await app.blobs.stat(spooled.sha256) : null;
   if (stored?.size === spooled.size) {
@@ -73,7 +73,7 @@ export async function createVersion(app: FastifyInstance, req: UploadRequest): P
   });
   if (!model) throw modelNotFound(req.modelName);
 
-  const spooled = await spoolUpload(req.source, { dir: app.uploadDir, maxBytes: app.config.maxUploadBytes });
+  const spooled = await spoolUpload(req.source, { dir: app.uploadDir, maxBytes: app.config.maxUploadBytes, sizeHint: declaredSize(req.source) });
   let moved = false;
   try {
     if (spooled.size === 0) throw new FerryError('empty_body', 'the upload is empty; send the model bytes as the body');
@@ -108,8 +108,8 @@ export async function createVersion(app: FastifyInstance, req: UploadRequest): P
     const version = await prisma.$transaction(async (tx) => {
       await tx.artifact.upsert({
         where: { sha256: spooled.sha256 },
-        create: { sha256: spooled.sha256, size: BigInt(spooled.size) },
-        update: { lastUsedAt: new Date() },
+        create: { sha256: spooled.sha256, size: BigInt(spooled.size), blocks: spooled.blocks },
+        update: { lastUsedAt: new Date(), blocks: spooled.blocks },
       });
       const counted = await tx.model.update({ where: { id: model.id }, data: { versionCount: { increment: 1 } } });
       const created = await tx.version.create({

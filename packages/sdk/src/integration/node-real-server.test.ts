@@ -322,6 +322,63 @@ describe('attacks against a real server: each refused with its own error, the pr
   });
 });
 
+describe('block digests: downloads checked block by block with WebCrypto, as browsers do', () => {
+  // ~1.1 MiB: two blocks of 1 MiB, the last one short.
+  const large = (seed: number) => buildMlp({ inputSize: 16, hidden: [512, 512], outputs: 4, seed });
+  /** The Node platform as a browser's looks to the core: no native incremental hash, a one-shot WebCrypto digest. */
+  function browserLikePlatform(digested: number[]) {
+    const { createSha256: _native, ...platform } = createNodePlatform();
+    return {
+      ...platform,
+      async blockSha256(bytes: Uint8Array) {
+        digested.push(bytes.byteLength);
+        return Buffer.from(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>)).toString('hex');
+      },
+    };
+  }
+
+  it('checks each block as it arrives, caches the model once its whole SHA-256 matches, and loads it from the cache', async () => {
+    const name = await newModel();
+    const bytes = large(30);
+    expect(bytes.byteLength).toBeGreaterThan(1024 * 1024);
+    await ferry.release(name, bytes);
+    const dir = await cacheDir();
+    const digested: number[] = [];
+    const client = device(dir, { platform: browserLikePlatform(digested) });
+    const model = await client.getModel(name, { policy: 'latest' });
+    expect(model.source).toBe('network');
+    expect(digested).toEqual([1024 * 1024, bytes.byteLength - 1024 * 1024]);
+    expect(await runModel(model)).toEqual(await expected(bytes));
+    expect((await client.listCachedModels()).map((m) => m.name)).toEqual([name]);
+    expect(Buffer.from(await readFile(join(dir, 'default', 'artifacts', model.sha256))).equals(Buffer.from(bytes))).toBe(true);
+    const warm = await device(dir, { platform: browserLikePlatform([]) }).getModel(name, { policy: 'local' });
+    expect(warm.source).toBe('cache');
+  });
+
+  it('artifact bytes changed in the server’s store → IntegrityError at the changed block, the previous good model still served', async () => {
+    const name = await newModel();
+    const v1 = large(31);
+    await ferry.release(name, v1);
+    const dir = await cacheDir();
+    const first = device(dir, { platform: browserLikePlatform([]) });
+    const good = await first.getModel(name, { policy: 'latest' });
+    await first.close();
+    const v2 = large(32);
+    await ferry.release(name, v2);
+    await ferry.tamperBlob((await import('node:crypto')).createHash('sha256').update(v2).digest('hex'));
+    const client = device(dir, { platform: browserLikePlatform([]) });
+    const err = await client.getModel(name, { policy: 'latest' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as IntegrityError).message).toMatch(/^block \d of the artifact/);
+    await client.telemetry.flush();
+    const reported = await ferry.server.app.db.prisma.telemetryEvent.findMany({ where: { model: name, type: 'verify_failure' } });
+    expect(reported.map((e) => (e.payload as { code: string }).code)).toContain('integrity_mismatch');
+    const model = await device(dir).getModel(name, { policy: 'local' });
+    expect(model).toMatchObject({ version: 1, sha256: good.sha256 });
+    expect(await runModel(model)).toEqual(await expected(v1));
+  });
+});
+
 /** A genuine manifest as the server issues it to `appKey` (what a man in the middle could have kept). */
 async function resolveRaw(model: string, appKey: string): Promise<string> {
   const res = await fetch(`${ferry.url}/v1/resolve`, {

@@ -9,6 +9,8 @@ export interface MemoryPlatformOptions {
   network?: NetworkState;
   /** A settable clock (ms since the epoch). */
   clock?: { now: number };
+  /** A one-shot SHA-256 for block digests (as browsers have, with WebCrypto). */
+  blockSha256?: (bytes: Uint8Array) => Promise<string>;
 }
 
 /**
@@ -46,5 +48,6 @@ export function createMemoryPlatform(options: MemoryPlatformOptions): Platform &
       return storage;
     },
     network: () => networkState,
+    ...(options.blockSha256 ? { blockSha256: options.blockSha256 } : {}),
   };
 }

@@ -166,14 +166,16 @@ export class ModelCache {
   /**
    * Stores `bytes` (see {@link store}) and installs `record` behind the load that returned the
    * model already, once no load is running ({@link afterLoads}); nothing is installed when the
-   * bytes could not be stored. {@link installed} and {@link listInstalled} wait for it, {@link settle} too.
+   * bytes could not be stored, or when `check` fails. {@link installed} and {@link listInstalled} wait for it, {@link settle} too.
    */
-  installBehind(record: InstalledModel, bytes: Uint8Array | null, written: ArtifactWriter | null = null): void {
+  installBehind(record: InstalledModel, bytes: Uint8Array | null, written: ArtifactWriter | null = null, check?: () => Promise<void>): void {
     const previous = this.pendingInstalls.get(record.model);
     let expedite: () => void = () => undefined;
     const urgent = new Promise<void>((resolve) => (expedite = resolve));
     const work: Promise<void> = (previous?.work ?? Promise.resolve())
       .then(() => Promise.race([this.loadsDone(), urgent]))
+      // Bytes checked block by block are hashed whole before they are stored: a failed check stores nothing.
+      .then(() => check?.())
       .then(() => (bytes ? this.store(record.sha256, bytes, written) : true))
       .then((ok) => (ok ? this.install(record) : undefined))
       .catch(() => undefined)

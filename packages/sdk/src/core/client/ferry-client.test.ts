@@ -27,7 +27,9 @@ import type { FerryOptions, GetModelOptions } from './public-types.js';
 const modelBytes = (n: number, seed = 1) => new Uint8Array(n).map((_, i) => (i * seed + seed) % 256);
 const FEEDS = { input: { type: 'float32', data: new Float32Array([1, 2, 3, 4]), dims: [1, 4] } };
 
-async function world(options: { capabilities?: Partial<Capabilities>; runtime?: FakeRuntimeOptions; network?: NetworkState } = {}) {
+async function world(
+  options: { capabilities?: Partial<Capabilities>; runtime?: FakeRuntimeOptions; network?: NetworkState; blockSha256?: (bytes: Uint8Array) => Promise<string> } = {},
+) {
   const signer = await createTestSigner();
   const server = new FakeFerryServer(signer);
   const storage = memoryStorage();
@@ -35,7 +37,13 @@ async function world(options: { capabilities?: Partial<Capabilities>; runtime?: 
   const platforms: ReturnType<typeof createMemoryPlatform>[] = [];
   /** A client on this device; each call is an app (re)start sharing the storage. */
   const client = (extra: Partial<FerryOptions> & { storage?: PlatformStorage } = {}) => {
-    const platform = createMemoryPlatform({ fetch: server.fetch, storage: extra.storage ?? storage, capabilities: options.capabilities, network: options.network });
+    const platform = createMemoryPlatform({
+      fetch: server.fetch,
+      storage: extra.storage ?? storage,
+      capabilities: options.capabilities,
+      network: options.network,
+      blockSha256: options.blockSha256,
+    });
     platforms.push(platform);
     return createFerry({
       platform,
@@ -414,6 +422,24 @@ describe('attacks: each refused with its own error, the previous good model stil
     await w.server.publish('digits', v2);
     w.server.faults.replaceWith = modelBytes(1000, 5);
     await expectRefused(w, IntegrityError, 'integrity_mismatch');
+  });
+
+  it('block digests that match bytes other than the SHA-256 says (a server error): the model runs, is never cached, and is reported', async () => {
+    const digested: number[] = [];
+    const w = await world({ blockSha256: async (b) => (digested.push(b.byteLength), sha256Of(b)) });
+    const bytes = modelBytes(200_000, 3);
+    const block = 64 * 1024;
+    const blocks = { size: block, sha256: [0, 1, 2, 3].map((i) => sha256Of(bytes.subarray(i * block, (i + 1) * block))) };
+    const claimed = sha256Of(modelBytes(200_000, 4));
+    const served = sha256Of(bytes);
+    await w.server.publish('digits', bytes, {}, (c) => ({ ...c, sha256: claimed, url: `/v1/artifacts/${served}`, blocks }));
+    const ferry = w.client();
+    const model = await ferry.getModel('digits', { policy: 'latest' });
+    expect(digested).toEqual([block, block, block, 200_000 - 3 * block]);
+    await model.run(FEEDS);
+    expect(await ferry.listCachedModels()).toEqual([]);
+    const events = await sentEvents(w, ferry);
+    expect(events.some((e) => e.type === 'verify_failure' && e.code === 'integrity_mismatch')).toBe(true);
   });
 
   it('more bytes than the manifest says → SizeMismatchError', async () => {

@@ -10,11 +10,12 @@ import {
   DownloadAbortedError,
   DownloadSkippedError,
   FerryError,
+  IntegrityError,
   isTransientError,
   isVerificationError,
   type CandidateFailure,
 } from '../errors.js';
-import { preloadStreamingSha256 } from '../hash/sha256.js';
+import { preloadStreamingSha256, sha256Hex } from '../hash/sha256.js';
 import { FerryApi } from '../http/ferry-api.js';
 import { DEFAULT_RETRY } from '../http/retry.js';
 import { createOrtRuntime } from '../inference/ort-runtime.js';
@@ -151,6 +152,7 @@ class FerryClient implements Ferry {
       monotonic: () => platform.monotonic(),
       now: () => platform.now(),
       createSha256: platform.createSha256?.bind(platform),
+      blockSha256: platform.blockSha256?.bind(platform),
       connectionError: (url, cause, timedOut, model) => this.api.connectionError(url, cause, timedOut, model),
     });
     this.runtime =
@@ -677,7 +679,8 @@ class FerryClient implements Ferry {
       // cache and it is installed behind (getModel and listCachedModels wait for that; close() too).
       const download = downloaded.get(candidate.sha256);
       downloaded.delete(candidate.sha256);
-      cache.installBehind(this.installedRecord(manifest, candidate, candidate.backend, failures), source === 'network' ? bytes : null, download?.written ?? null);
+      const check = download?.checked === 'blocks' ? () => this.checkWhole(bytes, manifest, candidate) : undefined;
+      cache.installBehind(this.installedRecord(manifest, candidate, candidate.backend, failures), source === 'network' ? bytes : null, download?.written ?? null, check);
       return this.handle(manifest, candidate, session, { source, stale: false, failures });
     }
     if (skipped !== null) {
@@ -715,7 +718,11 @@ class FerryClient implements Ferry {
           skipped ??= refusal;
           continue;
         }
-        const { bytes, written } = await this.download(manifest, candidate, options, { writeAhead: true });
+        const { bytes, written, checked } = await this.download(manifest, candidate, options, { writeAhead: true });
+        if (checked === 'blocks') await this.checkWhole(bytes, manifest, candidate).catch(async (err: unknown) => {
+          await written?.abort();
+          throw err;
+        });
         await cache.store(candidate.sha256, bytes, written);
       }
       await this.releasePersisted.get(manifest);
@@ -725,6 +732,20 @@ class FerryClient implements Ferry {
     }
     if (skipped !== null) throw new DownloadSkippedError(`the download of "${p.model}" was skipped: ${skipped}`, { model: p.model });
     throw new BackendUnavailableError(`no candidate of "${p.model}" can run here`, failures, { model: p.model });
+  }
+
+  /**
+   * Hashes bytes that were checked block by block once more as a whole, before they are cached:
+   * the cache holds only bytes whose SHA-256 is the manifest's (blocks that match a digest list
+   * the server got wrong would otherwise be stored under a name they do not hash to).
+   */
+  private async checkWhole(bytes: Uint8Array, manifest: VerifiedManifest, candidate: ManifestCandidate): Promise<void> {
+    const actual = await sha256Hex(bytes, this.platform.createSha256?.bind(this.platform));
+    if (actual === candidate.sha256) return;
+    const p = manifest.payload;
+    const err = new IntegrityError(`the artifact's SHA-256 is ${actual}, the manifest says ${candidate.sha256} (its blocks matched)`, { model: p.model });
+    this.reportFailure(p.model, err, { version: p.version, variant: candidate.variant, release: p.release });
+    throw err;
   }
 
   /** The cache's record of `candidate` of a verified manifest, installed now. */
@@ -815,7 +836,7 @@ class FerryClient implements Ferry {
         const result = await this.downloader.download({
           url,
           headers: this.api.headersFor(url),
-          expected: { size: candidate.size, sha256: candidate.sha256 },
+          expected: { size: candidate.size, sha256: candidate.sha256, blocks: candidate.blocks },
           model: p.model,
           variant: candidate.variant,
           signal: controller.signal,

@@ -176,3 +176,79 @@ describe('ArtifactDownloader', () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 });
+
+describe('ArtifactDownloader with block digests', () => {
+  const BLOCK = 64 * 1024;
+  const LARGE = new Uint8Array(5 * BLOCK + 1234).map((_, i) => (i * 13 + (i >> 10)) % 253);
+  const LARGE_SHA = sha256Of(LARGE);
+  const blocksOf = (bytes: Uint8Array) => ({
+    size: BLOCK,
+    sha256: Array.from({ length: Math.ceil(bytes.length / BLOCK) }, (_, i) => sha256Of(bytes.subarray(i * BLOCK, (i + 1) * BLOCK))),
+  });
+  const webCrypto = async (bytes: Uint8Array) => Buffer.from(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>)).toString('hex');
+  const blockDownloader = (digest: (bytes: Uint8Array) => Promise<string> = webCrypto) =>
+    new ArtifactDownloader({
+      // The incremental hash must not be used when blocks are checked.
+      createSha256: () => Promise.reject(new Error('no incremental hash in this test')),
+      blockSha256: digest,
+      fetch: server.fetch,
+      retry: { ...DEFAULT_RETRY, retries: 3, baseDelayMs: 1, maxDelayMs: 5 },
+      stallTimeoutMs: 5_000,
+      monotonic: () => performance.now(),
+      now: () => Date.now(),
+      connectionError: (url, cause, timedOut) => new ConnectionError(`${url} ${timedOut ? 'timed out' : 'failed'}`, { cause }),
+    });
+  const largeRequest = (overrides: Partial<Parameters<ArtifactDownloader['download']>[0]> = {}) =>
+    request({ url: `${server.origin}/v1/artifacts/${LARGE_SHA}`, expected: { size: LARGE.length, sha256: LARGE_SHA, blocks: blocksOf(LARGE) }, ...overrides });
+
+  beforeEach(() => {
+    server.artifacts.set(LARGE_SHA, LARGE);
+  });
+
+  it('checks each block with the one-shot digest as it arrives, the short last one too', async () => {
+    const hashed: number[] = [];
+    const result = await blockDownloader((b) => (hashed.push(b.length), webCrypto(b))).download(largeRequest());
+    expect(result.bytes).toEqual(LARGE);
+    expect(result.checked).toBe('blocks');
+    expect(hashed).toEqual([BLOCK, BLOCK, BLOCK, BLOCK, BLOCK, 1234]);
+  });
+
+  it('fails at the first changed block, while the rest has not arrived', async () => {
+    const changed = LARGE.slice();
+    changed[BLOCK + 17] = changed[BLOCK + 17]! ^ 1;
+    server.faults.replaceWith = changed;
+    let release: () => void = () => undefined;
+    server.faults.hold = { bytes: 3 * BLOCK, until: new Promise<void>((resolve) => (release = resolve)) };
+    try {
+      const err = await blockDownloader().download(largeRequest()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(IntegrityError);
+      expect((err as IntegrityError).message).toMatch(/^block 1 of the artifact/);
+    } finally {
+      release();
+    }
+  });
+
+  it('resumes after a drop hashing each block once, and hashes again from block 0 when the server ignores Range', async () => {
+    let hashed = 0;
+    const counting = (b: Uint8Array) => (hashed++, webCrypto(b));
+    server.faults.cutAfter = { bytes: 2 * BLOCK + 100, times: 1 };
+    const resumed = await blockDownloader(counting).download(largeRequest());
+    expect(resumed).toMatchObject({ resumed: true, checked: 'blocks' });
+    expect(resumed.bytes).toEqual(LARGE);
+    expect(hashed).toBe(6);
+
+    hashed = 0;
+    server.faults = { cutAfter: { bytes: 2 * BLOCK + 100, times: 1 }, ignoreRange: true };
+    const restarted = await blockDownloader(counting).download(largeRequest());
+    expect(restarted).toMatchObject({ resumed: false, checked: 'blocks' });
+    expect(restarted.bytes).toEqual(LARGE);
+    expect(hashed).toBe(2 + 6);
+  });
+
+  it('hashes the whole stream when the block list does not fit the size', async () => {
+    const wrong = { ...blocksOf(LARGE), sha256: blocksOf(LARGE).sha256.slice(1) };
+    const result = await downloader().download(largeRequest({ expected: { size: LARGE.length, sha256: LARGE_SHA, blocks: wrong } }));
+    expect(result.checked).toBe('sha256');
+    expect(result.bytes).toEqual(LARGE);
+  });
+});

@@ -29,8 +29,12 @@ export interface DownloadProgress {
 export interface ArtifactDownloadRequest {
   url: string;
   headers: Record<string, string>;
-  /** Length and SHA-256 from the signed manifest: anything else is refused. */
-  expected: { size: number; sha256: string };
+  /**
+   * Length and SHA-256 from the signed manifest: anything else is refused. With `blocks` (the
+   * manifest's SHA-256 of each block) and a {@link ArtifactDownloaderOptions.blockSha256}, each
+   * block is checked as soon as it has arrived instead.
+   */
+  expected: { size: number; sha256: string; blocks?: { size: number; sha256: string[] } | undefined };
   model: string;
   variant: string;
   signal?: AbortSignal | undefined;
@@ -53,6 +57,12 @@ export interface ArtifactDownloaderOptions {
   now: () => number;
   /** The incremental SHA-256 of downloads. @defaultValue {@link streamingSha256} */
   createSha256?: (() => Sha256Hasher | Promise<Sha256Hasher>) | undefined;
+  /**
+   * A one-shot SHA-256 (hex) that runs off the caller's thread (WebCrypto): when the manifest
+   * lists block digests, each block is hashed with it as soon as it has arrived, in place of the
+   * incremental hash on the main thread.
+   */
+  blockSha256?: ((bytes: Uint8Array) => Promise<string>) | undefined;
   connectionError: (url: string, cause: unknown, timedOut: boolean, model?: string) => FerryError;
   random?: () => number;
 }
@@ -68,6 +78,11 @@ export interface DownloadedArtifact {
   /** True when the download continued after an interruption instead of starting over. */
   resumed: boolean;
   attempts: number;
+  /**
+   * What the bytes were checked against: the artifact's SHA-256, or the SHA-256 of each of its
+   * blocks (the caller checks the whole with a one-shot SHA-256 before it stores them).
+   */
+  checked: 'sha256' | 'blocks';
 }
 
 /** Minimum interval between two rate samples, in ms. */
@@ -85,9 +100,12 @@ export class ArtifactDownloader {
     const { expected, model, signal } = request;
     const { retry } = this.options;
     const started = this.options.monotonic();
+    const blockSha256 = this.options.blockSha256;
+    const blocks = blockSha256 && blocksFit(expected.blocks, expected.size) ? new BlockCheck(expected.blocks, expected.size, blockSha256, model) : null;
     const newHasher = this.options.createSha256 ?? streamingSha256;
     // Made while the request goes out (a WebAssembly hasher is instantiated asynchronously).
     const hasherFor = () => {
+      if (blocks) return Promise.resolve(NO_HASHER);
       const made = Promise.resolve(newHasher());
       made.catch(() => undefined);
       return made;
@@ -116,6 +134,7 @@ export class ArtifactDownloader {
     };
     const restart = () => {
       hasherReady = hasherFor();
+      blocks?.restart();
       received = 0;
       rate.bytes = 0;
       request.sink?.restart();
@@ -138,6 +157,8 @@ export class ArtifactDownloader {
         lastActivity = this.options.monotonic();
       };
       const linked = linkSignals(signal, stall.signal);
+      // A block that fails its check ends the attempt at once, even while no byte arrives.
+      if (blocks) blocks.onFailure = () => stall.abort();
       const receivedBefore = received;
       let retryAfter: number | undefined;
       try {
@@ -180,6 +201,7 @@ export class ArtifactDownloader {
         try {
           for (;;) {
             const { done, value } = await reader.read();
+            if (blocks?.failure) throw blocks.failure;
             if (linked.signal.aborted) throw new ConnectionError('the download stalled', { model });
             if (done) break;
             armStall();
@@ -191,6 +213,7 @@ export class ArtifactDownloader {
             request.sink?.write(bytes.subarray(received, received + value.byteLength));
             received += value.byteLength;
             transferred += value.byteLength;
+            if (blocks) blocks.arrived(bytes, received);
             progress();
           }
         } finally {
@@ -200,6 +223,7 @@ export class ArtifactDownloader {
         if (received < expected.size) throw new ConnectionError(`the connection ended after ${received} of ${expected.size} bytes`, { model });
       } catch (err) {
         if (signal?.aborted) throw new DownloadAbortedError(undefined, { model, cause: err });
+        if (blocks?.failure) throw blocks.failure;
         const retryable = !(err instanceof FerryError) || err instanceof ConnectionError || err instanceof ServerError;
         if (!retryable) throw err;
         const failure = err instanceof FerryError ? err : this.options.connectionError(request.url, err, stall.signal.aborted, model);
@@ -217,9 +241,13 @@ export class ArtifactDownloader {
         linked.dispose();
       }
     }
-    const digest = (await hasherReady).digestHex();
-    if (digest !== expected.sha256) {
-      throw new IntegrityError(`the artifact's SHA-256 is ${digest}, the manifest says ${expected.sha256}`, { model });
+    if (blocks) {
+      await blocks.done();
+    } else {
+      const digest = (await hasherReady).digestHex();
+      if (digest !== expected.sha256) {
+        throw new IntegrityError(`the artifact's SHA-256 is ${digest}, the manifest says ${expected.sha256}`, { model });
+      }
     }
     return {
       bytes,
@@ -228,6 +256,88 @@ export class ArtifactDownloader {
       encoding: encoding ?? 'identity',
       resumed,
       attempts,
+      checked: blocks ? 'blocks' : 'sha256',
     };
+  }
+}
+
+/** The smallest block checked one by one (the server's are 1 MiB or more). */
+const MIN_BLOCK_BYTES = 64 * 1024;
+
+/** True when `blocks` lists one SHA-256 (hex) per block of an artifact of `size` bytes. */
+export function blocksFit(blocks: unknown, size: unknown): blocks is { size: number; sha256: string[] } {
+  if (typeof blocks !== 'object' || blocks === null || typeof size !== 'number') return false;
+  const b = blocks as { size?: unknown; sha256?: unknown };
+  if (typeof b.size !== 'number' || !Number.isSafeInteger(b.size) || b.size < MIN_BLOCK_BYTES || !Array.isArray(b.sha256)) return false;
+  return b.sha256.length === Math.ceil(size / b.size) && b.sha256.every((d) => typeof d === 'string' && /^[0-9a-f]{64}$/.test(d));
+}
+
+/** Stands in for the incremental hasher when blocks are checked instead. */
+const NO_HASHER: Sha256Hasher = { update: () => undefined, digestHex: () => '' };
+
+/**
+ * Checks each block of a download against the manifest's digests as soon as it is complete, with
+ * a one-shot SHA-256 (WebCrypto copies the block when called and hashes it off the main thread).
+ * A block that does not match fails the download at the next chunk, not at its end.
+ */
+class BlockCheck {
+  private next = 0;
+  private checks: Promise<void>[] = [];
+  private generation = 0;
+  /** The first check that failed (an {@link IntegrityError}, or a {@link DownloadError} when a digest could not be made). */
+  failure: unknown = null;
+  /** Called when a check fails. */
+  onFailure: () => void = () => undefined;
+
+  constructor(
+    private readonly blocks: { size: number; sha256: string[] },
+    private readonly total: number,
+    private readonly digest: (bytes: Uint8Array) => Promise<string>,
+    private readonly model: string,
+  ) {}
+
+  /** `received` bytes of `bytes` are in: hashes every block they complete; throws a failure already known. */
+  arrived(bytes: Uint8Array, received: number): void {
+    if (this.failure) throw this.failure;
+    const { size } = this.blocks;
+    while (this.next < this.blocks.sha256.length) {
+      const start = this.next * size;
+      const end = Math.min(start + size, this.total);
+      if (received < end) break;
+      const index = this.next++;
+      const generation = this.generation;
+      const check = this.digest(bytes.subarray(start, end)).then(
+        (actual) => {
+          if (generation !== this.generation || actual === this.blocks.sha256[index]) return;
+          throw new IntegrityError(`block ${index} of the artifact (bytes ${start}–${end - 1}) has SHA-256 ${actual}, the manifest says ${this.blocks.sha256[index]}`, {
+            model: this.model,
+          });
+        },
+        (err: unknown) => {
+          if (generation !== this.generation) return;
+          throw new DownloadError('the SHA-256 of a block could not be computed', { model: this.model, cause: err });
+        },
+      );
+      check.catch((err: unknown) => {
+        if (this.failure) return;
+        this.failure = err;
+        this.onFailure();
+      });
+      this.checks.push(check);
+    }
+  }
+
+  /** The download starts over from byte 0: checks under way no longer count. */
+  restart(): void {
+    this.generation++;
+    this.next = 0;
+    this.checks = [];
+    this.failure = null;
+  }
+
+  /** Waits for every block's check; throws the first failure. */
+  async done(): Promise<void> {
+    await Promise.all(this.checks);
+    if (this.next !== this.blocks.sha256.length) throw new IntegrityError('the artifact ended before its last block', { model: this.model });
   }
 }

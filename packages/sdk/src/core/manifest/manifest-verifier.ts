@@ -1,5 +1,6 @@
 import { compactVerify, decodeProtectedHeader } from 'jose';
 import type { ManifestCandidate, ManifestPayload } from '@ferry/protocol';
+import { blocksFit } from '../download/artifact-download.js';
 import {
   FerryError,
   ManifestExpiredError,
@@ -173,10 +174,13 @@ function checkCandidate(value: unknown, index: number, model: string): ManifestC
   const encodings = value.encodings ?? [];
   if (!Array.isArray(encodings)) fail(`${where}.encodings is not an array`, model);
   const requires = isObject(value.requires) ? value.requires : { format: value.format, backends: [value.backend], features: [] };
+  const { blocks, ...rest } = value as unknown as ManifestCandidate;
   return {
-    ...(value as unknown as ManifestCandidate),
+    ...rest,
     precision: typeof value.precision === 'string' ? value.precision : 'unknown',
     encodings: encodings as ManifestCandidate['encodings'],
     requires: requires as ManifestCandidate['requires'],
+    // Block digests that do not describe the bytes are left out: the whole stream is hashed instead.
+    ...(blocksFit(blocks, value.size) ? { blocks } : {}),
   };
 }

@@ -1,6 +1,7 @@
 import { MemoryArtifactStore, MemoryMetaStore } from '../../core/cache/memory-storage.js';
 import type { OrtModule } from '../../core/inference/ort-types.js';
 import type { NetworkState, Pixels, Platform, PlatformStorage, StorageOptions } from '../../core/platform.js';
+import { webCryptoSha256 } from '../../core/hash/sha256.js';
 import { probeBrowserCapabilities } from './browser-capabilities.js';
 import { IndexedDbArtifactStore, IndexedDbMetaStore, openFerryDatabase } from './idb-storage.js';
 import { OpfsArtifactStore, opfsDirectory, opfsWritable } from './opfs-storage.js';
@@ -73,6 +74,8 @@ function sizeOf(source: unknown): { width: number; height: number } {
 
 /** The browser platform adapter: fetch, OPFS / IndexedDB, navigator probes, page-hide, canvas images. */
 export function createBrowserPlatform(options: BrowserPlatformOptions = {}): Platform {
+  // Not in insecure contexts (plain http off localhost): downloads then hash the whole stream.
+  const blockSha256 = webCryptoSha256();
   return {
     name: 'web',
     fetch: (input, init) => globalThis.fetch(input, init),
@@ -81,6 +84,7 @@ export function createBrowserPlatform(options: BrowserPlatformOptions = {}): Pla
     now: () => Date.now(),
     monotonic: () => performance.now(),
     probeCapabilities: probeBrowserCapabilities,
+    ...(blockSha256 ? { blockSha256 } : {}),
     openStorage: (storage) => openStorage(options.storage ?? 'auto', storage),
     network(): NetworkState {
       const connection = (navigator as { connection?: NetworkInformation }).connection;

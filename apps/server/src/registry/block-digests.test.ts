@@ -1,0 +1,46 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededBytes } from '@ferry/compress/testing';
+import { blockDigestsOf, blockSizeFor } from './block-digests.js';
+import { spoolUpload } from './upload-spool.js';
+
+const MiB = 1024 * 1024;
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+describe('block digests', () => {
+  let dir = '';
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ferry-blocks-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('keeps at most 32 blocks of at least 1 MiB', () => {
+    expect(blockSizeFor(1)).toBe(MiB);
+    expect(blockSizeFor(7 * MiB)).toBe(MiB);
+    expect(blockSizeFor(32 * MiB)).toBe(MiB);
+    expect(blockSizeFor(32 * MiB + 1)).toBe(2 * MiB);
+    expect(blockSizeFor(1024 * MiB)).toBe(32 * MiB);
+  });
+
+  it('hashes each block, the last one short', () => {
+    const bytes = seededBytes(3, 2 * MiB + 5);
+    expect(blockDigestsOf(bytes)).toEqual({ size: MiB, sha256: [sha(bytes.subarray(0, MiB)), sha(bytes.subarray(MiB, 2 * MiB)), sha(bytes.subarray(2 * MiB))] });
+  });
+
+  it('makes the same digests while an upload streams, whatever size it announced', async () => {
+    const bytes = seededBytes(4, 33 * MiB + 7); // 2 MiB blocks: a hint of 1 MiB is wrong, no hint is too.
+    const chunks = () => Readable.from(Array.from({ length: Math.ceil(bytes.length / 65536) }, (_, i) => Buffer.from(bytes.subarray(i * 65536, (i + 1) * 65536))));
+    const expected = blockDigestsOf(bytes);
+    expect(expected.size).toBe(2 * MiB);
+    for (const sizeHint of [bytes.length, undefined, MiB, 100 * MiB]) {
+      const spooled = await spoolUpload(chunks(), { dir, maxBytes: 64 * MiB, sizeHint });
+      expect(spooled.sha256).toBe(sha(bytes));
+      expect(spooled.blocks).toEqual(expected);
+      await rm(spooled.path);
+    }
+  });
+});
