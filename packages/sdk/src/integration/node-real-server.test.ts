@@ -19,6 +19,7 @@ import {
   type Ferry,
   type FerryError,
   type FerryOptions,
+  type Platform,
 } from '../platform/node/index.js';
 import { FaultyProxy } from '../testing/http-proxy.js';
 import { createTestSigner } from '../testing/manifest-signer.js';
@@ -55,7 +56,7 @@ async function cacheDir(): Promise<string> {
 }
 
 /** A client of this "device" (cache dir); every call is an app start. */
-function device(dir: string, extra: Partial<FerryOptions> & { clockSkewMs?: number } = {}): Ferry {
+function device(dir: string, extra: Partial<FerryOptions> & { clockSkewMs?: number; platform?: Platform } = {}): Ferry {
   const { clockSkewMs, ...options } = extra;
   const platform = createNodePlatform();
   if (clockSkewMs) platform.now = () => Date.now() + clockSkewMs;
