@@ -163,9 +163,9 @@ export async function buildApp({ config, logger }: BuildOptions): Promise<FerryA
     );
   });
   app.addHook('onClose', async () => {
-    backfillStop.abort();
-    await backfill;
+    backfillStop.abort(); // Stops reading the blob it is at.
     await jobRunner.stop();
+    await backfill;
     rollouts.stopScheduler();
     keyRing.stopRefresh();
     serving.stop();

@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMlp, seededBytes } from '@ferry/compress/testing';
 import type { Device, ManifestPayload } from '@ferry/protocol';
 import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Prisma } from '../generated/prisma/client.js';
 import { backfillBlockDigests } from '../registry/block-backfill.js';
 import { KeyRing } from '../signing/key-ring.js';
@@ -192,6 +194,26 @@ describe('block digests', () => {
     expect(m.candidates[0]!.blocks?.sha256[0]).toBe(sha(bytes.subarray(0, 1024 * 1024)));
     // Nothing left: a second pass changes nothing.
     expect(await backfillBlockDigests({ prisma, blobs: s.app.blobs, serving: s.app.serving, log: s.app.log })).toEqual({ artifacts: 0, models: 0 });
+  });
+
+  it('never signs digests of stored bytes that no longer hash to their SHA-256', async () => {
+    const prisma = s.app.db.prisma;
+    const v2 = buildMlp({ seed: 12, inputSize: 784, hidden: [700], outputs: 10 });
+    const version = await uploadVersion('blocks', v2);
+    expect((await call('POST', '/v1/projects/default/models/blocks/rollouts', { version, stages: [100] })).statusCode).toBe(201);
+    const changed = Buffer.from(v2);
+    changed[changed.length >> 1] = changed[changed.length >> 1]! ^ 0xff;
+    const file = join(s.config.dataDir, 'tampered');
+    await writeFile(file, changed);
+    await s.app.blobs.putFile(sha(v2), file, changed.length);
+    await prisma.artifact.update({ where: { sha256: sha(v2) }, data: { blocks: Prisma.DbNull } });
+    const before = (await call('GET', '/v1/projects/default/models/blocks')).json().release as number;
+    expect(await backfillBlockDigests({ prisma, blobs: s.app.blobs, serving: s.app.serving, log: s.app.log })).toEqual({ artifacts: 0, models: 0 });
+    expect((await prisma.artifact.findUniqueOrThrow({ where: { sha256: sha(v2) } })).blocks).toBeNull();
+    const m = await manifestOf('blocks', device());
+    expect(m.release).toBe(before);
+    expect(m.candidates[0]!.sha256).toBe(sha(v2));
+    expect(m.candidates[0]!.blocks).toBeUndefined();
   });
 });
 

@@ -6,6 +6,7 @@ import type { BlobStore } from '../blob-store/blob-store.js';
 import type { PrismaClient } from '../db/database.js';
 import type { ServingStateCache } from '../delivery/serving-state.js';
 import type { Prisma } from '../generated/prisma/client.js';
+import { blockDigestsOf } from '../registry/block-digests.js';
 import { spoolBytes } from '../registry/upload-spool.js';
 import type { ClaimedJob, JobQueue } from './job-queue.js';
 import { runInWorker, WorkerTaskError } from './run-in-worker.js';
@@ -139,13 +140,14 @@ export class JobRunner {
       const tolerance = settings?.tolerance?.[kind] ?? settings?.tolerance?.[family];
       const { result } = await runInWorker<'variant'>({ type: 'variant', kind, bytes, options: tolerance ? { tolerance } : {} }, progress);
       const spooled = await spoolBytes(result.bytes, this.deps.uploadDir);
+      const blocks = blockDigestsOf(result.bytes);
       await this.deps.store(spooled);
       const stored = result.status === 'ready' ? await this.storeEncodings(result.encodings) : [];
       await prisma.$transaction(async (tx) => {
         await tx.artifact.upsert({
           where: { sha256: result.sha256 },
-          create: { sha256: result.sha256, size: BigInt(result.size), blocks: spooled.blocks },
-          update: { lastUsedAt: new Date(), blocks: spooled.blocks },
+          create: { sha256: result.sha256, size: BigInt(result.size), blocks },
+          update: { lastUsedAt: new Date(), blocks },
         });
         await this.linkEncodings(tx, result.sha256, stored);
         await tx.variant.updateMany({

@@ -1,3 +1,5 @@
+import { addAbortSignal } from 'node:stream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import type { BlobStore } from '../blob-store/blob-store.js';
 import type { PrismaClient } from '../db/database.js';
@@ -12,42 +14,54 @@ export interface BackfillDeps {
   log: FastifyBaseLogger;
 }
 
+/** Artifacts that resolve can serve: ready variants of active versions. */
+const SERVED: Prisma.ArtifactWhereInput = { variants: { some: { status: 'ready', version: { state: 'active' } } } };
+
 /**
- * Gives served artifacts stored before manifests carried block digests their digests: reads each
- * one's bytes from the blob store once, stores the digests, then moves the release of every model
- * that serves them so that devices get manifests with the digests (as a new pre-compressed
- * encoding does). Runs in the background at start-up; replicas doing it at once write the same
- * values. Until an artifact has them, its manifests go without and devices hash the whole stream.
+ * Gives served artifacts stored before manifests carried block digests their digests. Each
+ * one's bytes are read from the blob store once and must still hash to its SHA-256 (digests of
+ * changed bytes are never signed); its digests and a new release of every model serving it are
+ * written in one transaction, so that devices get manifests with them (as a new pre-compressed
+ * encoding does) and a crash leaves nothing half done. Runs in the background at start-up; on
+ * several replicas each may read the same bytes, and only the first to write moves the releases.
+ * Until an artifact has them, its manifests go without and devices hash the whole stream.
  */
 export async function backfillBlockDigests(deps: BackfillDeps, signal?: AbortSignal): Promise<{ artifacts: number; models: number }> {
   const { prisma, blobs, serving, log } = deps;
-  const pending = await prisma.artifact.findMany({
-    where: { blocks: { equals: Prisma.DbNull }, variants: { some: {} } },
-    select: { sha256: true, size: true },
-  });
+  const pending = await prisma.artifact.findMany({ where: { blocks: { equals: Prisma.DbNull }, ...SERVED }, select: { sha256: true, size: true } });
   if (pending.length === 0) return { artifacts: 0, models: 0 };
   log.info({ artifacts: pending.length }, 'adding block digests to stored artifacts');
-  const done: string[] = [];
+  let artifacts = 0;
+  const models = new Set<string>();
   for (const { sha256, size } of pending) {
     if (signal?.aborted) break;
     try {
-      const blocks = await blockDigestsOfStream(await blobs.read(sha256), Number(size));
-      const updated = await prisma.artifact.updateMany({ where: { sha256, blocks: { equals: Prisma.DbNull } }, data: { blocks } });
-      if (updated.count) done.push(sha256);
+      const stream = await blobs.read(sha256);
+      const blocks = await blockDigestsOfStream(signal ? addAbortSignal(signal, stream) : stream, Number(size), sha256);
+      const done = await prisma.$transaction(async (tx) => {
+        const updated = await tx.artifact.updateMany({ where: { sha256, blocks: { equals: Prisma.DbNull } }, data: { blocks } });
+        if (updated.count === 0) return null; // Another replica was first.
+        const servedBy = await tx.model.findMany({
+          where: { versions: { some: { state: 'active', variants: { some: { artifactSha: sha256, status: 'ready' } } } } },
+          select: { id: true, projectId: true, name: true },
+        });
+        for (const m of servedBy) await tx.model.update({ where: { id: m.id }, data: { release: { increment: 1 } } });
+        return servedBy;
+      });
+      if (done !== null) {
+        artifacts++;
+        for (const m of done) {
+          serving.invalidate(m.projectId, m.name);
+          models.add(m.id);
+        }
+      }
     } catch (err) {
-      // Missing or unreadable bytes: its manifests keep going without digests.
+      if (signal?.aborted) break;
+      // Missing, unreadable or changed bytes: its manifests keep going without digests.
       log.warn({ err, sha256 }, 'could not add block digests to an artifact');
     }
+    await nextTurn(); // Resolve requests go first between artifacts.
   }
-  if (done.length === 0) return { artifacts: 0, models: 0 };
-  const models = await prisma.model.findMany({
-    where: { versions: { some: { variants: { some: { artifactSha: { in: done } } } } } },
-    select: { id: true, projectId: true, name: true },
-  });
-  for (const m of models) {
-    await prisma.model.update({ where: { id: m.id }, data: { release: { increment: 1 } } });
-    serving.invalidate(m.projectId, m.name);
-  }
-  log.info({ artifacts: done.length, models: models.length }, 'added block digests to stored artifacts');
-  return { artifacts: done.length, models: models.length };
+  log.info({ artifacts, models: models.size }, 'added block digests to stored artifacts');
+  return { artifacts, models: models.size };
 }

@@ -59,11 +59,22 @@ export function blockDigestsOf(bytes: Uint8Array): BlockDigests {
   return hasher.finish(bytes.length);
 }
 
-/** Block digests of a stream of exactly `size` bytes (a spooled file, a stored blob). */
-export async function blockDigestsOfStream(stream: Readable, size: number): Promise<BlockDigests> {
+/**
+ * Block digests of a stream of exactly `size` bytes (a spooled file, a stored blob). With
+ * `sha256`, the bytes must also hash to it as a whole (stored bytes are not trusted to be what was
+ * uploaded: digests of changed bytes would be signed into manifests).
+ */
+export async function blockDigestsOfStream(stream: Readable, size: number, sha256?: string): Promise<BlockDigests> {
   const hasher = new BlockHasher(blockSizeFor(size));
-  for await (const chunk of stream) hasher.update(chunk as Uint8Array);
-  return hasher.finish(size);
+  const whole = sha256 ? createHash('sha256') : null;
+  for await (const chunk of stream) {
+    hasher.update(chunk as Uint8Array);
+    whole?.update(chunk as Uint8Array);
+  }
+  const digests = hasher.finish(size);
+  const actual = whole?.digest('hex');
+  if (sha256 && actual !== sha256) throw new Error(`block digests: the stored bytes hash to ${actual}, not ${sha256}`);
+  return digests;
 }
 
 /** Block digests of a file of `size` bytes. */

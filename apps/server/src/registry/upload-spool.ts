@@ -6,7 +6,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BlockDigests } from '@ferry/protocol';
 import { FerryError } from '../errors.js';
-import { BlockHasher, blockDigestsOf, blockDigestsOfFile, blockSizeFor, MIN_BLOCK_SIZE } from './block-digests.js';
+import { BlockHasher, blockDigestsOfFile, blockSizeFor, MIN_BLOCK_SIZE } from './block-digests.js';
 
 export interface SpooledUpload {
   /** A private temp file holding the bytes; the caller moves it into the blob store or deletes it. */
@@ -83,8 +83,11 @@ export function declaredSize(source: Readable): number | undefined {
   return Number.isSafeInteger(size) && size > 0 ? size : undefined;
 }
 
-/** Writes bytes made in this process (a built variant, an encoding) to a flushed temp file, hashed like an upload. */
-export async function spoolBytes(bytes: Uint8Array, dir: string): Promise<SpooledUpload> {
+/**
+ * Writes bytes made in this process (a built variant, an encoding) to a flushed temp file, hashed
+ * like an upload (block digests are the caller's, who knows whether it serves them).
+ */
+export async function spoolBytes(bytes: Uint8Array, dir: string): Promise<Omit<SpooledUpload, 'blocks'>> {
   const path = join(dir, `${randomUUID()}.part`);
   const handle = await open(path, 'wx');
   try {
@@ -96,5 +99,5 @@ export async function spoolBytes(bytes: Uint8Array, dir: string): Promise<Spoole
     throw err;
   }
   await handle.close();
-  return { path, sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length, blocks: blockDigestsOf(bytes) };
+  return { path, sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
 }

@@ -15,7 +15,7 @@ import {
   isVerificationError,
   type CandidateFailure,
 } from '../errors.js';
-import { preloadStreamingSha256, sha256Hex } from '../hash/sha256.js';
+import { preloadStreamingSha256, sha256HexInSlices } from '../hash/sha256.js';
 import { FerryApi } from '../http/ferry-api.js';
 import { DEFAULT_RETRY } from '../http/retry.js';
 import { createOrtRuntime } from '../inference/ort-runtime.js';
@@ -417,8 +417,8 @@ class FerryClient implements Ferry {
   /**
    * Starts downloading the candidate a fresh manifest will most likely load while its signature
    * and release are checked (the resolve round trip and the download no longer wait for each
-   * other's checks). Its bytes are hashed against the manifest's SHA-256 as always and used only
-   * if the manifest verifies; the download is cancelled if it does not. Only for a candidate that
+   * other's checks). Its bytes are checked against the manifest as always (its SHA-256, or its
+   * block digests) and used only if the manifest verifies; the download is cancelled if it does not. Only for a candidate that
    * runs here, is not cached, is allowed by the caller's conditions, and lives on the Ferry server
    * itself; nothing starts once the manifest is verified (`stop`), the normal path takes over.
    */
@@ -740,7 +740,7 @@ class FerryClient implements Ferry {
    * the server got wrong would otherwise be stored under a name they do not hash to).
    */
   private async checkWhole(bytes: Uint8Array, manifest: VerifiedManifest, candidate: ManifestCandidate): Promise<void> {
-    const actual = await sha256Hex(bytes, this.platform.createSha256?.bind(this.platform));
+    const actual = await sha256HexInSlices(bytes, this.platform.createSha256?.bind(this.platform));
     if (actual === candidate.sha256) return;
     const p = manifest.payload;
     const err = new IntegrityError(`the artifact's SHA-256 is ${actual}, the manifest says ${candidate.sha256} (its blocks matched)`, { model: p.model });

@@ -245,6 +245,20 @@ describe('ArtifactDownloader with block digests', () => {
     expect(hashed).toBe(2 + 6);
   });
 
+  it('fails the download, never skips the block, when the digest hook throws instead of rejecting', async () => {
+    const changed = LARGE.slice();
+    changed[BLOCK + 17] = changed[BLOCK + 17]! ^ 1;
+    server.faults.replaceWith = changed;
+    let calls = 0;
+    const throwing = (b: Uint8Array) => {
+      if (++calls === 2) throw new Error('busy');
+      return webCrypto(b);
+    };
+    const err = await blockDownloader(throwing).download(largeRequest()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DownloadError);
+    expect((err as DownloadError).message).toBe('the SHA-256 of a block could not be computed');
+  });
+
   it('hashes the whole stream when the block list does not fit the size', async () => {
     const wrong = { ...blocksOf(LARGE), sha256: blocksOf(LARGE).sha256.slice(1) };
     const result = await downloader().download(largeRequest({ expected: { size: LARGE.length, sha256: LARGE_SHA, blocks: wrong } }));

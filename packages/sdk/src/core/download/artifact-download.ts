@@ -306,7 +306,13 @@ class BlockCheck {
       if (received < end) break;
       const index = this.next++;
       const generation = this.generation;
-      const check = this.digest(bytes.subarray(start, end)).then(
+      let digest: Promise<string>;
+      try {
+        digest = this.digest(bytes.subarray(start, end)); // Called now: it copies the block before more bytes land.
+      } catch (err) {
+        digest = Promise.reject(err); // An adapter's hook that throws instead of rejecting: the block still fails.
+      }
+      const check = digest.then(
         (actual) => {
           if (generation !== this.generation || actual === this.blocks.sha256[index]) return;
           throw new IntegrityError(`block ${index} of the artifact (bytes ${start}–${end - 1}) has SHA-256 ${actual}, the manifest says ${this.blocks.sha256[index]}`, {

@@ -61,3 +61,17 @@ describe('streamingSha256', () => {
     expect(spy).not.toHaveBeenCalled();
   });
 });
+
+describe('sha256HexInSlices', () => {
+  it('hashes large bytes in slices without handing them to WebCrypto whole, small ones with it', async () => {
+    const { sha256HexInSlices } = await import('./sha256.js');
+    const digest = vi.spyOn(globalThis.crypto.subtle, 'digest');
+    const large = randomBytes(128 * 1024 * 1024 + 5);
+    expect(await sha256HexInSlices(large)).toBe(nodeSha256(large));
+    expect(digest).not.toHaveBeenCalled();
+    const small = randomBytes(1000);
+    expect(await sha256HexInSlices(small)).toBe(nodeSha256(small));
+    expect(digest).toHaveBeenCalledTimes(1);
+    digest.mockRestore();
+  });
+});

@@ -88,3 +88,22 @@ export async function sha256Hex(bytes: Uint8Array, create?: () => Sha256Hasher):
   h.update(bytes);
   return h.digestHex();
 }
+
+/** Above this, {@link sha256HexInSlices} does not hand bytes to WebCrypto whole (it copies them). */
+const ONE_SHOT_MAX_BYTES = 128 * 1024 * 1024;
+const SLICE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * SHA-256 of bytes in memory for work behind a load: {@link sha256Hex}, except that large bytes
+ * on a platform without a native hasher are hashed incrementally in slices, yielding between
+ * them, instead of copied whole into WebCrypto (a 1 GiB model would briefly need 2 GiB).
+ */
+export async function sha256HexInSlices(bytes: Uint8Array, create?: () => Sha256Hasher): Promise<string> {
+  if (create || bytes.byteLength <= ONE_SHOT_MAX_BYTES) return sha256Hex(bytes, create);
+  const hasher = await streamingSha256();
+  for (let at = 0; at < bytes.byteLength; at += SLICE_BYTES) {
+    hasher.update(bytes.subarray(at, at + SLICE_BYTES));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  return hasher.digestHex();
+}
