@@ -259,6 +259,16 @@ describe('ArtifactDownloader with block digests', () => {
     expect((err as DownloadError).message).toBe('the SHA-256 of a block could not be computed');
   });
 
+  it('counts a single block that is the whole artifact as its SHA-256 checked', async () => {
+    const small = LARGE.subarray(0, BLOCK - 10);
+    const sha = sha256Of(small);
+    server.artifacts.set(sha, small);
+    const result = await blockDownloader().download(
+      request({ url: `${server.origin}/v1/artifacts/${sha}`, expected: { size: small.length, sha256: sha, blocks: { size: BLOCK, sha256: [sha] } } }),
+    );
+    expect(result).toMatchObject({ checked: 'sha256', bytes: small });
+  });
+
   it('hashes the whole stream when the block list does not fit the size', async () => {
     const wrong = { ...blocksOf(LARGE), sha256: blocksOf(LARGE).sha256.slice(1) };
     const result = await downloader().download(largeRequest({ expected: { size: LARGE.length, sha256: LARGE_SHA, blocks: wrong } }));

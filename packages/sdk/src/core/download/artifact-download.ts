@@ -256,7 +256,8 @@ export class ArtifactDownloader {
       encoding: encoding ?? 'identity',
       resumed,
       attempts,
-      checked: blocks ? 'blocks' : 'sha256',
+      // One block is the whole artifact: its digest is the artifact's SHA-256, checked already.
+      checked: blocks && !(expected.blocks!.sha256.length === 1 && expected.blocks!.sha256[0] === expected.sha256) ? 'blocks' : 'sha256',
     };
   }
 }
