@@ -258,6 +258,11 @@ export class ModelCache {
     return Object.hasOwn(index, sha256);
   }
 
+  /** Starts reading the index (listing the store), so that a {@link holds} soon after need not wait for the disk. */
+  preloadIndex(): void {
+    if (!this.index) this.inBackground(this.lock.run(() => this.loadIndex()));
+  }
+
   /** A writer to store `sha256` while it downloads, when the platform has one and it fits the budget. */
   writer(sha256: string, size: number): ArtifactWriter | null {
     if (size > this.options.maxBytes || !this.storage.artifacts.writer) return null;
