@@ -97,6 +97,7 @@ export function rankCandidates(
     sha256: v.sha256,
     url: artifactUrl(v.sha256),
     encodings: v.encodings,
-    ...(v.blocks ? { blocks: v.blocks } : {}),
+    // One block is the whole artifact, whose SHA-256 is there already: left out (fewer bytes per resolve).
+    ...(v.blocks && v.blocks.sha256.length > 1 ? { blocks: v.blocks } : {}),
   }));
 }

@@ -178,6 +178,10 @@ describe('block digests', () => {
     const expected = [0, 1, 2].map((i) => sha(bytes.subarray(i * 1024 * 1024, Math.min((i + 1) * 1024 * 1024, bytes.length))));
     expect(bytes.length).toBeGreaterThan(2 * 1024 * 1024);
     expect(c.blocks?.sha256).toEqual(expected);
+    // An artifact of one block has no list: its digest would be the artifact's SHA-256 again.
+    const small = await manifestOf('vision', device());
+    expect(small.candidates.length).toBeGreaterThan(0);
+    expect(small.candidates.every((x) => x.blocks === undefined && x.size <= 1024 * 1024)).toBe(true);
   });
 
   it('gives artifacts stored before digests existed theirs in the background, with a new release', async () => {

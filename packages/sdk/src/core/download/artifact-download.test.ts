@@ -269,6 +269,15 @@ describe('ArtifactDownloader with block digests', () => {
     expect(result).toMatchObject({ checked: 'sha256', bytes: small });
   });
 
+  it('checks an artifact of up to 1 MiB without a list as one block: one digest of the whole', async () => {
+    const hashed: number[] = [];
+    const result = await blockDownloader((b) => (hashed.push(b.length), webCrypto(b))).download(request());
+    expect(result).toMatchObject({ checked: 'sha256', bytes: BYTES });
+    expect(hashed).toEqual([BYTES.length]);
+    server.faults.replaceWith = BYTES.map((b, i) => (i === 77 ? b ^ 1 : b));
+    await expect(blockDownloader().download(request())).rejects.toBeInstanceOf(IntegrityError);
+  });
+
   it('hashes the whole stream when the block list does not fit the size', async () => {
     const wrong = { ...blocksOf(LARGE), sha256: blocksOf(LARGE).sha256.slice(1) };
     const result = await downloader().download(largeRequest({ expected: { size: LARGE.length, sha256: LARGE_SHA, blocks: wrong } }));

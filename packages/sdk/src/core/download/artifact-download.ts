@@ -101,7 +101,9 @@ export class ArtifactDownloader {
     const { retry } = this.options;
     const started = this.options.monotonic();
     const blockSha256 = this.options.blockSha256;
-    const blocks = blockSha256 && blocksFit(expected.blocks, expected.size) ? new BlockCheck(expected.blocks, expected.size, blockSha256, model) : null;
+    // Up to one block's size, the artifact is its own single block (manifests leave such lists out).
+    const list = blocksFit(expected.blocks, expected.size) ? expected.blocks : expected.size <= SINGLE_BLOCK_BYTES ? { size: SINGLE_BLOCK_BYTES, sha256: [expected.sha256] } : null;
+    const blocks = blockSha256 && list ? new BlockCheck(list, expected.size, blockSha256, model) : null;
     const newHasher = this.options.createSha256 ?? streamingSha256;
     // Made while the request goes out (a WebAssembly hasher is instantiated asynchronously).
     const hasherFor = () => {
@@ -257,10 +259,13 @@ export class ArtifactDownloader {
       resumed,
       attempts,
       // One block is the whole artifact: its digest is the artifact's SHA-256, checked already.
-      checked: blocks && !(expected.blocks!.sha256.length === 1 && expected.blocks!.sha256[0] === expected.sha256) ? 'blocks' : 'sha256',
+      checked: blocks && !(list!.sha256.length === 1 && list!.sha256[0] === expected.sha256) ? 'blocks' : 'sha256',
     };
   }
 }
+
+/** The server's smallest block: an artifact up to this size is one block, whose digest is the artifact's SHA-256. */
+const SINGLE_BLOCK_BYTES = 1024 * 1024;
 
 /** The smallest block checked one by one (the server's are 1 MiB or more). */
 const MIN_BLOCK_BYTES = 64 * 1024;
