@@ -102,7 +102,11 @@ export class ArtifactDownloader {
     const started = this.options.monotonic();
     const blockSha256 = this.options.blockSha256;
     // Up to one block's size, the artifact is its own single block (manifests leave such lists out).
-    const list = blocksFit(expected.blocks, expected.size) ? expected.blocks : expected.size > 0 && expected.size <= SINGLE_BLOCK_BYTES ? { size: SINGLE_BLOCK_BYTES, sha256: [expected.sha256] } : null;
+    const list = blocksFit(expected.blocks, expected.size)
+      ? expected.blocks
+      : expected.size > 0 && expected.size <= SINGLE_BLOCK_BYTES
+        ? { size: SINGLE_BLOCK_BYTES, sha256: [expected.sha256] }
+        : null;
     const blocks = blockSha256 && list ? new BlockCheck(list, expected.size, blockSha256, model) : null;
     const newHasher = this.options.createSha256 ?? streamingSha256;
     // Made while the request goes out (a WebAssembly hasher is instantiated asynchronously).
