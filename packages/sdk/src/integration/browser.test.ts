@@ -295,6 +295,45 @@ describe.skipIf(!available)('in Chromium against a real server', () => {
     await harness.close();
   });
 
+  it('SDK in the page: a model of several blocks is checked block by block; a changed block is refused, the previous model still runs', async () => {
+    const { buildMlp } = await import('@ferry/compress/testing');
+    const { createHash } = await import('node:crypto');
+    // ~1.1 MiB: two blocks of the manifest's list.
+    const v1 = buildMlp({ inputSize: 16, hidden: [512, 512], outputs: 4, seed: 41 });
+    const v2 = buildMlp({ inputSize: 16, hidden: [512, 512], outputs: 4, seed: 42 });
+    await ferry.createModel('blocks');
+    await ferry.release('blocks', v1);
+    const harness = await openHarness();
+    const config = await readConfig();
+    const options = { config: { serverUrl: site.url, appKey: config.appKey, appKeyId: config.appKeyId, trustedKeys: ferry.jwks }, wasmPaths: `${site.url}/ort/` };
+    const load = (policy: 'latest' | 'local') =>
+      harness.evaluate(
+        async ({ config, wasmPaths, policy }) => {
+          const client = window.harness.createFerry({ ...config, cache: { namespace: 'blocks-test' }, ort: { wasmPaths }, telemetry: false });
+          try {
+            const model = await client.getModel('blocks', { policy });
+            const out = await model.run({ input: { type: 'float32', data: new Float32Array(16).fill(0.5), dims: [1, 16] } });
+            const cached = (await client.listCachedModels()).map((m) => `${m.name}@${m.version}`);
+            return { version: model.version, source: model.source, logits: Array.from(out.logits!.data as Float32Array), cached };
+          } catch (err) {
+            return { error: (err as { code?: string }).code, message: (err as Error).message };
+          } finally {
+            await client.close();
+          }
+        },
+        { ...options, policy },
+      );
+    const first = await load('latest');
+    expect(first).toMatchObject({ version: 1, source: 'network', cached: ['blocks@1'] });
+    await ferry.release('blocks', v2);
+    await ferry.tamperBlob(createHash('sha256').update(v2).digest('hex'));
+    const refused = await load('latest');
+    expect(refused).toMatchObject({ error: 'integrity_mismatch' });
+    expect((refused as { message: string }).message).toMatch(/^block \d of the artifact/);
+    expect(await load('local')).toMatchObject({ version: 1, source: 'cache', logits: (first as { logits: number[] }).logits });
+    await harness.close();
+  });
+
   it('example: reloads offline, the page from its service worker and the model from OPFS', async () => {
     await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
     await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
