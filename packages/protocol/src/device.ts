@@ -73,7 +73,7 @@ export type Precision = (typeof PRECISIONS)[number];
 export const BlockDigests = Type.Object({
   size: Type.Integer({ description: 'Bytes per block, a power of two; the last block may be shorter.' }),
   sha256: Type.Array(Type.String(), { description: 'Hex SHA-256 of each block, in order: ceil(artifact size / block size) of them.' }),
-});
+}, { description: 'Sent to devices whose capabilities.features list "block-digests", for artifacts of more than one block.' });
 export type BlockDigests = Static<typeof BlockDigests>;
 
 /** One servable choice for this device: a variant on a backend. */

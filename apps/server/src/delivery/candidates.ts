@@ -1,5 +1,11 @@
 import type { BlockDigests, Device, ManifestCandidate, VariantRequires } from '@ferry/protocol';
 
+/**
+ * The device feature that asks for block digests in manifests (the browser SDK, which checks
+ * blocks with WebCrypto): others, Node's SDK and older clients, would receive them unused.
+ */
+export const BLOCK_DIGESTS_FEATURE = 'block-digests';
+
 /** A ready variant as resolve sees it. */
 export interface ServableVariant {
   kind: string;
@@ -71,6 +77,7 @@ export function rankCandidates(
   policy: ServingPolicy | null,
   artifactUrl: (sha256: string) => string,
 ): ManifestCandidate[] {
+  const withBlocks = device.capabilities.features?.includes(BLOCK_DIGESTS_FEATURE) ?? false;
   const pairs: { v: ServableVariant; backend: string; key: number[] }[] = [];
   for (const v of variants) {
     if (variantMismatch(v, device)) continue;
@@ -98,6 +105,6 @@ export function rankCandidates(
     url: artifactUrl(v.sha256),
     encodings: v.encodings,
     // One block is the whole artifact, whose SHA-256 is there already: left out (fewer bytes per resolve).
-    ...(v.blocks && v.blocks.sha256.length > 1 ? { blocks: v.blocks } : {}),
+    ...(withBlocks && v.blocks && v.blocks.sha256.length > 1 ? { blocks: v.blocks } : {}),
   }));
 }

@@ -58,7 +58,8 @@ export class RankingCache {
     let ranking = memo.rankings.get(profile);
     if (!ranking) {
       const candidates = rankCandidates(version.variants, device, policy, this.artifactUrl);
-      const key = candidates.map((c) => `${c.variant}/${c.backend}`).join(',');
+      // Candidates with block digests and without never share a ranking.
+      const key = (candidates.some((c) => c.blocks) ? 'blocks:' : '') + candidates.map((c) => `${c.variant}/${c.backend}`).join(',');
       if (memo.rankings.size >= MAX_PROFILES) {
         memo.rankings.clear();
         memo.byKey.clear();

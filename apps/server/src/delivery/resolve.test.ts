@@ -163,6 +163,8 @@ describe('block digests', () => {
   // ~2.2 MiB: three blocks of 1 MiB, the last one short.
   const bytes = buildMlp({ seed: 11, inputSize: 784, hidden: [700], outputs: 10 });
   let artifact = '';
+  /** A device that checks blocks (the browser SDK says so). */
+  const checking = () => device({ capabilities: { features: ['wasm-simd', 'block-digests'] } });
 
   beforeAll(async () => {
     const v = await uploadVersion('blocks', bytes);
@@ -171,15 +173,17 @@ describe('block digests', () => {
   });
 
   it('signs the SHA-256 of each block of the bytes into every candidate', async () => {
-    const m = await manifestOf('blocks', device());
+    const m = await manifestOf('blocks', checking());
     const c = m.candidates[0]!;
     expect(c.sha256).toBe(artifact);
     expect(c.blocks?.size).toBe(1024 * 1024);
     const expected = [0, 1, 2].map((i) => sha(bytes.subarray(i * 1024 * 1024, Math.min((i + 1) * 1024 * 1024, bytes.length))));
     expect(bytes.length).toBeGreaterThan(2 * 1024 * 1024);
     expect(c.blocks?.sha256).toEqual(expected);
+    // Devices that do not check blocks get no list.
+    expect((await manifestOf('blocks', device())).candidates[0]!.blocks).toBeUndefined();
     // An artifact of one block has no list: its digest would be the artifact's SHA-256 again.
-    const small = await manifestOf('vision', device());
+    const small = await manifestOf('vision', checking());
     expect(small.candidates.length).toBeGreaterThan(0);
     expect(small.candidates.every((x) => x.blocks === undefined && x.size <= 1024 * 1024)).toBe(true);
   });
@@ -189,10 +193,10 @@ describe('block digests', () => {
     await prisma.artifact.update({ where: { sha256: artifact }, data: { blocks: Prisma.DbNull } });
     const before = (await call('GET', '/v1/projects/default/models/blocks')).json().release as number;
     await call('PATCH', '/v1/projects/default/models/blocks', { description: 'reload' }); // The serving state reloads without them.
-    expect((await manifestOf('blocks', device())).candidates[0]!.blocks).toBeUndefined();
+    expect((await manifestOf('blocks', checking())).candidates[0]!.blocks).toBeUndefined();
     const done = await backfillBlockDigests({ prisma, blobs: s.app.blobs, serving: s.app.serving, log: s.app.log });
     expect(done).toEqual({ artifacts: 1, models: 1 });
-    const m = await manifestOf('blocks', device());
+    const m = await manifestOf('blocks', checking());
     expect(m.release).toBe(before + 2);
     expect(m.candidates[0]!.blocks?.sha256).toHaveLength(3);
     expect(m.candidates[0]!.blocks?.sha256[0]).toBe(sha(bytes.subarray(0, 1024 * 1024)));
@@ -214,7 +218,7 @@ describe('block digests', () => {
     const before = (await call('GET', '/v1/projects/default/models/blocks')).json().release as number;
     expect(await backfillBlockDigests({ prisma, blobs: s.app.blobs, serving: s.app.serving, log: s.app.log })).toEqual({ artifacts: 0, models: 0 });
     expect((await prisma.artifact.findUniqueOrThrow({ where: { sha256: sha(v2) } })).blocks).toBeNull();
-    const m = await manifestOf('blocks', device());
+    const m = await manifestOf('blocks', checking());
     expect(m.release).toBe(before);
     expect(m.candidates[0]!.sha256).toBe(sha(v2));
     expect(m.candidates[0]!.blocks).toBeUndefined();

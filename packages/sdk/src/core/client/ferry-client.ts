@@ -293,6 +293,8 @@ class FerryClient implements Ferry {
       capabilities: {
         ...deviceCapabilities(caps),
         backends: caps.backends.filter((b) => this.runtime.supports(b)),
+        // Manifests list block digests only for devices that check blocks (the server's BLOCK_DIGESTS_FEATURE).
+        ...(this.platform.blockSha256 ? { features: [...caps.features, 'block-digests'] } : {}),
       },
     };
   }
