@@ -164,7 +164,7 @@ describe('block digests', () => {
   const bytes = buildMlp({ seed: 11, inputSize: 784, hidden: [700], outputs: 10 });
   let artifact = '';
   /** A device that checks blocks (the browser SDK says so). */
-  const checking = () => device({ capabilities: { features: ['wasm-simd', 'block-digests'] } });
+  const checking = () => device({ capabilities: { backends: ['wasm'], features: ['wasm-simd', 'block-digests'] } });
 
   beforeAll(async () => {
     const v = await uploadVersion('blocks', bytes);
