@@ -188,6 +188,17 @@ describe('block digests', () => {
     expect(small.candidates.every((x) => x.blocks === undefined && x.size <= 1024 * 1024)).toBe(true);
   });
 
+  it('refuses a variant that would require block-digests (a flag of SDKs, not a device feature)', async () => {
+    const res = await s.app.inject({
+      method: 'POST',
+      url: '/v1/projects/default/models/blocks/versions/1/variants?kind=odd&format=onnx&backends=wasm&features=wasm-simd,block-digests',
+      headers: { ...admin(), 'content-type': 'application/octet-stream' },
+      payload: Buffer.from(buildMlp({ seed: 13, inputSize: 16, hidden: [8], outputs: 4 })),
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.code).toBe('validation_failed');
+  });
+
   it('gives artifacts stored before digests existed theirs in the background, with a new release', async () => {
     const prisma = s.app.db.prisma;
     await prisma.artifact.update({ where: { sha256: artifact }, data: { blocks: Prisma.DbNull } });

@@ -11,6 +11,7 @@ import { variantDto } from './serializers.js';
 import { declaredSize, spoolUpload } from './upload-spool.js';
 import { storeSpooled } from './version-upload.js';
 import { requireModelVersion } from './model-lookup.js';
+import { BLOCK_DIGESTS_FEATURE } from '../delivery/candidates.js';
 
 const list = (csv: string | undefined) =>
   (csv ?? '')
@@ -33,6 +34,9 @@ export async function attachVariant(
   }
   const backends = list(query.backends);
   if (backends.length === 0) throw new FerryError('validation_failed', 'backends must name at least one backend');
+  if (list(query.features).includes(BLOCK_DIGESTS_FEATURE)) {
+    throw new FerryError('validation_failed', `"${BLOCK_DIGESTS_FEATURE}" says what an SDK checks, not what a device runs: a variant cannot require it`);
+  }
   const { model, version } = await requireModelVersion(prisma, req.project.id, req.modelName, req.version);
 
   const spooled = await spoolUpload(req.source, { dir: app.uploadDir, maxBytes: app.config.maxUploadBytes, sizeHint: declaredSize(req.source) });

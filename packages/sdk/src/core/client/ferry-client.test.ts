@@ -416,6 +416,23 @@ describe('attacks: each refused with its own error, the previous good model stil
     await w.stillServed();
   }
 
+  it('asks for block digests (once, and only while the features fit the protocol) when the platform can check blocks', async () => {
+    const features = async (listed: string[], blockSha256?: (b: Uint8Array) => Promise<string>) => {
+      const w = await world({ capabilities: { features: listed }, blockSha256 });
+      await w.server.publish('digits', modelBytes(1000));
+      const ferry = w.client();
+      await ferry.getModel('digits', { policy: 'latest' });
+      await ferry.close();
+      return w.server.resolveBodies.at(-1)!.device.capabilities.features;
+    };
+    const digest = async (b: Uint8Array) => sha256Of(b);
+    expect(await features(['wasm-simd'])).toEqual(['wasm-simd']);
+    expect(await features(['wasm-simd'], digest)).toEqual(['wasm-simd', 'block-digests']);
+    expect(await features(['block-digests', 'wasm-simd'], digest)).toEqual(['block-digests', 'wasm-simd']);
+    const many = Array.from({ length: 64 }, (_, i) => `f${i}`);
+    expect(await features(many, digest)).toEqual(many);
+  });
+
   it('artifact bytes changed on the server → IntegrityError', async () => {
     const w = await withGoodModel();
     const v2 = modelBytes(1000, 3);

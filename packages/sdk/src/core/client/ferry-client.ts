@@ -89,6 +89,11 @@ function staticRejection(candidate: ManifestCandidate, caps: Capabilities, runti
 const failureKey = (f: { variant: string; backend: string }) => `${f.variant}|${f.backend}`;
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 1000);
 
+/** The device feature that asks the server for block digests (its `BLOCK_DIGESTS_FEATURE`). */
+const BLOCK_DIGESTS = 'block-digests';
+/** Features a resolve request may list (the protocol's `maxItems`): past it, no block digests are asked for. */
+const MAX_FEATURES = 64;
+
 /**
  * The Ferry client over a platform adapter. Browser and Node apps use `createFerry` from
  * `@ferry/sdk`, which brings its platform; this one is for other platforms and tests.
@@ -294,7 +299,9 @@ class FerryClient implements Ferry {
         ...deviceCapabilities(caps),
         backends: caps.backends.filter((b) => this.runtime.supports(b)),
         // Manifests list block digests only for devices that check blocks (the server's BLOCK_DIGESTS_FEATURE).
-        ...(this.platform.blockSha256 ? { features: [...caps.features, 'block-digests'] } : {}),
+        ...(this.platform.blockSha256 && !caps.features.includes(BLOCK_DIGESTS) && caps.features.length < MAX_FEATURES
+          ? { features: [...caps.features, BLOCK_DIGESTS] }
+          : {}),
       },
     };
   }
