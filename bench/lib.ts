@@ -31,6 +31,14 @@ export function median(values: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+/** The `q` quantile (0–1) of `values`, interpolated between neighbours. */
+export function quantile(values: number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  const at = (s.length - 1) * q;
+  const lo = Math.floor(at);
+  return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (at - lo);
+}
+
 export const fmt = (n: number, digits = 1): string => n.toFixed(digits);
 export const mbps = (bytes: number, ms: number): number => bytes / MiB / (ms / 1000);
 

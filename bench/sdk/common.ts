@@ -2,7 +2,7 @@
 // serve, the issue's targets, and how a ratio is reported.
 import { join } from 'node:path';
 import { buildMlp } from '@ferry/compress/testing';
-import { adminHeaders, createModel, fmt, http, median, startFerryChild, type FerryChild } from '../lib.js';
+import { adminHeaders, createModel, fmt, http, median, quantile, startFerryChild, type FerryChild } from '../lib.js';
 import { limitedLink } from '../link.js';
 
 export const BENCH_MODEL = 'bench-sdk';
@@ -58,12 +58,21 @@ const target = (name: string, fallback: number) => Number(process.env[`BENCH_SDK
 /** Issue 5's targets (BENCH_SDK_COLD_TARGET, … to change): SDK / baseline, medians. */
 export const TARGETS = { cold: target('COLD', 1.2), warm: target('WARM', 1.1), inference: target('INFERENCE', 1.02) };
 
-/** Prints the medians of `plain` and `sdk` and their ratio against `goal`; false when it is missed. */
+/**
+ * Prints the medians of `plain` and `sdk` and their ratio against `goal`; false when it is missed.
+ * The target is judged on that ratio of medians. When the two lists are paired by round (same
+ * length, same order), the spread of the per-round ratios follows, to show how far one run's
+ * figure can be trusted on a noisy machine: their median and interquartile range.
+ */
 export function reportRatio(name: string, plain: number[], sdk: number[], goal: number | null, digits = 1): boolean {
   const [p, s] = [median(plain), median(sdk)];
   const ratio = s / p;
   const ok = goal === null || ratio <= goal;
   const verdict = goal === null ? '(no target)' : `(target ≤ ${goal}×) ${ok ? 'ok' : 'MISSED'}`;
   console.log(`${name.padEnd(22)} plain ${fmt(p, digits)} ms, sdk ${fmt(s, digits)} ms (${s >= p ? '+' : ''}${fmt(s - p, digits)} ms) → ${fmt(ratio, 2)}× ${verdict}`);
+  if (plain.length === sdk.length && plain.length >= 4) {
+    const perRound = sdk.map((v, i) => v / plain[i]!);
+    console.log(`${''.padEnd(22)} per round: median ${fmt(median(perRound), 2)}×, middle half ${fmt(quantile(perRound, 0.25), 2)}–${fmt(quantile(perRound, 0.75), 2)}× (${perRound.length} rounds)`);
+  }
   return ok;
 }
