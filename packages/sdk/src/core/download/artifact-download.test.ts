@@ -245,7 +245,7 @@ describe('ArtifactDownloader with block digests', () => {
     expect(hashed).toBe(2 + 6);
   });
 
-  it('fails the download, never skips the block, when the digest hook throws instead of rejecting', async () => {
+  it('hashes the whole when the digest hook fails or throws: a block is never skipped', async () => {
     const changed = LARGE.slice();
     changed[BLOCK + 17] = changed[BLOCK + 17]! ^ 1;
     server.faults.replaceWith = changed;
@@ -254,9 +254,32 @@ describe('ArtifactDownloader with block digests', () => {
       if (++calls === 2) throw new Error('busy');
       return webCrypto(b);
     };
-    const err = await blockDownloader(throwing).download(largeRequest()).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(DownloadError);
-    expect((err as DownloadError).message).toBe('the SHA-256 of a block could not be computed');
+    // The changed block's digest was never made: the whole is hashed, and refused.
+    const fresh = () =>
+      new ArtifactDownloader({
+        blockSha256: throwing,
+        fetch: server.fetch,
+        retry: { ...DEFAULT_RETRY, retries: 3, baseDelayMs: 1, maxDelayMs: 5 },
+        stallTimeoutMs: 5_000,
+        monotonic: () => performance.now(),
+        now: () => Date.now(),
+        connectionError: (url, cause, timedOut) => new ConnectionError(`${url} ${timedOut ? 'timed out' : 'failed'}`, { cause }),
+      });
+    const err = await fresh().download(largeRequest()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as IntegrityError).message).toMatch(/^the artifact's SHA-256 is/);
+    // Unchanged bytes and a hook that always rejects: downloaded, checked as a whole.
+    server.faults = {};
+    const rejecting = new ArtifactDownloader({
+      blockSha256: () => Promise.reject(new Error('no WebCrypto here after all')),
+      fetch: server.fetch,
+      retry: { ...DEFAULT_RETRY, retries: 0 },
+      stallTimeoutMs: 5_000,
+      monotonic: () => performance.now(),
+      now: () => Date.now(),
+      connectionError: (url, cause, timedOut) => new ConnectionError(`${url} ${timedOut ? 'timed out' : 'failed'}`, { cause }),
+    });
+    await expect(rejecting.download(largeRequest())).resolves.toMatchObject({ checked: 'sha256', bytes: LARGE });
   });
 
   it('counts a single block that is the whole artifact as its SHA-256 checked', async () => {

@@ -247,10 +247,20 @@ export class ArtifactDownloader {
         linked.dispose();
       }
     }
-    if (blocks) {
-      await blocks.done();
+    let checked: DownloadedArtifact['checked'] = 'sha256';
+    if (blocks && (await blocks.done())) {
+      // One block is the whole artifact: its digest is the artifact's SHA-256, checked already.
+      if (!(list!.sha256.length === 1 && list!.sha256[0] === expected.sha256)) checked = 'blocks';
     } else {
-      const digest = (await hasherReady).digestHex();
+      // The incremental hash; or, where the platform's one-shot digest failed, the whole hashed now.
+      let hasher = await hasherReady;
+      if (blocks) {
+        hasher = await Promise.resolve(newHasher()).catch((err: unknown) => {
+          throw new DownloadError('the SHA-256 hasher could not be made', { model, cause: err });
+        });
+        hasher.update(bytes);
+      }
+      const digest = hasher.digestHex();
       if (digest !== expected.sha256) {
         throw new IntegrityError(`the artifact's SHA-256 is ${digest}, the manifest says ${expected.sha256}`, { model });
       }
@@ -262,8 +272,7 @@ export class ArtifactDownloader {
       encoding: encoding ?? 'identity',
       resumed,
       attempts,
-      // One block is the whole artifact: its digest is the artifact's SHA-256, checked already.
-      checked: blocks && !(list!.sha256.length === 1 && list!.sha256[0] === expected.sha256) ? 'blocks' : 'sha256',
+      checked,
     };
   }
 }
@@ -294,8 +303,10 @@ class BlockCheck {
   private next = 0;
   private checks: Promise<void>[] = [];
   private generation = 0;
-  /** The first check that failed (an {@link IntegrityError}, or a {@link DownloadError} when a digest could not be made). */
+  /** The first block that did not match its digest (an {@link IntegrityError}). */
   failure: unknown = null;
+  /** Set when the platform's digest failed: the caller hashes the whole instead. */
+  private unavailable = false;
   /** Called when a check fails. */
   onFailure: () => void = () => undefined;
 
@@ -315,12 +326,13 @@ class BlockCheck {
       const end = Math.min(start + size, this.total);
       if (received < end) break;
       const index = this.next++;
+      if (this.unavailable) continue;
       const generation = this.generation;
       let digest: Promise<string>;
       try {
         digest = this.digest(bytes.subarray(start, end)); // Called now: it copies the block before more bytes land.
       } catch (err) {
-        digest = Promise.reject(err); // An adapter's hook that throws instead of rejecting: the block still fails.
+        digest = Promise.reject(err); // An adapter's hook that throws instead of rejecting: as if it rejected.
       }
       const check = digest.then(
         (actual) => {
@@ -329,9 +341,9 @@ class BlockCheck {
             model: this.model,
           });
         },
-        (err: unknown) => {
-          if (generation !== this.generation) return;
-          throw new DownloadError('the SHA-256 of a block could not be computed', { model: this.model, cause: err });
+        () => {
+          // The block is not skipped: the whole artifact is hashed once it is in (see done).
+          if (generation === this.generation) this.unavailable = true;
         },
       );
       check.catch((err: unknown) => {
@@ -351,9 +363,10 @@ class BlockCheck {
     this.failure = null;
   }
 
-  /** Waits for every block's check; throws the first failure. */
-  async done(): Promise<void> {
+  /** Waits for every block's check; throws the first failure. False when some digest could not be made: hash the whole. */
+  async done(): Promise<boolean> {
     await Promise.all(this.checks);
     if (this.next !== this.blocks.sha256.length) throw new IntegrityError('the artifact ended before its last block', { model: this.model });
+    return !this.unavailable;
   }
 }
