@@ -186,10 +186,10 @@ describe('ArtifactDownloader with block digests', () => {
     sha256: Array.from({ length: Math.ceil(bytes.length / BLOCK) }, (_, i) => sha256Of(bytes.subarray(i * BLOCK, (i + 1) * BLOCK))),
   });
   const webCrypto = async (bytes: Uint8Array) => Buffer.from(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>)).toString('hex');
-  const blockDownloader = (digest: (bytes: Uint8Array) => Promise<string> = webCrypto) =>
+  /** With `incremental: false` (the default) the incremental hash must not be used: blocks are checked. */
+  const blockDownloader = (digest: (bytes: Uint8Array) => Promise<string> = webCrypto, { incremental = false } = {}) =>
     new ArtifactDownloader({
-      // The incremental hash must not be used when blocks are checked.
-      createSha256: () => Promise.reject(new Error('no incremental hash in this test')),
+      ...(incremental ? {} : { createSha256: () => Promise.reject(new Error('no incremental hash in this test')) }),
       blockSha256: digest,
       fetch: server.fetch,
       retry: { ...DEFAULT_RETRY, retries: 3, baseDelayMs: 1, maxDelayMs: 5 },
@@ -255,30 +255,12 @@ describe('ArtifactDownloader with block digests', () => {
       return webCrypto(b);
     };
     // The changed block's digest was never made: the whole is hashed, and refused.
-    const fresh = () =>
-      new ArtifactDownloader({
-        blockSha256: throwing,
-        fetch: server.fetch,
-        retry: { ...DEFAULT_RETRY, retries: 3, baseDelayMs: 1, maxDelayMs: 5 },
-        stallTimeoutMs: 5_000,
-        monotonic: () => performance.now(),
-        now: () => Date.now(),
-        connectionError: (url, cause, timedOut) => new ConnectionError(`${url} ${timedOut ? 'timed out' : 'failed'}`, { cause }),
-      });
-    const err = await fresh().download(largeRequest()).catch((e: unknown) => e);
+    const err = await blockDownloader(throwing, { incremental: true }).download(largeRequest()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IntegrityError);
     expect((err as IntegrityError).message).toMatch(/^the artifact's SHA-256 is/);
     // Unchanged bytes and a hook that always rejects: downloaded, checked as a whole.
     server.faults = {};
-    const rejecting = new ArtifactDownloader({
-      blockSha256: () => Promise.reject(new Error('no WebCrypto here after all')),
-      fetch: server.fetch,
-      retry: { ...DEFAULT_RETRY, retries: 0 },
-      stallTimeoutMs: 5_000,
-      monotonic: () => performance.now(),
-      now: () => Date.now(),
-      connectionError: (url, cause, timedOut) => new ConnectionError(`${url} ${timedOut ? 'timed out' : 'failed'}`, { cause }),
-    });
+    const rejecting = blockDownloader(() => Promise.reject(new Error('no WebCrypto here after all')), { incremental: true });
     await expect(rejecting.download(largeRequest())).resolves.toMatchObject({ checked: 'sha256', bytes: LARGE });
   });
 
