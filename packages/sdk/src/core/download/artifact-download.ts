@@ -252,14 +252,8 @@ export class ArtifactDownloader {
       // One block is the whole artifact: its digest is the artifact's SHA-256, checked already.
       if (!(list!.sha256.length === 1 && list!.sha256[0] === expected.sha256)) checked = 'blocks';
     } else {
-      // The incremental hash; or, where the platform's one-shot digest failed, the whole hashed now.
-      let hasher = await hasherReady;
-      if (blocks) {
-        hasher = await Promise.resolve(newHasher()).catch((err: unknown) => {
-          throw new DownloadError('the SHA-256 hasher could not be made', { model, cause: err });
-        });
-        hasher.update(bytes);
-      }
+      // The stream's incremental hash; or, where the platform's one-shot digest failed, the whole hashed now.
+      const hasher = blocks ? await hashWhole(newHasher, bytes, model) : await hasherReady;
       const digest = hasher.digestHex();
       if (digest !== expected.sha256) {
         throw new IntegrityError(`the artifact's SHA-256 is ${digest}, the manifest says ${expected.sha256}`, { model });
@@ -289,6 +283,15 @@ export function blocksFit(blocks: unknown, size: unknown): blocks is { size: num
   const b = blocks as { size?: unknown; sha256?: unknown };
   if (typeof b.size !== 'number' || !Number.isSafeInteger(b.size) || b.size < MIN_BLOCK_BYTES || !Array.isArray(b.sha256)) return false;
   return b.sha256.length === Math.ceil(size / b.size) && b.sha256.every((d) => typeof d === 'string' && /^[0-9a-f]{64}$/.test(d));
+}
+
+/** An incremental hasher fed all of `bytes` at once. */
+async function hashWhole(newHasher: () => Sha256Hasher | Promise<Sha256Hasher>, bytes: Uint8Array, model: string): Promise<Sha256Hasher> {
+  const hasher = await Promise.resolve(newHasher()).catch((err: unknown) => {
+    throw new DownloadError('the SHA-256 hasher could not be made', { model, cause: err });
+  });
+  hasher.update(bytes);
+  return hasher;
 }
 
 /** Stands in for the incremental hasher when blocks are checked instead. */

@@ -75,11 +75,10 @@ export async function sha256Hex(bytes: Uint8Array, create?: () => Sha256Hasher):
     h.update(bytes);
     return h.digestHex();
   }
-  const subtle = globalThis.crypto?.subtle;
-  if (subtle) {
+  const webCrypto = webCryptoSha256();
+  if (webCrypto) {
     try {
-      const digest = await subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
-      return bytesToHex(new Uint8Array(digest));
+      return await webCrypto(bytes);
     } catch {
       // Some runtimes refuse shared or detached buffers: hash in JS instead.
     }
