@@ -52,13 +52,6 @@ export class BlockHasher {
   }
 }
 
-/** Block digests of bytes in memory. */
-export function blockDigestsOf(bytes: Uint8Array): BlockDigests {
-  const hasher = new BlockHasher(blockSizeFor(bytes.length));
-  hasher.update(bytes);
-  return hasher.finish(bytes.length);
-}
-
 /**
  * Block digests of a stream of exactly `size` bytes (a spooled file, a stored blob). With
  * `sha256`, the bytes must also hash to it as a whole (stored bytes are not trusted to be what was
