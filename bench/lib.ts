@@ -25,18 +25,16 @@ export function envInt(name: string, fallback: number): number {
   return n;
 }
 
-export function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
 /** The `q` quantile (0–1) of `values`, interpolated between neighbours. */
 export function quantile(values: number[], q: number): number {
   const s = [...values].sort((a, b) => a - b);
   const at = (s.length - 1) * q;
   const lo = Math.floor(at);
   return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (at - lo);
+}
+
+export function median(values: number[]): number {
+  return quantile(values, 0.5);
 }
 
 export const fmt = (n: number, digits = 1): string => n.toFixed(digits);
