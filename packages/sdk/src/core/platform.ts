@@ -122,6 +122,15 @@ export interface Pixels {
   readonly channels?: 1 | 3 | 4;
 }
 
+/**
+ * A small synchronous store of strings (the browser's `localStorage`), read before the cache's
+ * stores are open. Best effort: a store that refuses a write keeps nothing, silently.
+ */
+export interface QuickStore {
+  get(key: string): string | undefined;
+  set(key: string, value: string): void;
+}
+
 /** Options the core passes when it opens the stores. */
 export interface StorageOptions {
   /** Separates caches of different apps or servers on one device. */
@@ -146,6 +155,14 @@ export interface Platform {
    * Native's fetch polyfill turns `no-store` into a query parameter that defeats CDN caching).
    */
   readonly artifactFetchInit?: Pick<RequestInit, 'cache'>;
+  /**
+   * True where downloads should read response bodies into a reusable buffer (a BYOB reader, when
+   * the body is a byte stream) instead of taking the chunks the default reader allocates. The
+   * browser's: in Chromium here a 7 MiB body read so took 16.7 ms against 27.5 ms (no buffer
+   * allocated per chunk). Node leaves it out: its default reader hands over buffers it already
+   * has, and a BYOB read copies them once more (~1.4 ms slower per 7 MiB load here).
+   */
+  readonly byobDownloads?: boolean;
   /** Wall-clock milliseconds since the epoch (manifest expiry, telemetry timestamps). */
   now(): number;
   /** Monotonic milliseconds for durations. */
@@ -154,6 +171,14 @@ export interface Platform {
   probeCapabilities(options?: ProbeOptions): Promise<Capabilities>;
   /** Opens the persistent stores (falling back to memory if nothing persistent works). */
   openStorage(options: StorageOptions): Promise<PlatformStorage>;
+  /**
+   * Optional: a {@link QuickStore} for the cache of `options`, or null where there is none. The
+   * core keeps a copy of the install id in it. A device's first start is then known at once (no
+   * install id yet, so nothing is cached): its first load sends the resolve request without
+   * waiting for the cache to open (IndexedDB and OPFS take a few ms to open on a fast desktop,
+   * more on phones). The meta store stays the record: where the two differ, it wins.
+   */
+  openQuickStore?(options: StorageOptions): QuickStore | null;
   /** Current network conditions. */
   network(): NetworkState;
   /** Calls `listener` when the app goes to the background or the page is hidden; returns an unsubscribe. */

@@ -135,7 +135,9 @@ export class FakeFerryServer {
     if (status === 206) headers['content-range'] = `bytes ${start}-${bytes.byteLength - 1}/${bytes.byteLength}`;
     if (f.stall && f.stall.times > 0) {
       f.stall.times--;
-      const stream = new ReadableStream<Uint8Array>({
+      // Byte streams, as fetch bodies are in browsers and Node.
+      const stream = new ReadableStream({
+        type: 'bytes',
         pull: (controller) =>
           new Promise<void>((resolve) => {
             request.signal.addEventListener('abort', () => {
@@ -154,7 +156,8 @@ export class FakeFerryServer {
     const CHUNK = 1024;
     let offset = 0;
     const hold = f.hold;
-    const stream = new ReadableStream<Uint8Array>({
+    const stream = new ReadableStream({
+      type: 'bytes',
       async pull(controller) {
         if (hold && offset >= hold.bytes) await hold.until;
         if (request.signal.aborted) {
@@ -167,6 +170,8 @@ export class FakeFerryServer {
         }
         if (offset >= body.byteLength) {
           controller.close();
+          // A BYOB read waiting for this pull ends only once answered with 0 bytes (fetch bodies do this).
+          controller.byobRequest?.respond(0);
           return;
         }
         const end = Math.min(body.byteLength, offset + CHUNK, cutAt);

@@ -11,6 +11,10 @@ export interface MemoryPlatformOptions {
   clock?: { now: number };
   /** A one-shot SHA-256 for block digests (as browsers have, with WebCrypto). */
   blockSha256?: (bytes: Uint8Array) => Promise<string>;
+  /** A quick store (the browser's localStorage), shared between clients like `storage`. */
+  quickStore?: Map<string, string>;
+  /** Opening the storage waits for this (a slow IndexedDB). */
+  storageOpens?: Promise<unknown>;
 }
 
 /**
@@ -45,8 +49,17 @@ export function createMemoryPlatform(options: MemoryPlatformOptions): Platform &
       };
     },
     async openStorage() {
+      await options.storageOpens;
       return storage;
     },
+    ...(options.quickStore
+      ? {
+          openQuickStore: ({ namespace }) => ({
+            get: (key) => options.quickStore!.get(`${namespace}:${key}`),
+            set: (key, value) => void options.quickStore!.set(`${namespace}:${key}`, value),
+          }),
+        }
+      : {}),
     network: () => networkState,
     ...(options.blockSha256 ? { blockSha256: options.blockSha256 } : {}),
   };

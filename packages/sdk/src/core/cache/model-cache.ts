@@ -437,9 +437,11 @@ export class ModelCache {
   private async loadIndex(options: { fresh?: boolean } = {}): Promise<Record<string, IndexedArtifact>> {
     if (this.index && !options.fresh) return this.index;
     const known = this.index ?? {};
-    const stored = (await this.storage.meta.get<Record<string, IndexedArtifact>>(KEY.artifacts)) ?? {};
+    // The use times and the listing come from different stores: read side by side.
+    const [used, listed] = await Promise.all([this.storage.meta.get<Record<string, IndexedArtifact>>(KEY.artifacts), this.storage.artifacts.list()]);
+    const stored = used ?? {};
     const index: Record<string, IndexedArtifact> = {};
-    for (const { key, size } of await this.storage.artifacts.list()) {
+    for (const { key, size } of listed) {
       index[key] = { size, lastUsed: Math.max(stored[key]?.lastUsed ?? 0, known[key]?.lastUsed ?? 0) };
     }
     this.index = index;

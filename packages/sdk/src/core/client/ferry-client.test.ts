@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { TelemetryEvent } from '@ferry/protocol';
 import { memoryStorage, MemoryArtifactStore } from '../cache/memory-storage.js';
 import {
@@ -28,7 +28,13 @@ const modelBytes = (n: number, seed = 1) => new Uint8Array(n).map((_, i) => (i *
 const FEEDS = { input: { type: 'float32', data: new Float32Array([1, 2, 3, 4]), dims: [1, 4] } };
 
 async function world(
-  options: { capabilities?: Partial<Capabilities>; runtime?: FakeRuntimeOptions; network?: NetworkState; blockSha256?: (bytes: Uint8Array) => Promise<string> } = {},
+  options: {
+    capabilities?: Partial<Capabilities>;
+    runtime?: FakeRuntimeOptions;
+    network?: NetworkState;
+    blockSha256?: (bytes: Uint8Array) => Promise<string>;
+    quickStore?: Map<string, string>;
+  } = {},
 ) {
   const signer = await createTestSigner();
   const server = new FakeFerryServer(signer);
@@ -36,13 +42,15 @@ async function world(
   const runtime = createFakeRuntime(options.runtime);
   const platforms: ReturnType<typeof createMemoryPlatform>[] = [];
   /** A client on this device; each call is an app (re)start sharing the storage. */
-  const client = (extra: Partial<FerryOptions> & { storage?: PlatformStorage } = {}) => {
+  const client = ({ storageOpens, noQuickStore, ...extra }: Partial<FerryOptions> & { storage?: PlatformStorage; storageOpens?: Promise<unknown>; noQuickStore?: boolean } = {}) => {
     const platform = createMemoryPlatform({
       fetch: server.fetch,
       storage: extra.storage ?? storage,
       capabilities: options.capabilities,
       network: options.network,
       blockSha256: options.blockSha256,
+      quickStore: noQuickStore ? undefined : options.quickStore,
+      storageOpens,
     });
     platforms.push(platform);
     return createFerry({
@@ -210,6 +218,71 @@ describe('getModel policies', () => {
     expect(w.platforms[0]!.probes).toBe(1);
     expect(Object.isFrozen(caps)).toBe(true);
     expect(Object.isFrozen(caps.backends)).toBe(true);
+  });
+});
+
+describe('first start, on a platform with a quick store (localStorage)', () => {
+  it('sends the resolve before the cache is open, and keeps the install id in both stores', async () => {
+    const quick = new Map<string, string>();
+    const w = await world({ quickStore: quick });
+    await w.server.publish('digits', modelBytes(3000));
+    let open!: () => void;
+    const ferry = w.client({ storageOpens: new Promise<void>((resolve) => (open = resolve)) });
+    const progress: number[] = [];
+    const loading = ferry.getModel('digits', { policy: 'latest', onProgress: (p) => progress.push(p.bytes) });
+    // The resolve goes out while the cache is still opening; nothing is downloaded before the load knows it needs to.
+    await vi.waitFor(() => expect(w.resolveRequests()).toBe(1));
+    expect(w.server.resolveBodies[0]!.cached).toBeUndefined();
+    expect(w.artifactRequests()).toBe(0);
+    open();
+    const model = await loading;
+    expect(model).toMatchObject({ source: 'network', version: 1 });
+    expect(progress.at(-1)).toBe(3000);
+    expect(w.artifactRequests()).toBe(1);
+    await ferry.close();
+    const id = w.server.resolveBodies[0]!.device.id;
+    expect(quick.get('default:install-id')).toBe(id);
+    expect(await w.storage.meta.get('install-id')).toBe(id);
+
+    // The next start is not a first one: it waits for the cache and sends what it holds (304).
+    const again = await w.client().getModel('digits', { policy: 'latest' });
+    expect(again.source).toBe('cache');
+    expect(w.server.resolveBodies[1]).toMatchObject({ device: { id }, cached: { version: 1, release: 1 } });
+    expect(w.artifactRequests()).toBe(1);
+  });
+
+  it('keeps an install id the cache already had (from before the quick store): the quick store follows it', async () => {
+    const quick = new Map<string, string>();
+    const w = await world({ quickStore: quick });
+    await w.server.publish('digits', modelBytes(100));
+    await w.storage.meta.set('install-id', 'an-older-install-id');
+    const ferry = w.client();
+    await ferry.getModel('digits', { policy: 'latest' });
+    await ferry.getModel('digits', { policy: 'latest' });
+    await ferry.close();
+    // Only the request sent before the cache was open went out under another id.
+    expect(w.server.resolveBodies.map((b) => b.device.id)).toEqual([expect.not.stringMatching(/^an-older/), 'an-older-install-id']);
+    expect(quick.get('default:install-id')).toBe('an-older-install-id');
+    expect(await w.storage.meta.get('install-id')).toBe('an-older-install-id');
+  });
+
+  it('local-then-update, with a model installed after all: serves it, and the early resolve downloads nothing', async () => {
+    const quick = new Map<string, string>();
+    const w = await world({ quickStore: quick });
+    await w.server.publish('digits', modelBytes(100));
+    // Installed by a client that had no quick store: the next one starts as if for the first time.
+    const installed = await w.client({ noQuickStore: true }).getModel('digits', { policy: 'latest' });
+    expect(installed.version).toBe(1);
+    await w.server.publish('digits', modelBytes(100, 3));
+    const ferry = w.client();
+    const progress: number[] = [];
+    const model = await ferry.getModel('digits', { onProgress: (p) => progress.push(p.bytes) });
+    expect(model).toMatchObject({ source: 'cache', version: 1 });
+    expect(await model.update).toMatchObject({ updated: true, version: 2 });
+    await ferry.close();
+    expect(progress).toEqual([]);
+    // v1, then v2 once, by the background update.
+    expect(w.artifactRequests()).toBe(2);
   });
 });
 

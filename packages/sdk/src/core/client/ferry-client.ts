@@ -23,7 +23,7 @@ import { warmUpFeeds, type InferenceRuntime, type ModelSession } from '../infere
 import { SessionPool } from '../inference/session-pool.js';
 import { KeyRing } from '../manifest/key-ring.js';
 import { ManifestVerifier, type AudienceCheck, type VerifiedManifest } from '../manifest/manifest-verifier.js';
-import type { ArtifactWriter, Capabilities, Platform, Pixels, PlatformStorage } from '../platform.js';
+import type { ArtifactWriter, Capabilities, Platform, Pixels, PlatformStorage, QuickStore } from '../platform.js';
 import { randomId } from '../random-id.js';
 import { TelemetryClient, type TelemetryRecord } from '../telemetry/telemetry-client.js';
 import { SDK_VERSION } from '../version.js';
@@ -74,6 +74,18 @@ interface LoadOptions extends GetModelOptions {
   /** The installed model, served instead when the network fails or conditions forbid a download. */
   fallback?: InstalledModel | undefined;
 }
+
+/**
+ * A resolve sent before the cache was open (see {@link FerryClient.getModel}). A download it
+ * would start ahead waits for `decide`: the load's options once it knows it will fetch this
+ * manifest (the download is then that load's), null when it will not.
+ */
+interface EarlyResolve {
+  manifest: Promise<VerifiedManifest | null>;
+  decide(load: LoadOptions | null): void;
+}
+
+const isInstallId = (id: unknown): id is string => typeof id === 'string' && id.length >= 8 && id.length <= 128;
 
 /** Why a candidate cannot be used here before anything is downloaded; null when it can. */
 function staticRejection(candidate: ManifestCandidate, caps: Capabilities, runtime: InferenceRuntime): string | null {
@@ -131,8 +143,12 @@ class FerryClient implements Ferry {
   private capsKnown: Readonly<Capabilities> | null = null;
   private keyRing: KeyRing | null = null;
   private telemetryClient: TelemetryClient | null = null;
+  /** The platform's quick store and the install id it holds (a new one there on a first start). */
+  private readonly quick: { store: QuickStore; id: string; firstStart: boolean } | null;
+  private cacheOpen = false;
 
   constructor(private readonly options: CoreFerryOptions) {
+(globalThis as any).__ferryMark?.('ctor');
     const { platform } = options;
     if (!options.serverUrl) throw new TypeError('createFerry needs serverUrl');
     if (!options.appKey) throw new TypeError('createFerry needs appKey');
@@ -158,6 +174,7 @@ class FerryClient implements Ferry {
       now: () => platform.now(),
       createSha256: platform.createSha256?.bind(platform),
       blockSha256: platform.blockSha256?.bind(platform),
+      byob: platform.byobDownloads,
       connectionError: (url, cause, timedOut, model) => this.api.connectionError(url, cause, timedOut, model),
     });
     this.runtime =
@@ -176,11 +193,15 @@ class FerryClient implements Ferry {
       now: () => platform.now(),
       clockSkewSeconds: options.clockSkewSeconds ?? 60,
     });
+    // Probing (GPU adapter, storage estimate) overlaps with opening the cache. It is asked first:
+    // a resolve waits for it, and the storage estimate would otherwise queue behind the cache's
+    // first requests to the same storage backend (~2 ms of a first load in Chromium here).
+    this.capabilities().catch(() => undefined);
+    this.quick = this.openQuick();
     this.opened = this.open();
+    void this.opened.then(() => (this.cacheOpen = true));
     this.ready = this.opened.then((opened) => this.start(opened));
     this.ready.catch(() => undefined);
-    // Probing (GPU adapter, storage estimate) overlaps with opening the cache.
-    this.capabilities().catch(() => undefined);
   }
 
   /** Opens the cache and makes the key ring. */
@@ -193,6 +214,7 @@ class FerryClient implements Ferry {
         ? memoryStorage()
         : (cacheOptions.storage ??
           (await platform.openStorage({ namespace: cacheOptions.namespace ?? 'default', location: cacheOptions.location }).catch(() => memoryStorage())));
+(globalThis as any).__ferryMark?.('storage-open');
     if (cacheOptions?.persist) void platform.persistStorage?.().catch(() => false);
     const cache = new ModelCache(storage, {
       maxBytes: cacheOptions?.maxBytes ?? DEFAULT_CACHE_BYTES,
@@ -206,14 +228,48 @@ class FerryClient implements Ferry {
     return { cache, storage };
   }
 
+  /**
+   * The install id as the platform's quick store holds it, read at once; none there means the
+   * device's first start, and a new id is kept there. Null without a quick store, or when the app
+   * brings its own storage or keeps no cache (the quick store would not belong to it).
+   */
+  private openQuick(): { store: QuickStore; id: string; firstStart: boolean } | null {
+    const { cache } = this.options;
+    if (cache === false || cache?.storage || !this.platform.openQuickStore) return null;
+    try {
+      const store = this.platform.openQuickStore({ namespace: cache?.namespace ?? 'default', location: cache?.location });
+      if (!store) return null;
+      const id = store.get(INSTALL_ID_KEY);
+      if (isInstallId(id)) return { store, id, firstStart: false };
+      const fresh = randomId();
+      store.set(INSTALL_ID_KEY, fresh);
+      return { store, id: fresh, firstStart: true };
+    } catch {
+      return null;
+    }
+  }
+
   /** Then the install id and telemetry (a load from the cache does not wait for them). */
   private async start({ cache, storage }: Opened): Promise<Ready> {
-    const { options, platform } = this;
-    let installId = await storage.meta.get<string>(INSTALL_ID_KEY);
-    if (typeof installId !== 'string' || installId.length < 8) {
-      installId = randomId();
+    const { options, platform, quick } = this;
+    const stored = await storage.meta.get<string>(INSTALL_ID_KEY);
+(globalThis as any).__ferryMark?.('install-id');
+    let installId: string;
+    if (isInstallId(stored)) {
+      installId = stored;
+      // The meta store is the record: the quick store's copy follows it.
+      if (quick && quick.id !== stored) {
+        try {
+          quick.store.set(INSTALL_ID_KEY, stored);
+        } catch {
+          // Best effort.
+        }
+      }
+    } else {
+      installId = quick?.id ?? randomId();
+      const id = installId;
       // Kept behind the first request (close() waits for it): until it is written, this process knows it.
-      cache.inBackground(cache.afterLoads(() => storage.meta.set(INSTALL_ID_KEY, installId)));
+      cache.inBackground(cache.afterLoads(() => storage.meta.set(INSTALL_ID_KEY, id)));
     }
     const telemetryOptions = options.telemetry === false ? { enabled: false } : (options.telemetry ?? {});
     const id = installId;
@@ -256,7 +312,7 @@ class FerryClient implements Ferry {
   capabilities(): Promise<Readonly<Capabilities>> {
     this.caps ??= this.platform
       .probeCapabilities({ runtimeSupports: (backend) => this.runtime.supports(backend) })
-      .then((caps) => (this.capsKnown = freezeCapabilities(caps)));
+      .then((caps) => { (globalThis as any).__ferryMark?.('caps'); return (this.capsKnown = freezeCapabilities(caps)); });
     return this.caps;
   }
 
@@ -283,11 +339,13 @@ class FerryClient implements Ferry {
     this.report({ type: isVerificationError(err) ? 'verify_failure' : 'error', model, code, message: messageOf(err), ...extra });
   }
 
-  private async device(): Promise<Device> {
-    const [caps, { installId }] = await Promise.all([this.capabilities(), this.ready]);
+  /** The device description of resolve requests; `installId` when it is known before the cache is open. */
+  private async device(installId?: string): Promise<Device> {
+    const [caps, id] = await Promise.all([this.capabilities(), installId ?? this.ready.then((r) => r.installId)]);
+(globalThis as any).__ferryMark?.('device-ready');
     const app = this.options.app ?? {};
     return {
-      id: installId,
+      id,
       platform: caps.platform,
       ...(caps.os ? { os: caps.os.slice(0, 64) } : {}),
       ...(app.version ? { appVersion: app.version } : {}),
@@ -309,18 +367,41 @@ class FerryClient implements Ferry {
   // --- Public API ---------------------------------------------------------------------------------
 
   async getModel(name: string, options: GetModelOptions = {}): Promise<FerryModel> {
-    const { cache } = await this.opened;
-    // Cache writes wait while the model loads (its download and session creation go first).
-    const release = cache.hold();
+    const early = this.earlyResolve(name, options);
     try {
-      return await this.loadModel(name, options, cache);
+      const { cache } = await this.opened;
+      // Cache writes wait while the model loads (its download and session creation go first).
+      const release = cache.hold();
+      try {
+        return await this.loadModel(name, options, cache, early);
+      } finally {
+        release();
+      }
     } finally {
-      release();
+      // Not taken (a model was installed after all, or the load failed first): nothing more starts from it.
+      early?.decide(null);
     }
   }
 
-  private async loadModel(name: string, options: GetModelOptions, cache: ModelCache): Promise<FerryModel> {
+  /**
+   * On a device's first start (no install id in the platform's quick store) nothing is cached, so
+   * every load will ask the server: a load that starts before the cache is open sends its resolve
+   * at once instead of after the cache opened (IndexedDB and OPFS in browsers). It sends no
+   * `cached` (the server cannot answer 304); its manifest is verified as always, and the load
+   * takes it once it has read the cache ({@link loadModel}). Null otherwise.
+   */
+  private earlyResolve(name: string, options: GetModelOptions): EarlyResolve | null {
+    if (!this.quick?.firstStart || this.cacheOpen) return null;
+    let decide: (load: LoadOptions | null) => void = () => undefined;
+    const owner = new Promise<LoadOptions | null>((resolve) => (decide = resolve));
+    const manifest = this.resolveManifest(name, undefined, { signal: options.signal, speculate: { options, owner }, installId: this.quick.id });
+    manifest.catch(() => undefined);
+    return { manifest, decide };
+  }
+
+  private async loadModel(name: string, options: GetModelOptions, cache: ModelCache, early: EarlyResolve | null): Promise<FerryModel> {
     const policy = options.policy ?? 'local-then-update';
+(globalThis as any).__ferryMark?.('installed-read');
     const installed = await cache.installed(name);
     if (installed && policy !== 'latest') {
       const handle = await this.openInstalled(installed, { stale: false }).catch((err: unknown) => {
@@ -336,13 +417,13 @@ class FerryClient implements Ferry {
       }
       return this.fetchLatest(name, { ...options, fallback: undefined }, false);
     }
-    return this.fetchLatest(name, { ...options, fallback: installed }, true);
+    return this.fetchLatest(name, { ...options, fallback: installed }, true, early);
   }
 
   async prefetch(name: string, options: PrefetchOptions = {}): Promise<CachedModelInfo> {
     const { cache } = await this.ready;
     const installed = await cache.installed(name);
-    const manifest = await this.resolveManifest(name, installed, options.signal);
+    const manifest = await this.resolveManifest(name, installed, { signal: options.signal });
     if (manifest === null) return infoOf(installed!);
     const record = await this.fetchBytesOnly(manifest, options);
     return infoOf(record);
@@ -384,16 +465,25 @@ class FerryClient implements Ferry {
   private async resolveManifest(
     name: string,
     installed: InstalledModel | undefined,
-    signal?: AbortSignal,
-    speculate?: LoadOptions,
+    how: {
+      signal?: AbortSignal | undefined;
+      /**
+       * Start the download of the likely candidate ahead ({@link speculate}) for the load of
+       * `options`; or, with `owner`, for the load it names, if it names one.
+       */
+      speculate?: { options: LoadOptions; owner?: Promise<LoadOptions | null> };
+      /** The install id, known before the cache is open ({@link earlyResolve}). */
+      installId?: string;
+    },
   ): Promise<VerifiedManifest | null> {
+    const { signal, speculate } = how;
     const started = this.platform.monotonic();
     // A download may follow: its hasher (WebAssembly, where the platform has no native one) compiles during the round trip.
     if (!this.platform.createSha256) void preloadStreamingSha256();
-    const request: ResolveRequest = { model: name, device: await this.device() };
+    const request: ResolveRequest = { model: name, device: await this.device(how.installId) };
     // A download started ahead asks the cache's index first: it is read during the round trip
     // (listing OPFS or IndexedDB took ~1.7 ms of a cold load in Chromium here when it waited).
-    if (speculate) void this.ready.then(({ cache }) => cache.preloadIndex(), () => undefined);
+    if (speculate) void this.opened.then(({ cache }) => cache.preloadIndex(), () => undefined);
     if (installed) {
       request.cached = { version: installed.version, sha256: installed.sha256, release: installed.release };
       // The key that signed it: after a rotation the server signs it anew (200, not 304), so the
@@ -403,7 +493,9 @@ class FerryClient implements Ferry {
     }
     let jws: string | null;
     try {
+(globalThis as any).__ferryMark?.('resolve-send');
       jws = await this.api.resolve(request, signal);
+(globalThis as any).__ferryMark?.('resolve-recv');
     } catch (err) {
       this.reportFailure(name, err);
       throw err;
@@ -412,7 +504,8 @@ class FerryClient implements Ferry {
       this.report({ type: 'resolve', model: name, version: installed!.version, release: installed!.release, ms: this.platform.monotonic() - started, fromCache: true });
       return null;
     }
-    const speculation = speculate ? this.speculate(jws, name, speculate) : null;
+(globalThis as any).__ferryMark?.('pre-speculate');
+    const speculation = speculate ? this.speculate(jws, name, speculate.options, speculate.owner) : null;
     let manifest: VerifiedManifest;
     try {
       manifest = await this.acceptManifest(jws, name, signal);
@@ -421,6 +514,7 @@ class FerryClient implements Ferry {
       throw err;
     }
     speculation?.stop();
+(globalThis as any).__ferryMark?.('verified');
     const p = manifest.payload;
     this.report({ type: 'resolve', model: name, version: p.version, release: p.release, rollout: p.rollout, ms: this.platform.monotonic() - started, fromCache: false });
     return manifest;
@@ -434,7 +528,7 @@ class FerryClient implements Ferry {
    * runs here, is not cached, is allowed by the caller's conditions, and lives on the Ferry server
    * itself; nothing starts once the manifest is verified (`stop`), the normal path takes over.
    */
-  private speculate(jws: string, name: string, options: LoadOptions): { cancel(): void; stop(): void } | null {
+  private speculate(jws: string, name: string, options: LoadOptions, owner?: Promise<LoadOptions | null>): { cancel(): void; stop(): void } | null {
     const caps = this.capsKnown;
     if (!caps) return null;
     let payload: ManifestPayload;
@@ -475,20 +569,25 @@ class FerryClient implements Ferry {
     });
     verified.catch(() => undefined);
     const sha256 = candidate.sha256;
+    let load: LoadOptions | null = null;
     void (async () => {
-      const { cache } = await this.ready;
+      const taker = owner ? await owner : options;
+      if (!taker) return;
+      const { cache } = await this.opened;
       if (await cache.holds(sha256)) return;
       if (stopped || controller.signal.aborted || this.downloads.has(sha256) || this.speculative.has(sha256)) return;
       // The caller joins with its own signal and progress; a manifest that fails to verify stops it for everyone.
-      const started = this.download({ jws, kid: undefined, payload }, candidate, options, { writeAhead: false, verified, abort: controller.signal });
-      this.speculative.set(sha256, { owner: options, download: started });
+(globalThis as any).__ferryMark?.('dl-start');
+      const started = this.download({ jws, kid: undefined, payload }, candidate, taker, { writeAhead: false, verified, abort: controller.signal });
+      load = taker;
+      this.speculative.set(sha256, { owner: taker, download: started });
       await started;
     })().catch(() => undefined);
     return {
       cancel: () => {
         controller.abort();
         refuse(new DownloadAbortedError('the manifest did not verify', { model: name }));
-        if (this.speculative.get(sha256)?.owner === options) this.speculative.delete(sha256);
+        if (load && this.speculative.get(sha256)?.owner === load) this.speculative.delete(sha256);
       },
       stop: () => {
         stopped = true;
@@ -501,7 +600,7 @@ class FerryClient implements Ferry {
   private async acceptManifest(jws: string, name: string, signal?: AbortSignal): Promise<VerifiedManifest> {
     try {
       const manifest = await this.verifier.verify(jws, { model: name, checkExpiry: true, signal });
-      const { persisted } = await (await this.ready).cache.acceptRelease(name, manifest.payload.release);
+      const { persisted } = await (await this.opened).cache.acceptRelease(name, manifest.payload.release);
       persisted.catch(() => undefined);
       this.releasePersisted.set(manifest, persisted);
       return manifest;
@@ -511,11 +610,12 @@ class FerryClient implements Ferry {
     }
   }
 
-  private async fetchLatest(name: string, options: LoadOptions, allowNotModified: boolean): Promise<FerryModel> {
+  private async fetchLatest(name: string, options: LoadOptions, allowNotModified: boolean, early?: EarlyResolve | null): Promise<FerryModel> {
     const fallback = options.fallback;
     let manifest: VerifiedManifest | null;
     try {
-      manifest = await this.resolveManifest(name, allowNotModified ? fallback : undefined, options.signal, options);
+      early?.decide(options);
+      manifest = await (early?.manifest ?? this.resolveManifest(name, allowNotModified ? fallback : undefined, { signal: options.signal, speculate: { options } }));
     } catch (err) {
       if (fallback && isTransientError(err)) return this.openFallback(fallback, err);
       throw err;
@@ -618,7 +718,7 @@ class FerryClient implements Ferry {
 
   /** Tries the candidates of a fresh manifest in order: bytes from the cache or the network, then a session. */
   private async loadManifest(manifest: VerifiedManifest, options: LoadOptions): Promise<FerryModel> {
-    const { cache } = await this.ready;
+    const { cache } = await this.opened;
     const caps = await this.capabilities();
     const failures: CandidateFailure[] = [];
     // Candidates often share bytes (one variant on several backends): fetch and verify them once.
@@ -689,6 +789,7 @@ class FerryClient implements Ferry {
       if (!session) continue;
       // The model is verified and runs: it is handed out now, while its bytes are committed to the
       // cache and it is installed behind (getModel and listCachedModels wait for that; close() too).
+(globalThis as any).__ferryMark?.('handle');
       const download = downloaded.get(candidate.sha256);
       downloaded.delete(candidate.sha256);
       const check = download?.checked === 'blocks' ? () => this.checkWhole(bytes, manifest, candidate) : undefined;
@@ -835,7 +936,7 @@ class FerryClient implements Ferry {
     let callers = 0;
     const run = (async (): Promise<Download> => {
       const url = this.api.url(candidate.url);
-      const { cache } = await this.ready;
+      const { cache } = await this.opened;
       let written = how.writeAhead ? cache.writer(candidate.sha256, candidate.size) : null;
       const sink = written && {
         write: (chunk: Uint8Array) => written?.write(chunk),
@@ -925,7 +1026,9 @@ class FerryClient implements Ferry {
     const started = this.platform.monotonic();
     try {
       const session = await this.sessions.acquire(`${candidate.sha256}|${candidate.backend}`, async () => {
+(globalThis as any).__ferryMark?.('session-start');
         const session = await this.runtime.createSession(bytes, candidate.backend);
+(globalThis as any).__ferryMark?.('session-created');
         try {
           const inputs = p.io?.inputs.length ? p.io.inputs : session.inputInfo;
           const feeds = inputs ? warmUpFeeds(this.runtime, inputs) : null;
@@ -937,6 +1040,7 @@ class FerryClient implements Ferry {
         }
         return session;
       });
+(globalThis as any).__ferryMark?.('warmed');
       this.report({ type: 'load', model: p.model, version: p.version, variant: candidate.variant, backend: candidate.backend, release: p.release, rollout: p.rollout, ms: this.platform.monotonic() - started });
       return session;
     } catch (err) {
@@ -983,7 +1087,7 @@ class FerryClient implements Ferry {
       const installed = await cache.installed(name);
       try {
         const signal = this.closing.signal;
-        const manifest = await this.resolveManifest(name, installed, signal);
+        const manifest = await this.resolveManifest(name, installed, { signal });
         if (manifest === null) return { updated: false, version: installed!.version, release: installed!.release };
         const p = manifest.payload;
         if (installed && installed.release === p.release && installed.version === p.version) {

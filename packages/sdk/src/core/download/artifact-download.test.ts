@@ -14,10 +14,14 @@ beforeEach(async () => {
   server.artifacts.set(SHA, BYTES);
 });
 
+/** Read bodies with a BYOB reader (as browsers do) in the suite run that sets it. */
+let byob = false;
+
 function downloader(
   options: { retries?: number; stallTimeoutMs?: number; maxDelayMs?: number; createSha256?: () => Promise<never>; fetch?: typeof fetch; fetchInit?: Pick<RequestInit, 'cache'> } = {},
 ) {
   return new ArtifactDownloader({
+    byob,
     createSha256: options.createSha256,
     fetch: options.fetch ?? server.fetch,
     fetchInit: options.fetchInit,
@@ -38,7 +42,11 @@ const request = (overrides: Partial<Parameters<ArtifactDownloader['download']>[0
   ...overrides,
 });
 
-describe('ArtifactDownloader', () => {
+describe.each([{ reader: 'default', byob: false }, { reader: 'BYOB', byob: true }])('ArtifactDownloader ($reader reader)', (mode) => {
+  beforeEach(() => {
+    byob = mode.byob;
+  });
+
   it('downloads, hashes while streaming, and reports progress up to the total', async () => {
     const events: DownloadProgress[] = [];
     const result = await downloader().download(request({ onProgress: (p) => events.push(p) }));
@@ -175,6 +183,23 @@ describe('ArtifactDownloader', () => {
     expect(err).toBeInstanceOf(DownloadAbortedError);
     expect(Date.now() - started).toBeLessThan(5000);
   });
+
+  it('reads a body that is not a byte stream (older browsers, polyfills) with the default reader', async () => {
+    const plainBodies: typeof fetch = async (input, init) => {
+      const res = await server.fetch(input, init);
+      const reader = res.body!.getReader();
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          const { done, value } = await reader.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        },
+      });
+      return new Response(body, { status: res.status, headers: res.headers });
+    };
+    const result = await downloader({ fetch: plainBodies }).download(request());
+    expect(result.bytes).toEqual(BYTES);
+  });
 });
 
 describe('ArtifactDownloader with block digests', () => {
@@ -191,6 +216,7 @@ describe('ArtifactDownloader with block digests', () => {
     new ArtifactDownloader({
       ...(incremental ? {} : { createSha256: () => Promise.reject(new Error('no incremental hash in this test')) }),
       blockSha256: digest,
+      byob: true, // As in browsers, which check blocks.
       fetch: server.fetch,
       retry: { ...DEFAULT_RETRY, retries: 3, baseDelayMs: 1, maxDelayMs: 5 },
       stallTimeoutMs: 5_000,

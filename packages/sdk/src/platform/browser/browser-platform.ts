@@ -1,6 +1,6 @@
 import { MemoryArtifactStore, MemoryMetaStore } from '../../core/cache/memory-storage.js';
 import type { OrtModule } from '../../core/inference/ort-types.js';
-import type { NetworkState, Pixels, Platform, PlatformStorage, StorageOptions } from '../../core/platform.js';
+import type { NetworkState, Pixels, Platform, PlatformStorage, QuickStore, StorageOptions } from '../../core/platform.js';
 import { webCryptoSha256 } from '../../core/hash/sha256.js';
 import { probeBrowserCapabilities } from './browser-capabilities.js';
 import { IndexedDbArtifactStore, IndexedDbMetaStore, openFerryDatabase } from './idb-storage.js';
@@ -43,6 +43,38 @@ async function openStorage(kind: BrowserStorageKind, options: StorageOptions): P
   return { kind: 'indexeddb', artifacts: new IndexedDbArtifactStore(db), meta };
 }
 
+/**
+ * `localStorage`, under keys of the cache's namespace. Null where there is none (workers) or it is
+ * refused (storage blocked: reading `localStorage` throws).
+ */
+function openQuickStore(kind: BrowserStorageKind, options: StorageOptions): QuickStore | null {
+  if (kind === 'memory') return null;
+  let local: Storage | undefined;
+  try {
+    local = (globalThis as { localStorage?: Storage }).localStorage;
+  } catch {
+    return null;
+  }
+  if (!local) return null;
+  const prefix = `${options.location ?? 'ferry'}-${options.namespace}:`;
+  return {
+    get(key) {
+      try {
+        return local.getItem(prefix + key) ?? undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    set(key, value) {
+      try {
+        local.setItem(prefix + key, value);
+      } catch {
+        // Full or refused: the meta store keeps the value.
+      }
+    },
+  };
+}
+
 async function toPixels(image: unknown): Promise<Pixels> {
   if (typeof ImageData !== 'undefined' && image instanceof ImageData) return image;
   let source: CanvasImageSource | ImageBitmap;
@@ -81,11 +113,14 @@ export function createBrowserPlatform(options: BrowserPlatformOptions = {}): Pla
     fetch: (input, init) => globalThis.fetch(input, init),
     // Models are kept in OPFS / IndexedDB, verified: not a second time in the HTTP cache.
     artifactFetchInit: { cache: 'no-store' },
+    // Bodies read into one buffer instead of a new one per chunk (see Platform.byobDownloads).
+    byobDownloads: true,
     now: () => Date.now(),
     monotonic: () => performance.now(),
     probeCapabilities: probeBrowserCapabilities,
     ...(blockSha256 ? { blockSha256 } : {}),
     openStorage: (storage) => openStorage(options.storage ?? 'auto', storage),
+    openQuickStore: (storage) => openQuickStore(options.storage ?? 'auto', storage),
     network(): NetworkState {
       const connection = (navigator as { connection?: NetworkInformation }).connection;
       return {
