@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededBytes } from '@ferry/compress/testing';
 import { blockDigestsOfStream, blockSizeFor } from './block-digests.js';
-import { spoolUpload } from './upload-spool.js';
+import { spoolBytes, spoolUpload } from './upload-spool.js';
 
 const MiB = 1024 * 1024;
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -36,6 +36,16 @@ describe('block digests', () => {
       sha256: [sha(bytes.subarray(0, MiB)), sha(bytes.subarray(MiB, 2 * MiB)), sha(bytes.subarray(2 * MiB))],
     });
     await expect(blockDigestsOfStream(stream(), bytes.length, sha(bytes.subarray(1)))).rejects.toThrow(/the stored bytes hash to/);
+  });
+
+  it('spools bytes made in this process chunk by chunk: the file and its SHA-256 are the bytes', async () => {
+    for (const n of [0, 1, MiB, 2 * MiB + 3]) {
+      const bytes = seededBytes(7, n);
+      const spooled = await spoolBytes(bytes, dir);
+      expect(spooled).toMatchObject({ sha256: sha(bytes), size: n });
+      expect(new Uint8Array(await readFile(spooled.path))).toEqual(bytes);
+      await rm(spooled.path);
+    }
   });
 
   it('makes the same digests while an upload streams, whatever size it announced', async () => {
