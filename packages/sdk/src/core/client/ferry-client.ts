@@ -148,7 +148,6 @@ class FerryClient implements Ferry {
   private cacheOpen = false;
 
   constructor(private readonly options: CoreFerryOptions) {
-(globalThis as any).__ferryMark?.('ctor');
     const { platform } = options;
     if (!options.serverUrl) throw new TypeError('createFerry needs serverUrl');
     if (!options.appKey) throw new TypeError('createFerry needs appKey');
@@ -199,7 +198,10 @@ class FerryClient implements Ferry {
     this.capabilities().catch(() => undefined);
     this.quick = this.openQuick();
     this.opened = this.open();
-    void this.opened.then(() => (this.cacheOpen = true));
+    void this.opened.then(
+      () => (this.cacheOpen = true),
+      () => undefined,
+    );
     this.ready = this.opened.then((opened) => this.start(opened));
     this.ready.catch(() => undefined);
   }
@@ -214,7 +216,6 @@ class FerryClient implements Ferry {
         ? memoryStorage()
         : (cacheOptions.storage ??
           (await platform.openStorage({ namespace: cacheOptions.namespace ?? 'default', location: cacheOptions.location }).catch(() => memoryStorage())));
-(globalThis as any).__ferryMark?.('storage-open');
     if (cacheOptions?.persist) void platform.persistStorage?.().catch(() => false);
     const cache = new ModelCache(storage, {
       maxBytes: cacheOptions?.maxBytes ?? DEFAULT_CACHE_BYTES,
@@ -253,7 +254,6 @@ class FerryClient implements Ferry {
   private async start({ cache, storage }: Opened): Promise<Ready> {
     const { options, platform, quick } = this;
     const stored = await storage.meta.get<string>(INSTALL_ID_KEY);
-(globalThis as any).__ferryMark?.('install-id');
     let installId: string;
     if (isInstallId(stored)) {
       installId = stored;
@@ -312,7 +312,7 @@ class FerryClient implements Ferry {
   capabilities(): Promise<Readonly<Capabilities>> {
     this.caps ??= this.platform
       .probeCapabilities({ runtimeSupports: (backend) => this.runtime.supports(backend) })
-      .then((caps) => { (globalThis as any).__ferryMark?.('caps'); return (this.capsKnown = freezeCapabilities(caps)); });
+      .then((caps) => (this.capsKnown = freezeCapabilities(caps)));
     return this.caps;
   }
 
@@ -342,7 +342,6 @@ class FerryClient implements Ferry {
   /** The device description of resolve requests; `installId` when it is known before the cache is open. */
   private async device(installId?: string): Promise<Device> {
     const [caps, id] = await Promise.all([this.capabilities(), installId ?? this.ready.then((r) => r.installId)]);
-(globalThis as any).__ferryMark?.('device-ready');
     const app = this.options.app ?? {};
     return {
       id,
@@ -385,23 +384,60 @@ class FerryClient implements Ferry {
 
   /**
    * On a device's first start (no install id in the platform's quick store) nothing is cached, so
-   * every load will ask the server: a load that starts before the cache is open sends its resolve
-   * at once instead of after the cache opened (IndexedDB and OPFS in browsers). It sends no
-   * `cached` (the server cannot answer 304); its manifest is verified as always, and the load
-   * takes it once it has read the cache ({@link loadModel}). Null otherwise.
+   * a load will ask the server: one that starts before the cache is open sends its resolve at once
+   * instead of after the cache opened (IndexedDB and OPFS in browsers), under the id it will keep.
+   * It sends no `cached` (the server cannot answer 304). Its manifest is verified as always, and
+   * the load takes it once it has read the cache ({@link loadModel}).
+   *
+   * An empty quick store can also mean it was cleared (an app's `localStorage.clear()`) or refuses
+   * writes, while the cache keeps an install id. The answer then was for another device id (another
+   * rollout bucket): it is dropped, and the resolve sent again under the cache's id. Not for
+   * `local` loads, which must not touch the network when a model is cached. Null otherwise.
    */
   private earlyResolve(name: string, options: GetModelOptions): EarlyResolve | null {
-    if (!this.quick?.firstStart || this.cacheOpen) return null;
-    let decide: (load: LoadOptions | null) => void = () => undefined;
-    const owner = new Promise<LoadOptions | null>((resolve) => (decide = resolve));
-    const manifest = this.resolveManifest(name, undefined, { signal: options.signal, speculate: { options, owner }, installId: this.quick.id });
+    const quick = this.quick;
+    if (!quick?.firstStart || this.cacheOpen || options.policy === 'local') return null;
+    // Stopped when the load does not take it, the caller aborts, or the client closes.
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    const signals = [options.signal, this.closing.signal].filter((s): s is AbortSignal => s !== undefined);
+    for (const s of signals) {
+      if (s.aborted) stop();
+      else s.addEventListener('abort', stop, { once: true });
+    }
+    let settle: (load: LoadOptions | null) => void = () => undefined;
+    const decided = new Promise<LoadOptions | null>((resolve) => (settle = resolve));
+    const sameId = this.ready.then(
+      ({ installId }) => installId === quick.id,
+      () => false,
+    );
+    // A download ahead starts only for the load that takes the answer, and only under the right id.
+    const owner = Promise.all([decided, sameId]).then(([load, same]) => (same ? load : null));
+    const manifest = (async () => {
+      const early = await this.resolveManifest(name, undefined, { signal: controller.signal, speculate: { options, owner }, installId: quick.id });
+      if (await sameId) return early;
+      return this.resolveManifest(name, undefined, { signal: controller.signal, speculate: { options, owner: decided } });
+    })();
     manifest.catch(() => undefined);
-    return { manifest, decide };
+    void manifest
+      .finally(() => {
+        for (const s of signals) s.removeEventListener('abort', stop);
+      })
+      .catch(() => undefined);
+    let done = false;
+    return {
+      manifest,
+      decide: (load) => {
+        if (done) return;
+        done = true;
+        settle(load);
+        if (!load) stop();
+      },
+    };
   }
 
   private async loadModel(name: string, options: GetModelOptions, cache: ModelCache, early: EarlyResolve | null): Promise<FerryModel> {
     const policy = options.policy ?? 'local-then-update';
-(globalThis as any).__ferryMark?.('installed-read');
     const installed = await cache.installed(name);
     if (installed && policy !== 'latest') {
       const handle = await this.openInstalled(installed, { stale: false }).catch((err: unknown) => {
@@ -493,9 +529,7 @@ class FerryClient implements Ferry {
     }
     let jws: string | null;
     try {
-(globalThis as any).__ferryMark?.('resolve-send');
       jws = await this.api.resolve(request, signal);
-(globalThis as any).__ferryMark?.('resolve-recv');
     } catch (err) {
       this.reportFailure(name, err);
       throw err;
@@ -504,7 +538,6 @@ class FerryClient implements Ferry {
       this.report({ type: 'resolve', model: name, version: installed!.version, release: installed!.release, ms: this.platform.monotonic() - started, fromCache: true });
       return null;
     }
-(globalThis as any).__ferryMark?.('pre-speculate');
     const speculation = speculate ? this.speculate(jws, name, speculate.options, speculate.owner) : null;
     let manifest: VerifiedManifest;
     try {
@@ -514,7 +547,6 @@ class FerryClient implements Ferry {
       throw err;
     }
     speculation?.stop();
-(globalThis as any).__ferryMark?.('verified');
     const p = manifest.payload;
     this.report({ type: 'resolve', model: name, version: p.version, release: p.release, rollout: p.rollout, ms: this.platform.monotonic() - started, fromCache: false });
     return manifest;
@@ -577,7 +609,6 @@ class FerryClient implements Ferry {
       if (await cache.holds(sha256)) return;
       if (stopped || controller.signal.aborted || this.downloads.has(sha256) || this.speculative.has(sha256)) return;
       // The caller joins with its own signal and progress; a manifest that fails to verify stops it for everyone.
-(globalThis as any).__ferryMark?.('dl-start');
       const started = this.download({ jws, kid: undefined, payload }, candidate, taker, { writeAhead: false, verified, abort: controller.signal });
       load = taker;
       this.speculative.set(sha256, { owner: taker, download: started });
@@ -789,7 +820,6 @@ class FerryClient implements Ferry {
       if (!session) continue;
       // The model is verified and runs: it is handed out now, while its bytes are committed to the
       // cache and it is installed behind (getModel and listCachedModels wait for that; close() too).
-(globalThis as any).__ferryMark?.('handle');
       const download = downloaded.get(candidate.sha256);
       downloaded.delete(candidate.sha256);
       const check = download?.checked === 'blocks' ? () => this.checkWhole(bytes, manifest, candidate) : undefined;
@@ -1026,9 +1056,7 @@ class FerryClient implements Ferry {
     const started = this.platform.monotonic();
     try {
       const session = await this.sessions.acquire(`${candidate.sha256}|${candidate.backend}`, async () => {
-(globalThis as any).__ferryMark?.('session-start');
         const session = await this.runtime.createSession(bytes, candidate.backend);
-(globalThis as any).__ferryMark?.('session-created');
         try {
           const inputs = p.io?.inputs.length ? p.io.inputs : session.inputInfo;
           const feeds = inputs ? warmUpFeeds(this.runtime, inputs) : null;
@@ -1040,7 +1068,6 @@ class FerryClient implements Ferry {
         }
         return session;
       });
-(globalThis as any).__ferryMark?.('warmed');
       this.report({ type: 'load', model: p.model, version: p.version, variant: candidate.variant, backend: candidate.backend, release: p.release, rollout: p.rollout, ms: this.platform.monotonic() - started });
       return session;
     } catch (err) {

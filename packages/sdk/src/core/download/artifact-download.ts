@@ -179,7 +179,6 @@ export class ArtifactDownloader {
         }
         armStall();
         const res = await this.options.fetch(request.url, { ...this.options.fetchInit, headers, signal: linked.signal });
-(globalThis as any).__ferryMark?.('dl-headers');
         if (res.status === 206 && received > 0) {
           const start = /^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '')?.[1];
           if (Number(start) !== received) {
@@ -250,7 +249,6 @@ export class ArtifactDownloader {
         linked.dispose();
       }
     }
-(globalThis as any).__ferryMark?.('dl-bytes');
     let checked: DownloadedArtifact['checked'] = 'sha256';
     if (blocks && (await blocks.done())) {
       // One block is the whole artifact: its digest is the artifact's SHA-256, checked already.
@@ -263,7 +261,6 @@ export class ArtifactDownloader {
         throw new IntegrityError(`the artifact's SHA-256 is ${digest}, the manifest says ${expected.sha256}`, { model });
       }
     }
-(globalThis as any).__ferryMark?.('dl-checked');
     return {
       bytes,
       transferred,
