@@ -270,6 +270,29 @@ describe('first start, on a platform with a quick store (localStorage)', () => {
     expect(await w.storage.meta.get('install-id')).toBe('the-kept-install-id');
   });
 
+  it('two loads on a first start share one download; a load aborted while its early resolve runs stops, and the other is unaffected', async () => {
+    const quick = new Map<string, string>();
+    const w = await world({ quickStore: quick });
+    await w.server.publish('digits', modelBytes(4000));
+    await w.server.publish('letters', modelBytes(3000, 5));
+    let open!: () => void;
+    const ferry = w.client({ storageOpens: new Promise<void>((resolve) => (open = resolve)) });
+    const aborted = new AbortController();
+    const a = ferry.getModel('digits', { policy: 'latest' });
+    const b = ferry.getModel('digits', { policy: 'latest' });
+    const c = ferry.getModel('letters', { policy: 'latest', signal: aborted.signal }).catch((err: unknown) => err);
+    await vi.waitFor(() => expect(w.resolveRequests()).toBe(3));
+    aborted.abort();
+    open();
+    const [ma, mb] = await Promise.all([a, b]);
+    expect(await c).toBeInstanceOf(DownloadAbortedError);
+    expect(ma.sha256).toBe(mb.sha256);
+    await ferry.close();
+    // One download of digits; nothing of letters.
+    expect(w.server.requests.filter((r) => r.path.startsWith('/v1/artifacts')).map((r) => r.path)).toEqual([`/v1/artifacts/${ma.sha256}`]);
+    expect((await w.client().listCachedModels()).map((m) => m.name)).toEqual(['digits']);
+  });
+
   it('local, with a model cached and the quick store emptied: nothing is sent', async () => {
     const quick = new Map<string, string>();
     const w = await world({ quickStore: quick });

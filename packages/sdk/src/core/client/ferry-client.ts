@@ -604,7 +604,7 @@ class FerryClient implements Ferry {
     let load: LoadOptions | null = null;
     void (async () => {
       const taker = owner ? await owner : options;
-      if (!taker) return;
+      if (!taker || taker.signal?.aborted) return;
       const { cache } = await this.opened;
       if (await cache.holds(sha256)) return;
       if (stopped || controller.signal.aborted || this.downloads.has(sha256) || this.speculative.has(sha256)) return;
@@ -938,6 +938,8 @@ class FerryClient implements Ferry {
     options: PrefetchOptions,
     how: { writeAhead: boolean; verified?: Promise<void>; abort?: AbortSignal },
   ): Promise<Download> {
+    // A caller that gave up already starts nothing (a download nobody waits for would run to its end).
+    if (options.signal?.aborted) return Promise.reject(new DownloadAbortedError(undefined, { model: manifest.payload.model }));
     const speculated = this.speculative.get(candidate.sha256);
     if (speculated?.owner === options) {
       // The load that started it has joined it already, with its signal and progress.
