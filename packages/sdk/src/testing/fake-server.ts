@@ -42,6 +42,8 @@ export class FakeFerryServer {
   readonly resolveBodies: ResolveRequest[] = [];
   readonly telemetry: TelemetryBatch[] = [];
   faults: ArtifactFaults = {};
+  /** Manifests (JWS) by device id, served instead of the published one: a staged rollout. */
+  readonly forDevice = new Map<string, string>();
   /** Serve this JWS to the next resolve instead of the published one. */
   nextManifest: string | null = null;
   offline = false;
@@ -104,6 +106,8 @@ export class FakeFerryServer {
       this.nextManifest = null;
       return json(200, { manifest });
     }
+    const rollout = this.forDevice.get(body.device.id);
+    if (rollout) return json(200, { manifest: rollout });
     const published = this.published.get(body.model);
     if (!published) return json(404, { error: { code: 'model_not_found', message: `no model ${body.model}` } });
     const first = published.payload.candidates[0];

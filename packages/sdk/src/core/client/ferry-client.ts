@@ -76,14 +76,18 @@ interface LoadOptions extends GetModelOptions {
 }
 
 /**
- * A resolve sent before the cache was open (see {@link FerryClient.getModel}). A download it
- * would start ahead waits for `decide`: the load's options once it knows it will fetch this
- * manifest (the download is then that load's), null when it will not.
+ * A resolve sent before the cache was open (see {@link FerryClient.earlyResolve}). `manifest` is
+ * undefined when the answer cannot be used (it was for another install id): the load resolves as
+ * usual then. A download it would start ahead waits for `decide`: the load's options once it
+ * knows it will fetch this manifest (the download is then that load's), null when it will not.
  */
 interface EarlyResolve {
-  manifest: Promise<VerifiedManifest | null>;
+  manifest: Promise<VerifiedManifest | undefined>;
   decide(load: LoadOptions | null): void;
 }
+
+/** The answer of an early resolve for an install id that turned out not to be the device's. */
+class AnswerDropped extends Error {}
 
 const isInstallId = (id: unknown): id is string => typeof id === 'string' && id.length >= 8 && id.length <= 128;
 
@@ -390,14 +394,15 @@ class FerryClient implements Ferry {
    * the load takes it once it has read the cache ({@link loadModel}).
    *
    * An empty quick store can also mean it was cleared (an app's `localStorage.clear()`) or refuses
-   * writes, while the cache keeps an install id. The answer then was for another device id (another
-   * rollout bucket): it is dropped, and the resolve sent again under the cache's id. Not for
+   * writes, while the cache keeps an install id. The request then went out under another device id
+   * (another rollout bucket): it is stopped, or its answer dropped unchecked and unreported, and
+   * the load resolves as usual, under the cache's id and with what the cache holds. Not for
    * `local` loads, which must not touch the network when a model is cached. Null otherwise.
    */
   private earlyResolve(name: string, options: GetModelOptions): EarlyResolve | null {
     const quick = this.quick;
     if (!quick?.firstStart || this.cacheOpen || options.policy === 'local') return null;
-    // Stopped when the load does not take it, the caller aborts, or the client closes.
+    // Stopped when the load does not take it, the caller aborts, the client closes, or the id is not the device's.
     const controller = new AbortController();
     const stop = () => controller.abort();
     const signals = [options.signal, this.closing.signal].filter((s): s is AbortSignal => s !== undefined);
@@ -405,19 +410,20 @@ class FerryClient implements Ferry {
       if (s.aborted) stop();
       else s.addEventListener('abort', stop, { once: true });
     }
-    let settle: (load: LoadOptions | null) => void = () => undefined;
-    const decided = new Promise<LoadOptions | null>((resolve) => (settle = resolve));
     const sameId = this.ready.then(
       ({ installId }) => installId === quick.id,
       () => false,
     );
-    // A download ahead starts only for the load that takes the answer, and only under the right id.
-    const owner = Promise.all([decided, sameId]).then(([load, same]) => (same ? load : null));
-    const manifest = (async () => {
-      const early = await this.resolveManifest(name, undefined, { signal: controller.signal, speculate: { options, owner }, installId: quick.id });
-      if (await sameId) return early;
-      return this.resolveManifest(name, undefined, { signal: controller.signal, speculate: { options, owner: decided } });
-    })();
+    void sameId.then((same) => same || stop());
+    let settle: (load: LoadOptions | null) => void = () => undefined;
+    const owner = new Promise<LoadOptions | null>((resolve) => (settle = resolve));
+    const manifest = this.resolveManifest(name, undefined, { signal: controller.signal, speculate: { options, owner }, installId: quick.id, valid: sameId }).then(
+      (m) => m ?? undefined,
+      (err: unknown) => {
+        if (err instanceof AnswerDropped) return undefined;
+        throw err;
+      },
+    );
     manifest.catch(() => undefined);
     void manifest
       .finally(() => {
@@ -440,6 +446,8 @@ class FerryClient implements Ferry {
     const policy = options.policy ?? 'local-then-update';
     const installed = await cache.installed(name);
     if (installed && policy !== 'latest') {
+      // Served from the cache, or fetched as usual (with `cached`) if that fails: the early answer is not needed.
+      early?.decide(null);
       const handle = await this.openInstalled(installed, { stale: false }).catch((err: unknown) => {
         // Corrupt or unusable here: fetch it again below. Anything else is the caller's to see.
         if (err instanceof CacheCorruptError || err instanceof BackendUnavailableError) return null;
@@ -510,6 +518,12 @@ class FerryClient implements Ferry {
       speculate?: { options: LoadOptions; owner?: Promise<LoadOptions | null> };
       /** The install id, known before the cache is open ({@link earlyResolve}). */
       installId?: string;
+      /**
+       * False when the answer turns out not to be usable ({@link earlyResolve}: the install id was
+       * not the device's): it is then dropped before it is checked, used or reported, with
+       * {@link AnswerDropped}.
+       */
+      valid?: Promise<boolean>;
     },
   ): Promise<VerifiedManifest | null> {
     const { signal, speculate } = how;
@@ -531,9 +545,11 @@ class FerryClient implements Ferry {
     try {
       jws = await this.api.resolve(request, signal);
     } catch (err) {
+      if (how.valid && !(await how.valid)) throw new AnswerDropped();
       this.reportFailure(name, err);
       throw err;
     }
+    if (how.valid && !(await how.valid)) throw new AnswerDropped();
     if (jws === null) {
       this.report({ type: 'resolve', model: name, version: installed!.version, release: installed!.release, ms: this.platform.monotonic() - started, fromCache: true });
       return null;
@@ -646,7 +662,7 @@ class FerryClient implements Ferry {
     let manifest: VerifiedManifest | null;
     try {
       early?.decide(options);
-      manifest = await (early?.manifest ?? this.resolveManifest(name, allowNotModified ? fallback : undefined, { signal: options.signal, speculate: { options } }));
+      manifest = (await early?.manifest) ?? (await this.resolveManifest(name, allowNotModified ? fallback : undefined, { signal: options.signal, speculate: { options } }));
     } catch (err) {
       if (fallback && isTransientError(err)) return this.openFallback(fallback, err);
       throw err;
