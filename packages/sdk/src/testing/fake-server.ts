@@ -42,6 +42,8 @@ export class FakeFerryServer {
   readonly resolveBodies: ResolveRequest[] = [];
   readonly telemetry: TelemetryBatch[] = [];
   faults: ArtifactFaults = {};
+  /** `/v1/keys` answers once this settles (a slow key server). */
+  keysHeld: Promise<unknown> = Promise.resolve();
   /** Manifests (JWS) by device id, served instead of the published one: a staged rollout. */
   readonly forDevice = new Map<string, string>();
   /** Serve this JWS to the next resolve instead of the published one. */
@@ -85,7 +87,14 @@ export class FakeFerryServer {
     this.requests.push({ method: request.method, path: url.pathname, headers });
     if (this.offline) throw new TypeError('fetch failed');
     if (url.origin !== this.origin) return json(404, { error: { code: 'not_found', message: 'unknown host' } });
-    if (url.pathname === '/v1/keys') return json(200, { keys: [this.signer.publicJwk] });
+    if (url.pathname === '/v1/keys') {
+      // Held, as a slow server would be; a request aborted meanwhile fails as fetch's do.
+      await new Promise((resolve, reject) => {
+        request.signal.addEventListener('abort', () => reject(request.signal.reason), { once: true });
+        void this.keysHeld.then(resolve);
+      });
+      return json(200, { keys: [this.signer.publicJwk] });
+    }
     if (request.headers.get('x-ferry-app-key') !== this.appKey) return json(401, { error: { code: 'invalid_app_key', message: 'unknown app key' } });
     if (url.pathname === '/v1/resolve' && request.method === 'POST') return this.resolve((await request.json()) as ResolveRequest);
     if (url.pathname === '/v1/telemetry' && request.method === 'POST') {

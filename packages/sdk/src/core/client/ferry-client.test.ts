@@ -709,6 +709,29 @@ describe('attacks: each refused with its own error, the previous good model stil
   });
 });
 
+describe('keys from a JWKS URL', () => {
+  it('a load that aborts while the keys are fetched stops, and another load waiting for the same fetch gets them', async () => {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(1000));
+    await w.server.publish('letters', modelBytes(800, 3));
+    let release!: () => void;
+    w.server.keysHeld = new Promise<void>((resolve) => (release = resolve));
+    const ferry = w.client({ trustedKeys: undefined, jwksUrl: '/v1/keys' });
+    const aborted = new AbortController();
+    const first = ferry.getModel('digits', { policy: 'latest', signal: aborted.signal }).catch((err: unknown) => err);
+    await vi.waitFor(() => expect(w.server.requests.filter((r) => r.path === '/v1/keys')).toHaveLength(1));
+    const second = ferry.getModel('letters', { policy: 'latest' });
+    await vi.waitFor(() => expect(w.resolveRequests()).toBe(2));
+    aborted.abort();
+    expect(await first).toBeInstanceOf(DownloadAbortedError);
+    release();
+    expect(await second).toMatchObject({ name: 'letters', source: 'network' });
+    await ferry.close();
+    // One fetch of the keys served both.
+    expect(w.server.requests.filter((r) => r.path === '/v1/keys')).toHaveLength(1);
+  });
+});
+
 describe('keys from a JWKS URL that cannot be fetched', () => {
   it("is reported as the server's failure, not as a bad signature", async () => {
     const w = await world();

@@ -41,6 +41,32 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** A signal that aborts when any of `signals` does, plus `dispose` to stop listening. */
+/**
+ * `promise`, or a {@link DownloadAbortedError} as soon as `signal` aborts: the caller stops
+ * waiting, and the work it waited for goes on for others who share it.
+ */
+export function untilAborted<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) {
+    promise.catch(() => undefined); // Others may await it; an error nobody awaits is not unhandled.
+    return Promise.reject(new DownloadAbortedError());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new DownloadAbortedError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err as Error);
+      },
+    );
+  });
+}
+
 export function linkSignals(...signals: (AbortSignal | undefined)[]): { signal: AbortSignal; abort: (reason?: unknown) => void; dispose: () => void } {
   const controller = new AbortController();
   const listeners: [AbortSignal, () => void][] = [];

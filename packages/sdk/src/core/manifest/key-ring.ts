@@ -1,5 +1,6 @@
 import { createLocalJWKSet, type JSONWebKeySet, type JWK } from 'jose';
 import type { FerryApi } from '../http/ferry-api.js';
+import { untilAborted } from '../http/retry.js';
 import type { MetaStore } from '../platform.js';
 
 /** A public key as JWK (`{kty: 'OKP', crv: 'Ed25519', x, kid, alg: 'EdDSA'}`). */
@@ -96,17 +97,21 @@ export class KeyRing {
     }
   }
 
+  /**
+   * One fetch at a time, shared by every caller. It runs under no caller's signal (the API's own
+   * time limit bounds it): a caller that aborts stops waiting, and the others still get the keys.
+   */
   private load(force: boolean, signal?: AbortSignal): Promise<void> {
-    this.loading ??= this.fetchKeys(force, signal).finally(() => {
+    this.loading ??= this.fetchKeys(force).finally(() => {
       this.loading = null;
     });
-    return this.loading;
+    return untilAborted(this.loading, signal);
   }
 
-  private async fetchKeys(force: boolean, signal?: AbortSignal): Promise<void> {
+  private async fetchKeys(force: boolean): Promise<void> {
     const url = this.options.api.url(this.options.jwksUrl!);
     try {
-      const jwks = (await this.options.api.keys(url, signal)) as JSONWebKeySet;
+      const jwks = (await this.options.api.keys(url)) as JSONWebKeySet;
       const fetchedAt = this.options.now();
       this.remote = { resolver: createLocalJWKSet(jwks), fetchedAt };
       await this.options.meta.set(JWKS_META_KEY, { url, fetchedAt, jwks } satisfies StoredJwks);
