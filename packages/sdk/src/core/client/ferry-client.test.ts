@@ -730,10 +730,8 @@ describe('keys from a JWKS URL', () => {
     // One fetch of the keys served both.
     expect(w.server.requests.filter((r) => r.path === '/v1/keys')).toHaveLength(1);
   });
-});
 
-describe('keys from a JWKS URL that cannot be fetched', () => {
-  it("is reported as the server's failure, not as a bad signature", async () => {
+  it("that cannot be fetched: reported as the server's failure, not as a bad signature", async () => {
     const w = await world();
     await w.server.publish('digits', modelBytes(1000));
     const keysDown: typeof fetch = async (input, init) => {
