@@ -108,7 +108,6 @@ export class KeyRing {
     this.jwksCache = null;
   }
 
-
   /**
    * The key that signs new manifests: the newest active one, once it has been published for
    * {@link PUBLISH_LEAD_MS}; until then the key it replaced, while that one is still published

@@ -258,25 +258,15 @@ class FerryClient implements Ferry {
   private async start({ cache, storage }: Opened): Promise<Ready> {
     const { options, platform, quick } = this;
     const stored = await storage.meta.get<string>(INSTALL_ID_KEY);
-    let installId: string;
-    if (isInstallId(stored)) {
-      installId = stored;
-      // The meta store is the record: the quick store's copy follows it.
-      if (quick && quick.id !== stored) {
-        try {
-          quick.store.set(INSTALL_ID_KEY, stored);
-        } catch {
-          // Best effort.
-        }
-      }
-    } else {
-      installId = quick?.id ?? randomId();
-      const id = installId;
+    // The meta store is the record; a new install keeps the id the quick store was given.
+    const installId = isInstallId(stored) ? stored : (quick?.id ?? randomId());
+    if (installId !== stored) {
       // Kept behind the first request (close() waits for it): until it is written, this process knows it.
-      cache.inBackground(cache.afterLoads(() => storage.meta.set(INSTALL_ID_KEY, id)));
+      cache.inBackground(cache.afterLoads(() => storage.meta.set(INSTALL_ID_KEY, installId)));
+    } else if (quick && quick.id !== installId) {
+      quick.store.set(INSTALL_ID_KEY, installId); // The quick store's copy follows the record (a best-effort write).
     }
     const telemetryOptions = options.telemetry === false ? { enabled: false } : (options.telemetry ?? {});
-    const id = installId;
     const telemetry = new TelemetryClient({
       ...telemetryOptions,
       api: this.api,
@@ -286,7 +276,7 @@ class FerryClient implements Ferry {
       device: async () => {
         const caps = await this.capabilities();
         return {
-          id,
+          id: installId,
           platform: caps.platform,
           ...(caps.os ? { os: caps.os.slice(0, 64) } : {}),
           ...(options.app?.version ? { appVersion: options.app.version } : {}),

@@ -40,7 +40,6 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** A signal that aborts when any of `signals` does, plus `dispose` to stop listening. */
 /**
  * `promise`, or a {@link DownloadAbortedError} as soon as `signal` aborts: the caller stops
  * waiting, and the work it waited for goes on for others who share it.
@@ -67,6 +66,7 @@ export function untilAborted<T>(promise: Promise<T>, signal?: AbortSignal): Prom
   });
 }
 
+/** A signal that aborts when any of `signals` does, plus `dispose` to stop listening. */
 export function linkSignals(...signals: (AbortSignal | undefined)[]): { signal: AbortSignal; abort: (reason?: unknown) => void; dispose: () => void } {
   const controller = new AbortController();
   const listeners: [AbortSignal, () => void][] = [];
