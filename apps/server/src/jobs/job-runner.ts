@@ -6,7 +6,6 @@ import type { BlobStore } from '../blob-store/blob-store.js';
 import type { PrismaClient } from '../db/database.js';
 import type { ServingStateCache } from '../delivery/serving-state.js';
 import type { Prisma } from '../generated/prisma/client.js';
-import { blockDigestsOfFile } from '../registry/block-digests.js';
 import { spoolBytes } from '../registry/upload-spool.js';
 import type { ClaimedJob, JobQueue } from './job-queue.js';
 import { runInWorker, WorkerTaskError } from './run-in-worker.js';
@@ -139,9 +138,8 @@ export class JobRunner {
       const family = kind.startsWith('pruned') ? 'pruned' : kind;
       const tolerance = settings?.tolerance?.[kind] ?? settings?.tolerance?.[family];
       const { result } = await runInWorker<'variant'>({ type: 'variant', kind, bytes, options: tolerance ? { tolerance } : {} }, progress);
-      const spooled = await spoolBytes(result.bytes, this.deps.uploadDir);
-      // Read back from the spooled file in 1 MiB chunks: the event loop serves requests in between.
-      const blocks = await blockDigestsOfFile(spooled.path, spooled.size);
+      const spooled = await spoolBytes(result.bytes, this.deps.uploadDir, { blocks: true });
+      const { blocks } = spooled;
       await this.deps.store(spooled);
       const stored = result.status === 'ready' ? await this.storeEncodings(result.encodings) : [];
       await prisma.$transaction(async (tx) => {

@@ -38,14 +38,18 @@ describe('block digests', () => {
     await expect(blockDigestsOfStream(stream(), bytes.length, sha(bytes.subarray(1)))).rejects.toThrow(/the stored bytes hash to/);
   });
 
-  it('spools bytes made in this process chunk by chunk: the file and its SHA-256 are the bytes', async () => {
-    for (const n of [0, 1, MiB, 2 * MiB + 3]) {
+  it('spools bytes made in this process chunk by chunk: the file, its SHA-256 and (when asked) its block digests are the bytes', async () => {
+    for (const n of [0, 1, MiB, 2 * MiB + 3, 33 * MiB + 5]) {
       const bytes = seededBytes(7, n);
-      const spooled = await spoolBytes(bytes, dir);
-      expect(spooled).toMatchObject({ sha256: sha(bytes), size: n });
-      expect(new Uint8Array(await readFile(spooled.path))).toEqual(bytes);
+      const spooled = await spoolBytes(bytes, dir, { blocks: true });
+      expect(spooled).toMatchObject({ sha256: sha(bytes), size: n, blocks: sliced(bytes, blockSizeFor(n)) });
+      // Compared as buffers: a deep equality over 33 MiB of elements exhausts the test worker's heap.
+      expect(Buffer.compare(await readFile(spooled.path), bytes)).toBe(0);
       await rm(spooled.path);
     }
+    const plain = await spoolBytes(seededBytes(8, 100), dir);
+    expect(plain).not.toHaveProperty('blocks');
+    await rm(plain.path);
   });
 
   it('makes the same digests while an upload streams, whatever size it announced', async () => {

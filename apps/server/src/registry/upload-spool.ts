@@ -88,18 +88,22 @@ const SPOOL_CHUNK = 1024 * 1024;
 
 /**
  * Writes bytes made in this process (a built variant, an encoding) to a flushed temp file, hashed
- * like an upload (block digests are the caller's, who knows whether it serves them). Hashed a
- * chunk at a time while the previous one is written: a 1 GiB variant hashed in one call held the
- * event loop (and every request) for about half a second.
+ * like an upload; with `blocks`, their block digests too (served artifacts need them, pre-compressed
+ * copies do not). Hashed a chunk at a time while the previous one is written: a 1 GiB variant
+ * hashed in one call held the event loop (and every request) for about half a second.
  */
-export async function spoolBytes(bytes: Uint8Array, dir: string): Promise<Omit<SpooledUpload, 'blocks'>> {
+export async function spoolBytes(bytes: Uint8Array, dir: string, options: { blocks: true }): Promise<SpooledUpload>;
+export async function spoolBytes(bytes: Uint8Array, dir: string, options?: { blocks?: false }): Promise<Omit<SpooledUpload, 'blocks'>>;
+export async function spoolBytes(bytes: Uint8Array, dir: string, options: { blocks?: boolean } = {}): Promise<Omit<SpooledUpload, 'blocks'> & { blocks?: BlockDigests }> {
   const path = join(dir, `${randomUUID()}.part`);
   const hash = createHash('sha256');
+  const blocks = options.blocks ? new BlockHasher(blockSizeFor(bytes.length)) : null;
   const handle = await open(path, 'wx');
   try {
     for (let offset = 0; offset < bytes.length; offset += SPOOL_CHUNK) {
       const chunk = bytes.subarray(offset, Math.min(offset + SPOOL_CHUNK, bytes.length));
       hash.update(chunk);
+      blocks?.update(chunk);
       // Appends at the file's position, the whole chunk (writeFile loops over short writes).
       await handle.writeFile(chunk);
     }
@@ -110,5 +114,5 @@ export async function spoolBytes(bytes: Uint8Array, dir: string): Promise<Omit<S
     throw err;
   }
   await handle.close();
-  return { path, sha256: hash.digest('hex'), size: bytes.length };
+  return { path, sha256: hash.digest('hex'), size: bytes.length, ...(blocks ? { blocks: blocks.finish(bytes.length) } : {}) };
 }
