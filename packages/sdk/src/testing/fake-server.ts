@@ -1,3 +1,4 @@
+import type { JWK } from 'jose';
 import type { ManifestCandidate, ManifestPayload, ResolveRequest, TelemetryBatch } from '@ferry/protocol';
 import { portableSha256 } from '../core/hash/sha256.js';
 import { testCandidate, testManifest, type TestSigner } from './manifest-signer.js';
@@ -44,6 +45,8 @@ export class FakeFerryServer {
   faults: ArtifactFaults = {};
   /** `/v1/keys` answers once this settles (a slow key server). */
   keysHeld: Promise<unknown> = Promise.resolve();
+  /** Public keys served at `/v1/keys` besides the signer's: a rotation's new key. */
+  readonly extraKeys: JWK[] = [];
   /** Manifests (JWS) by device id, served instead of the published one: a staged rollout. */
   readonly forDevice = new Map<string, string>();
   /** Serve this JWS to the next resolve instead of the published one. */
@@ -93,7 +96,7 @@ export class FakeFerryServer {
         request.signal.addEventListener('abort', () => reject(request.signal.reason), { once: true });
         void this.keysHeld.then(resolve);
       });
-      return json(200, { keys: [this.signer.publicJwk] });
+      return json(200, { keys: [this.signer.publicJwk, ...this.extraKeys] });
     }
     if (request.headers.get('x-ferry-app-key') !== this.appKey) return json(401, { error: { code: 'invalid_app_key', message: 'unknown app key' } });
     if (url.pathname === '/v1/resolve' && request.method === 'POST') return this.resolve((await request.json()) as ResolveRequest);

@@ -17,7 +17,7 @@ import {
 } from '../errors.js';
 import { preloadStreamingSha256, sha256HexInSlices } from '../hash/sha256.js';
 import { FerryApi } from '../http/ferry-api.js';
-import { DEFAULT_RETRY } from '../http/retry.js';
+import { DEFAULT_RETRY, untilAborted } from '../http/retry.js';
 import { createOrtRuntime } from '../inference/ort-runtime.js';
 import { warmUpFeeds, type InferenceRuntime, type ModelSession } from '../inference/runtime.js';
 import { SessionPool } from '../inference/session-pool.js';
@@ -84,6 +84,16 @@ interface LoadOptions extends GetModelOptions {
 interface EarlyResolve {
   manifest: Promise<VerifiedManifest | undefined>;
   decide(load: LoadOptions | null): void;
+}
+
+/** A download started ahead of its manifest's verification ({@link FerryClient.speculate}). */
+interface Speculation {
+  /** The manifest failed: the download stops for every load that joined it. */
+  cancel(): void;
+  /** The manifest verified: the download hands its bytes on; nothing more starts ahead. */
+  stop(): void;
+  /** The load gave up while its manifest was checked: loads that joined get the bytes if `verifying` succeeds. */
+  orphan(verifying: Promise<unknown>): void;
 }
 
 /** The answer of an early resolve for an install id that turned out not to be the device's. */
@@ -189,8 +199,8 @@ class FerryClient implements Ferry {
     // The verifier's key ring needs the meta store: it is made in `open`, the verifier reads it lazily.
     this.verifier = new ManifestVerifier({
       keys: {
-        resolvers: (signal) => this.keys().then((k) => k.resolvers(signal)),
-        refresh: (signal) => this.keys().then((k) => k.refresh(signal)),
+        resolvers: () => this.keys().then((k) => k.resolvers()),
+        refresh: () => this.keys().then((k) => k.refresh()),
       },
       audience: this.audienceCheck(),
       now: () => platform.now(),
@@ -545,11 +555,15 @@ class FerryClient implements Ferry {
       return null;
     }
     const speculation = speculate ? this.speculate(jws, name, speculate.options, speculate.owner) : null;
+    // Checked under no caller's signal: other loads may have joined the download started ahead,
+    // which waits for this check even when the load that started it gave up.
+    const verifying = this.verifier.verify(jws, { model: name, checkExpiry: true });
     let manifest: VerifiedManifest;
     try {
-      manifest = await this.acceptManifest(jws, name, signal);
+      manifest = await this.acceptManifest(untilAborted(verifying, signal), name);
     } catch (err) {
-      speculation?.cancel();
+      if (signal?.aborted) speculation?.orphan(verifying);
+      else speculation?.cancel();
       throw err;
     }
     speculation?.stop();
@@ -566,7 +580,7 @@ class FerryClient implements Ferry {
    * runs here, is not cached, is allowed by the caller's conditions, and lives on the Ferry server
    * itself; nothing starts once the manifest is verified (`stop`), the normal path takes over.
    */
-  private speculate(jws: string, name: string, options: LoadOptions, owner?: Promise<LoadOptions | null>): { cancel(): void; stop(): void } | null {
+  private speculate(jws: string, name: string, options: LoadOptions, owner?: Promise<LoadOptions | null>): Speculation | null {
     const caps = this.capsKnown;
     if (!caps) return null;
     let payload: ManifestPayload;
@@ -620,23 +634,34 @@ class FerryClient implements Ferry {
       this.speculative.set(sha256, { owner: taker, download: started });
       await started;
     })().catch(() => undefined);
+    const forget = () => {
+      if (load && this.speculative.get(sha256)?.owner === load) this.speculative.delete(sha256);
+    };
+    const cancel = () => {
+      controller.abort();
+      refuse(new DownloadAbortedError('the manifest did not verify', { model: name }));
+      forget();
+    };
+    const stop = () => {
+      stopped = true;
+      release();
+    };
     return {
-      cancel: () => {
-        controller.abort();
-        refuse(new DownloadAbortedError('the manifest did not verify', { model: name }));
-        if (load && this.speculative.get(sha256)?.owner === load) this.speculative.delete(sha256);
-      },
-      stop: () => {
+      cancel,
+      stop,
+      orphan: (verifying) => {
+        // The load gave up (its leaving stopped the download if nobody else waits for it).
         stopped = true;
-        release();
+        forget();
+        verifying.then(release, cancel);
       },
     };
   }
 
-  /** Verifies a fresh manifest and records its release (refusing older ones). */
-  private async acceptManifest(jws: string, name: string, signal?: AbortSignal): Promise<VerifiedManifest> {
+  /** Takes a fresh manifest once verified, and records its release (refusing older ones). */
+  private async acceptManifest(verifying: Promise<VerifiedManifest>, name: string): Promise<VerifiedManifest> {
     try {
-      const manifest = await this.verifier.verify(jws, { model: name, checkExpiry: true, signal });
+      const manifest = await verifying;
       const { persisted } = await (await this.opened).cache.acceptRelease(name, manifest.payload.release);
       persisted.catch(() => undefined);
       this.releasePersisted.set(manifest, persisted);

@@ -1,6 +1,5 @@
 import { createLocalJWKSet, type JSONWebKeySet, type JWK } from 'jose';
 import type { FerryApi } from '../http/ferry-api.js';
-import { untilAborted } from '../http/retry.js';
 import type { MetaStore } from '../platform.js';
 
 /** A public key as JWK (`{kty: 'OKP', crv: 'Ed25519', x, kid, alg: 'EdDSA'}`). */
@@ -64,7 +63,7 @@ export class KeyRing {
    * device (refreshed in the background when older than an hour), else from the network: an
    * offline start never waits for the network.
    */
-  async resolvers(signal?: AbortSignal): Promise<KeyResolver[]> {
+  async resolvers(): Promise<KeyResolver[]> {
     if (this.options.jwksUrl && !this.remote) {
       const url = this.options.api.url(this.options.jwksUrl);
       const stored = await this.options.meta.get<StoredJwks>(JWKS_META_KEY).catch(() => undefined);
@@ -72,7 +71,7 @@ export class KeyRing {
         this.remote = { resolver: createLocalJWKSet(stored.jwks), fetchedAt: stored.fetchedAt };
         if (this.options.now() - stored.fetchedAt > STALE_JWKS_MS) void this.load(true).catch(() => undefined);
       } else {
-        const failed = await this.load(false, signal).then(
+        const failed = await this.load(false).then(
           () => null,
           (err: unknown) => err,
         );
@@ -84,13 +83,13 @@ export class KeyRing {
   }
 
   /** Refetches the JWKS after a manifest named a key this ring does not have. True if it refreshed. */
-  async refresh(signal?: AbortSignal): Promise<boolean> {
+  async refresh(): Promise<boolean> {
     if (!this.options.jwksUrl) return false;
     // Unknown key ids may come from a forger as well as from a rotation: refetch at most every 30 s.
     if (this.options.now() - this.lastRefresh < REFETCH_COOLDOWN_MS) return false;
     this.lastRefresh = this.options.now();
     try {
-      await this.load(true, signal);
+      await this.load(true);
       return true;
     } catch {
       return false;
@@ -99,13 +98,14 @@ export class KeyRing {
 
   /**
    * One fetch at a time, shared by every caller. It runs under no caller's signal (the API's own
-   * time limit bounds it): a caller that aborts stops waiting, and the others still get the keys.
+   * time limit bounds it; a load that aborts stops waiting for its manifest's check instead), so
+   * that one caller's abort never fails the others, nor passes for a key that is not trusted.
    */
-  private load(force: boolean, signal?: AbortSignal): Promise<void> {
+  private load(force: boolean): Promise<void> {
     this.loading ??= this.fetchKeys(force).finally(() => {
       this.loading = null;
     });
-    return untilAborted(this.loading, signal);
+    return this.loading;
   }
 
   private async fetchKeys(force: boolean): Promise<void> {

@@ -31,7 +31,6 @@ export interface VerifyOptions {
   model: string;
   /** Check `exp`: false when re-verifying a cached manifest, which is served offline after expiry. */
   checkExpiry: boolean;
-  signal?: AbortSignal | undefined;
 }
 
 /** Decides which audiences (`aud`, the app key id the server issued a manifest to) are this app's. */
@@ -104,7 +103,7 @@ export class ManifestVerifier {
     const ctx = { model: options.model };
     for (let refreshed = false; ; refreshed = true) {
       let unknownKey = false;
-      for (const resolver of await this.options.keys.resolvers(options.signal)) {
+      for (const resolver of await this.options.keys.resolvers()) {
         try {
           const { payload } = await compactVerify(jws, resolver, { algorithms: ALGORITHMS });
           return payload;
@@ -123,7 +122,7 @@ export class ManifestVerifier {
         }
       }
       // A key id none of the keys has: the server may have rotated its keys; refetch once.
-      if (unknownKey && !refreshed && (await this.options.keys.refresh(options.signal))) continue;
+      if (unknownKey && !refreshed && (await this.options.keys.refresh())) continue;
       throw new ManifestSignatureError(
         unknownKey ? `the manifest is signed by a key that is not trusted (kid "${kid ?? ''}")` : 'the manifest signature does not verify',
         ctx,
