@@ -13,13 +13,26 @@ interface NavigatorExtras {
 
 const MB = 1024 * 1024;
 
+/**
+ * How long the probe waits for a WebGPU adapter. The spec lets `requestAdapter` take as long as
+ * the browser likes (a background tab, a GPU process starting or crashed), and the first resolve
+ * waits for the probe: past this, the device is described without WebGPU (its models come for
+ * the backends it has), instead of every load waiting with it.
+ */
+export const WEBGPU_PROBE_MS = 1000;
+
 async function probeWebGpu(nav: NavigatorExtras): Promise<{ available: boolean; shaderF16: boolean }> {
-  if (!nav.gpu) return { available: false, shaderF16: false };
+  const none = { available: false, shaderF16: false };
+  if (!nav.gpu) return none;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    const adapter = await nav.gpu.requestAdapter();
-    return adapter ? { available: true, shaderF16: adapter.features.has('shader-f16') } : { available: false, shaderF16: false };
+    const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), WEBGPU_PROBE_MS)));
+    const adapter = await Promise.race([nav.gpu.requestAdapter(), late]);
+    return adapter ? { available: true, shaderF16: adapter.features.has('shader-f16') } : none;
   } catch {
-    return { available: false, shaderF16: false };
+    return none;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
