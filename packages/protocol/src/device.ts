@@ -70,6 +70,12 @@ export type Precision = (typeof PRECISIONS)[number];
  * of one incremental SHA-256 on its main thread; signed with the rest of the manifest, the list
  * commits to the bytes as the artifact's own SHA-256 does.
  */
+/** The device feature that asks for {@link BlockDigests} in manifests (an SDK that checks blocks; not something a device runs). */
+export const BLOCK_DIGESTS_FEATURE = 'block-digests';
+
+/** The smallest block: an artifact of up to this many bytes is one block, whose digest is the artifact's SHA-256 (manifests leave its list out). */
+export const MIN_BLOCK_BYTES = 1024 * 1024;
+
 export const BlockDigests = Type.Object({
   size: Type.Integer({ description: 'Bytes per block, a power of two; the last block may be shorter.' }),
   sha256: Type.Array(Type.String(), { description: 'Hex SHA-256 of each block, in order: ceil(artifact size / block size) of them.' }),

@@ -46,6 +46,8 @@ export {
   ResolveResponse,
   PRECISIONS,
   type Precision,
+  BLOCK_DIGESTS_FEATURE,
+  MIN_BLOCK_BYTES,
   BlockDigests,
   ManifestCandidate,
   ManifestPayload,

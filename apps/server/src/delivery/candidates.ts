@@ -1,10 +1,4 @@
-import type { BlockDigests, Device, ManifestCandidate, VariantRequires } from '@ferry/protocol';
-
-/**
- * The device feature that asks for block digests in manifests (the browser SDK, which checks
- * blocks with WebCrypto): others, Node's SDK and older clients, would receive them unused.
- */
-export const BLOCK_DIGESTS_FEATURE = 'block-digests';
+import { BLOCK_DIGESTS_FEATURE, type BlockDigests, type Device, type ManifestCandidate, type VariantRequires } from '@ferry/protocol';
 
 /** A ready variant as resolve sees it. */
 export interface ServableVariant {

@@ -1,10 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import type { BlockDigests } from '@ferry/protocol';
-
-/** The smallest block: a device's one-shot digest per block costs a call and a copy. */
-export const MIN_BLOCK_SIZE = 1024 * 1024;
+import { MIN_BLOCK_BYTES, type BlockDigests } from '@ferry/protocol';
 /** At most this many blocks per artifact, so a manifest stays small (~2 KiB per candidate). */
 export const MAX_BLOCKS = 32;
 
@@ -13,7 +10,7 @@ export const MAX_BLOCKS = 32;
  * blocks cover it (7 MiB → 8 blocks of 1 MiB; 100 MiB → 25 of 4 MiB; 1 GiB → 32 of 32 MiB).
  */
 export function blockSizeFor(size: number): number {
-  let block = MIN_BLOCK_SIZE;
+  let block = MIN_BLOCK_BYTES; // a device's one-shot digest per block costs a call and a copy
   while (block * MAX_BLOCKS < size) block *= 2;
   return block;
 }

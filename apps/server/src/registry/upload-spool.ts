@@ -4,9 +4,9 @@ import { open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { BlockDigests } from '@ferry/protocol';
+import { MIN_BLOCK_BYTES, type BlockDigests } from '@ferry/protocol';
 import { FerryError } from '../errors.js';
-import { BlockHasher, blockDigestsOfFile, blockSizeFor, MIN_BLOCK_SIZE } from './block-digests.js';
+import { BlockHasher, blockDigestsOfFile, blockSizeFor } from './block-digests.js';
 
 export interface SpooledUpload {
   /** A private temp file holding the bytes; the caller moves it into the blob store or deletes it. */
@@ -34,7 +34,7 @@ export interface SpoolOptions {
 export async function spoolUpload(source: Readable, { dir, maxBytes, onProgress, sizeHint }: SpoolOptions): Promise<SpooledUpload> {
   const path = join(dir, `${randomUUID()}.part`);
   const hash = createHash('sha256');
-  const blocks = new BlockHasher(sizeHint && sizeHint > 0 ? blockSizeFor(sizeHint) : MIN_BLOCK_SIZE);
+  const blocks = new BlockHasher(sizeHint && sizeHint > 0 ? blockSizeFor(sizeHint) : MIN_BLOCK_BYTES);
   let size = 0;
   const meter = new Transform({
     transform(chunk: Buffer, _enc, callback) {

@@ -1,7 +1,7 @@
 import { unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import type { AttachVariantQuery, Variant as VariantDto } from '@ferry/protocol';
+import { BLOCK_DIGESTS_FEATURE, type AttachVariantQuery, type Variant as VariantDto } from '@ferry/protocol';
 import { recordAudit } from '../audit.js';
 import { actorOf, type Principal } from '../auth/principal.js';
 import { newId } from '../auth/secrets.js';
@@ -11,7 +11,6 @@ import { variantDto } from './serializers.js';
 import { declaredSize, spoolUpload } from './upload-spool.js';
 import { storeSpooled } from './version-upload.js';
 import { requireModelVersion } from './model-lookup.js';
-import { BLOCK_DIGESTS_FEATURE } from '../delivery/candidates.js';
 
 const list = (csv: string | undefined) =>
   (csv ?? '')

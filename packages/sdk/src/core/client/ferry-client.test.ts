@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import type { TelemetryEvent } from '@ferry/protocol';
+import { BLOCK_DIGESTS_FEATURE, type TelemetryEvent } from '@ferry/protocol';
 import { memoryStorage, MemoryArtifactStore } from '../cache/memory-storage.js';
 import {
   BackendUnavailableError,
@@ -562,8 +562,8 @@ describe('attacks: each refused with its own error, the previous good model stil
     };
     const digest = async (b: Uint8Array) => sha256Of(b);
     expect(await features(['wasm-simd'])).toEqual(['wasm-simd']);
-    expect(await features(['wasm-simd'], digest)).toEqual(['wasm-simd', 'block-digests']);
-    expect(await features(['block-digests', 'wasm-simd'], digest)).toEqual(['block-digests', 'wasm-simd']);
+    expect(await features(['wasm-simd'], digest)).toEqual(['wasm-simd', BLOCK_DIGESTS_FEATURE]);
+    expect(await features([BLOCK_DIGESTS_FEATURE, 'wasm-simd'], digest)).toEqual([BLOCK_DIGESTS_FEATURE, 'wasm-simd']);
     const many = Array.from({ length: 64 }, (_, i) => `f${i}`);
     expect(await features(many, digest)).toEqual(many);
   });

@@ -115,7 +115,7 @@ function staticRejection(candidate: ManifestCandidate, caps: Capabilities, runti
 const failureKey = (f: { variant: string; backend: string }) => `${f.variant}|${f.backend}`;
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 1000);
 
-/** The device feature that asks the server for block digests (its `BLOCK_DIGESTS_FEATURE`). */
+/** The device feature that asks the server for block digests (`BLOCK_DIGESTS_FEATURE` of `@ferry/protocol`, kept here to keep schemas out of bundles). */
 const BLOCK_DIGESTS = 'block-digests';
 /** Features a resolve request may list (the protocol's `maxItems`): past it, no block digests are asked for. */
 const MAX_FEATURES = 64;
@@ -359,7 +359,7 @@ class FerryClient implements Ferry {
       capabilities: {
         ...deviceCapabilities(caps),
         backends: caps.backends.filter((b) => this.runtime.supports(b)),
-        // Manifests list block digests only for devices that check blocks (the server's BLOCK_DIGESTS_FEATURE).
+        // Manifests list block digests only for devices that check blocks.
         ...(this.platform.blockSha256 && !caps.features.includes(BLOCK_DIGESTS) && caps.features.length < MAX_FEATURES
           ? { features: [...caps.features, BLOCK_DIGESTS] }
           : {}),

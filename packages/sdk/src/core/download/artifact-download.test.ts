@@ -1,9 +1,10 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import { MIN_BLOCK_BYTES } from '@ferry/protocol';
 import { DEFAULT_RETRY } from '../http/retry.js';
 import { ConnectionError, DownloadAbortedError, DownloadError, IntegrityError, SizeMismatchError } from '../errors.js';
 import { FakeFerryServer, sha256Of } from '../../testing/fake-server.js';
 import { createTestSigner } from '../../testing/manifest-signer.js';
-import { ArtifactDownloader, type DownloadProgress } from './artifact-download.js';
+import { ArtifactDownloader, SINGLE_BLOCK_BYTES, type DownloadProgress } from './artifact-download.js';
 
 const BYTES = new Uint8Array(10_000).map((_, i) => (i * 7) % 251);
 const SHA = sha256Of(BYTES);
@@ -203,6 +204,10 @@ describe.each([{ reader: 'default', byob: false }, { reader: 'BYOB', byob: true 
 });
 
 describe('ArtifactDownloader with block digests', () => {
+  it("takes an artifact up to the protocol's smallest block for its own single block", () => {
+    expect(SINGLE_BLOCK_BYTES).toBe(MIN_BLOCK_BYTES);
+  });
+
   const BLOCK = 64 * 1024;
   const LARGE = new Uint8Array(5 * BLOCK + 1234).map((_, i) => (i * 13 + (i >> 10)) % 253);
   const LARGE_SHA = sha256Of(LARGE);

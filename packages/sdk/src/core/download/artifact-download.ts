@@ -303,8 +303,11 @@ function readBody(body: ReadableStream<Uint8Array>, scratch: number): { read(): 
   };
 }
 
-/** The server's smallest block: an artifact up to this size is one block, whose digest is the artifact's SHA-256. */
-const SINGLE_BLOCK_BYTES = 1024 * 1024;
+/**
+ * The smallest block of the protocol (`MIN_BLOCK_BYTES` of `@ferry/protocol`, kept here to keep
+ * schemas out of bundles): an artifact up to this size is one block, whose digest is the artifact's SHA-256.
+ */
+export const SINGLE_BLOCK_BYTES = 1024 * 1024;
 
 /** The smallest block checked one by one (the server's are 1 MiB or more). */
 const MIN_BLOCK_BYTES = 64 * 1024;
