@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMlp, buildModelWithForeignSubgraph } from '@ferry/compress/testing';
-import type { ManifestPayload, Version } from '@ferry/protocol';
+import { BLOCK_DIGESTS_FEATURE, type ManifestPayload, type Version } from '@ferry/protocol';
 import { startTestServer, type TestServer } from '../testing/test-server.js';
 import { JobQueue } from './job-queue.js';
 
@@ -124,6 +125,43 @@ describe('variant jobs', () => {
     expect(pruned.status).toBe('rejected');
     expect(pruned.reason).toMatch(/cosine/i);
     expect(pruned.accuracy!.cosine).toBeLessThan(0.999999);
+  });
+});
+
+describe('a built variant of several blocks', () => {
+  it('is served with its block digests to a device that checks blocks, each matching the bytes sent', async () => {
+    // ~2.6 MiB of weights: its fp16 variant (~1.3 MiB) spans two 1 MiB blocks.
+    const wide = Buffer.from(buildMlp({ inputSize: 1024, hidden: [640], outputs: 10, seed: 9 }));
+    await s.app.inject({ method: 'POST', url: '/v1/projects/default/models', headers: s.admin, payload: { name: 'wide', variantSettings: { kinds: ['fp16'] } } });
+    const uploaded = await s.app.inject({
+      method: 'POST',
+      url: '/v1/projects/default/models/wide/versions',
+      headers: { ...s.admin, 'content-type': 'application/octet-stream' },
+      payload: wide,
+    });
+    expect(uploaded.statusCode, uploaded.body).toBe(201);
+    await drain();
+    expect((await version('wide')).variants.map((x) => `${x.kind}:${x.status}`)).toEqual(['original:ready', 'fp16:ready']);
+    await s.app.inject({ method: 'POST', url: '/v1/projects/default/models/wide/rollouts', headers: s.admin, payload: { version: 1, stages: [100] } });
+    const jwks = createLocalJWKSet((await s.app.inject('/v1/keys')).json() as JSONWebKeySet);
+    const res = await s.app.inject({
+      method: 'POST',
+      url: '/v1/resolve',
+      headers: { 'x-ferry-app-key': s.appKey },
+      payload: {
+        model: 'wide',
+        device: { id: 'd2', platform: 'web', sdk: { version: '1.0.0' }, capabilities: { backends: ['webgpu'], features: ['shader-f16', BLOCK_DIGESTS_FEATURE] } },
+      },
+    });
+    const m = (await jwtVerify(res.json().manifest, jwks)).payload as unknown as ManifestPayload;
+    const fp16 = m.candidates.find((c) => c.variant === 'fp16')!;
+    expect(fp16.blocks).toBeDefined();
+    const bytes = (await s.app.inject({ url: fp16.url, headers: { 'x-ferry-app-key': s.appKey } })).rawPayload;
+    expect(bytes.length).toBe(fp16.size);
+    const { size, sha256 } = fp16.blocks!;
+    expect(sha256).toHaveLength(Math.ceil(bytes.length / size));
+    expect(sha256.length).toBeGreaterThan(1);
+    expect(sha256).toEqual(sha256.map((_, i) => createHash('sha256').update(bytes.subarray(i * size, (i + 1) * size)).digest('hex')));
   });
 });
 
