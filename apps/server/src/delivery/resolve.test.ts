@@ -5,6 +5,7 @@ import type { Device, ManifestPayload } from '@ferry/protocol';
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { BlobStore } from '../blob-store/blob-store.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { backfillBlockDigests } from '../registry/block-backfill.js';
 import { KeyRing } from '../signing/key-ring.js';
@@ -213,6 +214,34 @@ describe('block digests', () => {
     expect(m.candidates[0]!.blocks?.sha256[0]).toBe(sha(bytes.subarray(0, 1024 * 1024)));
     // Nothing left: a second pass changes nothing.
     expect(await backfillBlockDigests({ prisma, blobs: s.app.blobs, serving: s.app.serving, log: s.app.log })).toEqual({ artifacts: 0, models: 0 });
+  });
+
+  it('skips an artifact another replica gave its digests to after the list was read, without reading its bytes', async () => {
+    const prisma = s.app.db.prisma;
+    const served = await prisma.artifact.findMany({
+      where: { blocks: { not: Prisma.DbNull }, variants: { some: { status: 'ready', version: { state: 'active' } } } },
+      select: { sha256: true, blocks: true },
+      take: 2,
+    });
+    expect(served).toHaveLength(2);
+    for (const a of served) await prisma.artifact.update({ where: { sha256: a.sha256 }, data: { blocks: Prisma.DbNull } });
+    const reads: string[] = [];
+    // The other replica finishes whichever artifact this one does not take first, as this one starts reading.
+    const blobs: BlobStore = Object.create(s.app.blobs, {
+      read: {
+        value: async (sha256: string) => {
+          if (reads.push(sha256) === 1) {
+            const other = served.find((a) => a.sha256 !== sha256)!;
+            await prisma.artifact.update({ where: { sha256: other.sha256 }, data: { blocks: other.blocks! } });
+          }
+          return s.app.blobs.read(sha256);
+        },
+      },
+    });
+    expect(await backfillBlockDigests({ prisma, blobs, serving: s.app.serving, log: s.app.log })).toMatchObject({ artifacts: 1 });
+    expect(reads).toHaveLength(1);
+    const after = await prisma.artifact.findMany({ where: { sha256: { in: served.map((a) => a.sha256) } }, select: { blocks: true } });
+    expect(after.every((a) => a.blocks !== null)).toBe(true);
   });
 
   it('never signs digests of stored bytes that no longer hash to their SHA-256', async () => {

@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { addAbortSignal } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
@@ -22,13 +23,15 @@ const SERVED: Prisma.ArtifactWhereInput = { variants: { some: { status: 'ready',
  * one's bytes are read from the blob store once and must still hash to its SHA-256 (digests of
  * changed bytes are never signed); its digests and a new release of every model serving it are
  * written in one transaction, so that devices get manifests with them (as a new pre-compressed
- * encoding does) and a crash leaves nothing half done. Runs in the background at start-up; on
- * several replicas each may read the same bytes, and only the first to write moves the releases.
- * Until an artifact has them, its manifests go without and devices hash the whole stream.
+ * encoding does) and a crash leaves nothing half done. Runs in the background at start-up. Replicas
+ * starting together share the work: each takes the artifacts in its own random order and skips
+ * those another has done meanwhile; two may still read the same bytes at the same moment, and
+ * only the first to write moves the releases. Until an artifact has them, its manifests go without
+ * and devices hash the whole stream.
  */
 export async function backfillBlockDigests(deps: BackfillDeps, signal?: AbortSignal): Promise<{ artifacts: number; models: number }> {
   const { prisma, blobs, serving, log } = deps;
-  const pending = await prisma.artifact.findMany({ where: { blocks: { equals: Prisma.DbNull }, ...SERVED }, select: { sha256: true, size: true } });
+  const pending = shuffled(await prisma.artifact.findMany({ where: { blocks: { equals: Prisma.DbNull }, ...SERVED }, select: { sha256: true, size: true } }));
   if (pending.length === 0) return { artifacts: 0, models: 0 };
   log.info({ artifacts: pending.length }, 'adding block digests to stored artifacts');
   let artifacts = 0;
@@ -36,6 +39,8 @@ export async function backfillBlockDigests(deps: BackfillDeps, signal?: AbortSig
   for (const { sha256, size } of pending) {
     if (signal?.aborted) break;
     try {
+      // Another replica may have done it since the list was read.
+      if ((await prisma.artifact.count({ where: { sha256, blocks: { equals: Prisma.DbNull } } })) === 0) continue;
       const stream = await blobs.read(sha256);
       const blocks = await blockDigestsOfStream(signal ? addAbortSignal(signal, stream) : stream, Number(size), sha256);
       const done = await prisma.$transaction(async (tx) => {
@@ -64,4 +69,13 @@ export async function backfillBlockDigests(deps: BackfillDeps, signal?: AbortSig
   }
   log.info({ artifacts, models: models.size }, 'added block digests to stored artifacts');
   return { artifacts, models: models.size };
+}
+
+/** `items` in random order (Fisher–Yates). */
+function shuffled<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
 }
