@@ -79,7 +79,7 @@ export const MIN_BLOCK_BYTES = 1024 * 1024;
 export const BlockDigests = Type.Object({
   size: Type.Integer({ description: 'Bytes per block, a power of two; the last block may be shorter.' }),
   sha256: Type.Array(Type.String(), { description: 'Hex SHA-256 of each block, in order: ceil(artifact size / block size) of them.' }),
-}, { description: 'Sent to devices whose capabilities.features list "block-digests", for artifacts of more than one block.' });
+}, { description: 'Sent to devices whose capabilities.features list "block-digests", for artifacts of more than one block, once per artifact: on the first candidate with its bytes (a later one, on another backend, leaves them out).' });
 export type BlockDigests = Static<typeof BlockDigests>;
 
 /** One servable choice for this device: a variant on a backend. */

@@ -181,6 +181,11 @@ describe('block digests', () => {
     const expected = [0, 1, 2].map((i) => sha(bytes.subarray(i * 1024 * 1024, Math.min((i + 1) * 1024 * 1024, bytes.length))));
     expect(bytes.length).toBeGreaterThan(2 * 1024 * 1024);
     expect(c.blocks?.sha256).toEqual(expected);
+    // Listed once: the same bytes on a second backend leave them out.
+    const twice = (await manifestOf('blocks', device({ capabilities: { backends: ['webgpu', 'wasm'], features: ['block-digests'] } }))).candidates;
+    const same = twice.filter((x) => x.sha256 === artifact);
+    expect(same.map((x) => x.backend)).toEqual(['webgpu', 'wasm']);
+    expect(same.map((x) => x.blocks?.sha256)).toEqual([expected, undefined]);
     // Devices that do not check blocks get no list.
     expect((await manifestOf('blocks', device())).candidates[0]!.blocks).toBeUndefined();
     // An artifact of one block has no list: its digest would be the artifact's SHA-256 again.

@@ -576,6 +576,21 @@ describe('attacks: each refused with its own error, the previous good model stil
     await expectRefused(w, IntegrityError, 'integrity_mismatch');
   });
 
+  it('checks the blocks of a candidate whose digests an earlier candidate with the same bytes listed (manifests list them once)', async () => {
+    const digested: number[] = [];
+    const w = await world({ blockSha256: async (b) => (digested.push(b.byteLength), sha256Of(b)) });
+    const bytes = modelBytes(200_000, 3);
+    const block = 64 * 1024;
+    const blocks = { size: block, sha256: [0, 1, 2, 3].map((i) => sha256Of(bytes.subarray(i * block, (i + 1) * block))) };
+    // The first candidate (WebGPU, which this device lacks) lists them; the second, the same bytes on wasm, does not.
+    await w.server.publish('digits', [bytes, bytes], {}, (c, i) => (i === 0 ? { ...c, backend: 'webgpu', blocks } : c));
+    const ferry = w.client();
+    const model = await ferry.getModel('digits', { policy: 'latest' });
+    expect(model.backend).toBe('wasm');
+    expect(digested).toEqual([block, block, block, 200_000 - 3 * block]);
+    await ferry.close();
+  });
+
   it('block digests that match bytes other than the SHA-256 says (a server error): the model runs, is never cached, and is reported', async () => {
     const digested: number[] = [];
     const w = await world({ blockSha256: async (b) => (digested.push(b.byteLength), sha256Of(b)) });

@@ -1012,7 +1012,8 @@ class FerryClient implements Ferry {
         const result = await this.downloader.download({
           url,
           headers: this.api.headersFor(url),
-          expected: { size: candidate.size, sha256: candidate.sha256, blocks: candidate.blocks },
+          // Listed once per artifact, on the first candidate with its bytes.
+          expected: { size: candidate.size, sha256: candidate.sha256, blocks: candidate.blocks ?? p.candidates.find((c) => c.sha256 === candidate.sha256 && c.blocks)?.blocks },
           model: p.model,
           variant: candidate.variant,
           signal: controller.signal,
