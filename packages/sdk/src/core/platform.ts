@@ -169,6 +169,15 @@ export interface Platform {
   monotonic(): number;
   /** Probes the device; called once per client, the result is frozen. */
   probeCapabilities(options?: ProbeOptions): Promise<Capabilities>;
+  /**
+   * Optional, where probing takes a while: what {@link probeCapabilities} may find, known at
+   * once. Every backend and feature the probe may find must be in it (one it cannot rule out
+   * yet is listed); values it cannot know yet are left out. A device's first resolve describes
+   * it so instead of waiting for the probe: the browser's WebGPU adapter request took 20–50 ms
+   * on a page's first ask in Chromium here. The server then lists candidates for at least what
+   * the device has, and the SDK picks among them with the probe's answer, as always.
+   */
+  provisionalCapabilities?(options?: ProbeOptions): Capabilities;
   /** Opens the persistent stores (falling back to memory if nothing persistent works). */
   openStorage(options: StorageOptions): Promise<PlatformStorage>;
   /**

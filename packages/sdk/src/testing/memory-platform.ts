@@ -15,7 +15,13 @@ export interface MemoryPlatformOptions {
   quickStore?: Map<string, string>;
   /** Opening the storage waits for this (a slow IndexedDB). */
   storageOpens?: Promise<unknown>;
+  /** The probe answers once this settles (a slow WebGPU adapter request). */
+  probeAnswers?: Promise<unknown>;
+  /** Provisional capabilities ({@link Platform.provisionalCapabilities}), as a browser has. */
+  provisional?: Partial<Capabilities>;
 }
+
+const PROBED: Capabilities = { platform: 'node', os: 'test-os', backends: ['wasm'], features: ['wasm-simd'], formats: ['onnx'], memoryMB: 4096, cores: 2 };
 
 /**
  * The platform adapter the core's tests use: no browser, no Node API. It proves the core needs
@@ -37,17 +43,10 @@ export function createMemoryPlatform(options: MemoryPlatformOptions): Platform &
     monotonic: () => performance.now(),
     async probeCapabilities() {
       state.probes++;
-      return {
-        platform: 'node',
-        os: 'test-os',
-        backends: ['wasm'],
-        features: ['wasm-simd'],
-        formats: ['onnx'],
-        memoryMB: 4096,
-        cores: 2,
-        ...options.capabilities,
-      };
+      await options.probeAnswers;
+      return { ...PROBED, ...options.capabilities };
     },
+    ...(options.provisional ? { provisionalCapabilities: () => ({ ...PROBED, ...options.provisional }) } : {}),
     async openStorage() {
       await options.storageOpens;
       return storage;

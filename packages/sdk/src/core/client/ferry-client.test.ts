@@ -34,6 +34,7 @@ async function world(
     network?: NetworkState;
     blockSha256?: (bytes: Uint8Array) => Promise<string>;
     quickStore?: Map<string, string>;
+    provisional?: Partial<Capabilities>;
   } = {},
 ) {
   const signer = await createTestSigner();
@@ -42,7 +43,12 @@ async function world(
   const runtime = createFakeRuntime(options.runtime);
   const platforms: ReturnType<typeof createMemoryPlatform>[] = [];
   /** A client on this device; each call is an app (re)start sharing the storage. */
-  const client = ({ storageOpens, noQuickStore, ...extra }: Partial<FerryOptions> & { storage?: PlatformStorage; storageOpens?: Promise<unknown>; noQuickStore?: boolean } = {}) => {
+  const client = ({
+    storageOpens,
+    probeAnswers,
+    noQuickStore,
+    ...extra
+  }: Partial<FerryOptions> & { storage?: PlatformStorage; storageOpens?: Promise<unknown>; probeAnswers?: Promise<unknown>; noQuickStore?: boolean } = {}) => {
     const platform = createMemoryPlatform({
       fetch: server.fetch,
       storage: extra.storage ?? storage,
@@ -51,6 +57,8 @@ async function world(
       blockSha256: options.blockSha256,
       quickStore: noQuickStore ? undefined : options.quickStore,
       storageOpens,
+      probeAnswers,
+      provisional: options.provisional,
     });
     platforms.push(platform);
     return createFerry({
@@ -249,6 +257,29 @@ describe('first start, on a platform with a quick store (localStorage)', () => {
     expect(again.source).toBe('cache');
     expect(w.server.resolveBodies[1]).toMatchObject({ device: { id }, cached: { version: 1, release: 1 } });
     expect(w.artifactRequests()).toBe(1);
+  });
+
+  it('does not wait for a slow probe: the resolve describes what the device may have, and the load picks with what the probe found', async () => {
+    const quick = new Map<string, string>();
+    // A browser with navigator.gpu whose adapter request answers late, and null: no WebGPU after all.
+    const w = await world({ quickStore: quick, provisional: { backends: ['webgpu', 'wasm'], features: ['shader-f16', 'wasm-simd'] } });
+    const [gpu, cpu] = [modelBytes(2000, 3), modelBytes(3000, 5)];
+    await w.server.publish('digits', [gpu, cpu], {}, (c, i) => (i === 0 ? { ...c, backend: 'webgpu', requires: { ...c.requires, backends: ['webgpu'], features: ['shader-f16'] } } : c));
+    let answer!: () => void;
+    const ferry = w.client({ probeAnswers: new Promise<void>((resolve) => (answer = resolve)) });
+    const loading = ferry.getModel('digits', { policy: 'latest' });
+    await vi.waitFor(() => expect(w.resolveRequests()).toBe(1));
+    expect(w.server.resolveBodies[0]!.device.capabilities).toMatchObject({ backends: ['webgpu', 'wasm'], features: ['shader-f16', 'wasm-simd'] });
+    expect(w.artifactRequests()).toBe(0);
+    answer();
+    const model = await loading;
+    expect(model).toMatchObject({ backend: 'wasm', sha256: sha256Of(cpu) });
+    expect(model.failures.map((f) => f.reason)).toEqual(['backend "webgpu" is not available here']);
+    expect(w.artifactRequests()).toBe(1);
+    await ferry.close();
+    // Later starts (not first ones) describe the device as probed.
+    await w.client().getModel('digits', { policy: 'latest' });
+    expect(w.server.resolveBodies[1]!.device.capabilities).toMatchObject({ backends: ['wasm'], features: ['wasm-simd'] });
   });
 
   it('a quick store emptied while the cache kept its install id: the answer for the new id is dropped unused, and the load resolves under the kept one', async () => {

@@ -313,6 +313,14 @@ class FerryClient implements Ferry {
     return this.keyRing!;
   }
 
+  private provisionalCaps(): Promise<Capabilities> {
+    try {
+      return Promise.resolve(this.platform.provisionalCapabilities!({ runtimeSupports: (backend) => this.runtime.supports(backend) }));
+    } catch {
+      return this.capabilities();
+    }
+  }
+
   capabilities(): Promise<Readonly<Capabilities>> {
     this.caps ??= this.platform
       .probeCapabilities({ runtimeSupports: (backend) => this.runtime.supports(backend) })
@@ -343,9 +351,14 @@ class FerryClient implements Ferry {
     this.report({ type: isVerificationError(err) ? 'verify_failure' : 'error', model, code, message: messageOf(err), ...extra });
   }
 
-  /** The device description of resolve requests; `installId` when it is known before the cache is open. */
-  private async device(installId?: string): Promise<Device> {
-    const [caps, id] = await Promise.all([this.capabilities(), installId ?? this.ready.then((r) => r.installId)]);
+  /**
+   * The device description of resolve requests; `installId` when it is known before the cache is
+   * open. `provisional`: while the probe runs, the platform's provisional capabilities (a superset)
+   * describe the device instead of waiting for it ({@link Platform.provisionalCapabilities}).
+   */
+  private async device(installId?: string, provisional = false): Promise<Device> {
+    const probing = provisional && !this.capsKnown && this.platform.provisionalCapabilities ? this.provisionalCaps() : this.capabilities();
+    const [caps, id] = await Promise.all([probing, installId ?? this.ready.then((r) => r.installId)]);
     const app = this.options.app ?? {};
     return {
       id,
@@ -417,7 +430,7 @@ class FerryClient implements Ferry {
     void sameId.then((same) => same || stop());
     let settle: (load: LoadOptions | null) => void = () => undefined;
     const owner = new Promise<LoadOptions | null>((resolve) => (settle = resolve));
-    const manifest = this.resolveManifest(name, undefined, { signal: controller.signal, speculate: { options, owner }, installId: quick.id, valid: sameId }).then(
+    const manifest = this.resolveManifest(name, undefined, { signal: controller.signal, speculate: { options, owner }, installId: quick.id, valid: sameId, provisional: true }).then(
       (m) => m ?? undefined,
       (err: unknown) => {
         if (err instanceof AnswerDropped) return undefined;
@@ -519,6 +532,11 @@ class FerryClient implements Ferry {
       /** The install id, known before the cache is open ({@link earlyResolve}). */
       installId?: string;
       /**
+       * Nothing is cached ({@link earlyResolve}): the device may be described by what the probe may
+       * find, not waiting for it (the manifest then lists candidates for at least what it has).
+       */
+      provisional?: boolean;
+      /**
        * False when the answer turns out not to be usable ({@link earlyResolve}: the install id was
        * not the device's): it is then dropped before it is checked, used or reported, with
        * {@link AnswerDropped}.
@@ -530,7 +548,7 @@ class FerryClient implements Ferry {
     const started = this.platform.monotonic();
     // A download may follow: its hasher (WebAssembly, where the platform has no native one) compiles during the round trip.
     if (!this.platform.createSha256) void preloadStreamingSha256();
-    const request: ResolveRequest = { model: name, device: await this.device(how.installId) };
+    const request: ResolveRequest = { model: name, device: await this.device(how.installId, how.provisional) };
     // A download started ahead asks the cache's index first: it is read during the round trip
     // (listing OPFS or IndexedDB took ~1.7 ms of a cold load in Chromium here when it waited).
     if (speculate) void this.opened.then(({ cache }) => cache.preloadIndex(), () => undefined);

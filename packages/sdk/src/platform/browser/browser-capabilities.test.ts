@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { probeBrowserCapabilities, WEBGPU_PROBE_MS } from './browser-capabilities.js';
+import { probeBrowserCapabilities, provisionalBrowserCapabilities, WEBGPU_PROBE_MS } from './browser-capabilities.js';
 
 // The probe reads `navigator`: each test gives it one (Chromium's own probes run in browser.test.ts).
 function withNavigator(nav: Record<string, unknown>) {
@@ -48,5 +48,35 @@ describe('probeBrowserCapabilities: WebGPU', () => {
     const probing = probeBrowserCapabilities();
     await vi.advanceTimersByTimeAsync(WEBGPU_PROBE_MS / 2);
     expect((await probing).backends).toEqual(['webgpu', 'wasm']);
+  });
+});
+
+describe('provisionalBrowserCapabilities', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('lists WebGPU and shader-f16 wherever navigator.gpu exists, without asking for an adapter', () => {
+    const requestAdapter = vi.fn(async () => null);
+    withNavigator({ gpu: { requestAdapter }, deviceMemory: 8, storage: { estimate: vi.fn() } });
+    const caps = provisionalBrowserCapabilities();
+    expect(caps.backends).toEqual(['webgpu', 'wasm']);
+    expect(caps.features).toContain('shader-f16');
+    expect(caps.memoryMB).toBe(8192);
+    expect(caps.storageMB).toBeUndefined();
+    expect(requestAdapter).not.toHaveBeenCalled();
+  });
+
+  it('is a superset of what the probe then finds', async () => {
+    for (const gpu of [undefined, { requestAdapter: async () => null }, { requestAdapter: async () => adapter([]) }, { requestAdapter: async () => adapter(['shader-f16']) }]) {
+      withNavigator(gpu ? { gpu } : {});
+      const provisional = provisionalBrowserCapabilities();
+      const probed = await probeBrowserCapabilities();
+      expect(provisional.backends).toEqual(expect.arrayContaining([...probed.backends]));
+      expect(provisional.features).toEqual(expect.arrayContaining([...probed.features]));
+    }
+  });
+
+  it('leaves out the backends the runtime cannot use', () => {
+    withNavigator({ gpu: { requestAdapter: async () => adapter([]) } });
+    expect(provisionalBrowserCapabilities({ runtimeSupports: (b) => b === 'wasm' }).backends).toEqual(['wasm']);
   });
 });

@@ -67,32 +67,63 @@ function runtimeOf(nav: NavigatorExtras): Capabilities['runtime'] {
   return { name: m[1] === 'Version' ? 'safari' : m[1]!.toLowerCase(), version: m[2]! };
 }
 
+/** What the probes found, or (provisionally) what they may find. */
+interface Probed {
+  gpu: { available: boolean; shaderF16: boolean };
+  webgl: boolean;
+  estimate: { quota?: number; usage?: number } | undefined;
+}
+
 /**
  * Probes the browser: WebGPU (and shader-f16), WebNN, WebGL2, wasm SIMD/threads, memory, cores,
  * storage. WebGPU and WebGL2 are probed only when the runtime can use them (`options.runtimeSupports`).
  */
 export async function probeBrowserCapabilities(options: ProbeOptions = {}): Promise<Capabilities> {
-  const nav = (typeof navigator === 'undefined' ? {} : navigator) as NavigatorExtras;
+  const nav = navigatorOf();
   const wanted = (backend: string) => options.runtimeSupports?.(backend) ?? true;
   const probes = Promise.all([
     wanted('webgpu') ? probeWebGpu(nav) : { available: false, shaderF16: false },
     nav.storage?.estimate?.().catch(() => undefined) ?? Promise.resolve(undefined),
   ]);
   // Validating the feature modules takes ~0.6 ms in Chromium here: done while the probes above are answered.
-  const wasm = wasmFeatures();
+  wasmFeaturesOnce();
   const [gpu, estimate] = await probes;
+  return describe(nav, { gpu, webgl: wanted('webgl') && probeWebGl2(), estimate });
+}
+
+/**
+ * What {@link probeBrowserCapabilities} may find, at once: WebGPU and shader-f16 wherever
+ * `navigator.gpu` exists (the adapter request decides), WebGL2 wherever the API exists (a context
+ * decides), no storage estimate.
+ */
+export function provisionalBrowserCapabilities(options: ProbeOptions = {}): Capabilities {
+  const nav = navigatorOf();
+  const wanted = (backend: string) => options.runtimeSupports?.(backend) ?? true;
+  const gpu = Boolean(nav.gpu) && wanted('webgpu');
+  const webgl = wanted('webgl') && typeof (globalThis as { WebGL2RenderingContext?: unknown }).WebGL2RenderingContext !== 'undefined';
+  return describe(nav, { gpu: { available: gpu, shaderF16: gpu }, webgl, estimate: undefined });
+}
+
+const navigatorOf = () => (typeof navigator === 'undefined' ? {} : navigator) as NavigatorExtras;
+
+/** The same for the page's whole life; validated once. */
+let wasm: { simd: boolean; threads: boolean } | undefined;
+const wasmFeaturesOnce = () => (wasm ??= wasmFeatures());
+
+function describe(nav: NavigatorExtras, { gpu, webgl, estimate }: Probed): Capabilities {
+  const { simd, threads } = wasmFeaturesOnce();
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
   const backends = [
     ...(gpu.available ? ['webgpu'] : []),
     ...(nav.ml ? ['webnn'] : []),
-    ...(wanted('webgl') && probeWebGl2() ? ['webgl'] : []),
+    ...(webgl ? ['webgl'] : []),
     ...(typeof WebAssembly !== 'undefined' ? ['wasm'] : []),
   ];
   const features = [
     ...(gpu.shaderF16 ? ['shader-f16'] : []),
-    ...(wasm.simd ? ['wasm-simd'] : []),
+    ...(simd ? ['wasm-simd'] : []),
     // Threads need SharedArrayBuffer, which browsers only give to cross-origin isolated pages.
-    ...(wasm.threads && isolated ? ['wasm-threads'] : []),
+    ...(threads && isolated ? ['wasm-threads'] : []),
   ];
   const free = estimate?.quota !== undefined ? Math.max(0, estimate.quota - (estimate.usage ?? 0)) / MB : undefined;
   return {

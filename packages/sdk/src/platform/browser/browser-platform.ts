@@ -2,7 +2,7 @@ import { MemoryArtifactStore, MemoryMetaStore } from '../../core/cache/memory-st
 import type { OrtModule } from '../../core/inference/ort-types.js';
 import type { NetworkState, Pixels, Platform, PlatformStorage, QuickStore, StorageOptions } from '../../core/platform.js';
 import { webCryptoSha256 } from '../../core/hash/sha256.js';
-import { probeBrowserCapabilities } from './browser-capabilities.js';
+import { probeBrowserCapabilities, provisionalBrowserCapabilities } from './browser-capabilities.js';
 import { IndexedDbArtifactStore, IndexedDbMetaStore, openFerryDatabase } from './idb-storage.js';
 import { OpfsArtifactStore, opfsDirectory, opfsWritable } from './opfs-storage.js';
 
@@ -118,6 +118,7 @@ export function createBrowserPlatform(options: BrowserPlatformOptions = {}): Pla
     now: () => Date.now(),
     monotonic: () => performance.now(),
     probeCapabilities: probeBrowserCapabilities,
+    provisionalCapabilities: provisionalBrowserCapabilities,
     ...(blockSha256 ? { blockSha256 } : {}),
     openStorage: (storage) => openStorage(options.storage ?? 'auto', storage),
     openQuickStore: (storage) => openQuickStore(options.storage ?? 'auto', storage),
