@@ -546,8 +546,6 @@ class FerryClient implements Ferry {
   ): Promise<VerifiedManifest | null> {
     const { signal, speculate } = how;
     const started = this.platform.monotonic();
-    // A download may follow: its hasher (WebAssembly, where the platform has no native one) compiles during the round trip.
-    if (!this.platform.createSha256) void preloadStreamingSha256();
     const request: ResolveRequest = { model: name, device: await this.device(how.installId, how.provisional) };
     // A download started ahead asks the cache's index first: it is read during the round trip
     // (listing OPFS or IndexedDB took ~1.7 ms of a cold load in Chromium here when it waited).
@@ -561,7 +559,11 @@ class FerryClient implements Ferry {
     }
     let jws: string | null;
     try {
-      jws = await this.api.resolve(request, signal);
+      const answer = this.api.resolve(request, signal);
+      // A download may follow: its hasher (WebAssembly, where the platform has no native one)
+      // compiles during the round trip, once the request is on its way.
+      if (!this.platform.createSha256) void preloadStreamingSha256();
+      jws = await answer;
     } catch (err) {
       if (how.valid && !(await how.valid)) throw new AnswerDropped();
       this.reportFailure(name, err);

@@ -21,6 +21,16 @@ describe('probeBrowserCapabilities: WebGPU', () => {
     expect(caps.features).toContain('shader-f16');
   });
 
+  it("asks for the adapter in a task of its own, not in the caller's (a page's first ask blocks its main thread)", async () => {
+    const requestAdapter = vi.fn(async () => adapter([]));
+    withNavigator({ gpu: { requestAdapter } });
+    const probing = probeBrowserCapabilities();
+    await Promise.resolve();
+    expect(requestAdapter).not.toHaveBeenCalled();
+    expect((await probing).backends).toEqual(['webgpu', 'wasm']);
+    expect(requestAdapter).toHaveBeenCalledTimes(1);
+  });
+
   it('leaves webgpu out when there is no adapter, or asking for one fails', async () => {
     for (const requestAdapter of [async () => null, async () => Promise.reject(new Error('GPU process lost'))]) {
       withNavigator({ gpu: { requestAdapter } });

@@ -71,6 +71,7 @@ function runtimeOf(nav: NavigatorExtras): Capabilities['runtime'] {
 interface Probed {
   gpu: { available: boolean; shaderF16: boolean };
   webgl: boolean;
+  wasm: { simd: boolean; threads: boolean };
   estimate: { quota?: number; usage?: number } | undefined;
 }
 
@@ -79,6 +80,11 @@ interface Probed {
  * storage. WebGPU and WebGL2 are probed only when the runtime can use them (`options.runtimeSupports`).
  */
 export async function probeBrowserCapabilities(options: ProbeOptions = {}): Promise<Capabilities> {
+  // A page's first `requestAdapter` call blocks its main thread while it is made (13–26 ms in
+  // Chromium here, before its promise even exists), and the first storage estimate and wasm
+  // validation 0.5–6 ms more: asked in a task of their own, after the caller's, so that a first
+  // resolve (sent with the provisional description) is on its way first.
+  await new Promise((resolve) => setTimeout(resolve, 0));
   const nav = navigatorOf();
   const wanted = (backend: string) => options.runtimeSupports?.(backend) ?? true;
   const probes = Promise.all([
@@ -86,32 +92,30 @@ export async function probeBrowserCapabilities(options: ProbeOptions = {}): Prom
     nav.storage?.estimate?.().catch(() => undefined) ?? Promise.resolve(undefined),
   ]);
   // Validating the feature modules takes ~0.6 ms in Chromium here: done while the probes above are answered.
-  wasmFeaturesOnce();
+  const wasm = wasmFeatures();
   const [gpu, estimate] = await probes;
-  return describe(nav, { gpu, webgl: wanted('webgl') && probeWebGl2(), estimate });
+  return describe(nav, { gpu, webgl: wanted('webgl') && probeWebGl2(), wasm, estimate });
 }
 
 /**
- * What {@link probeBrowserCapabilities} may find, at once: WebGPU and shader-f16 wherever
- * `navigator.gpu` exists (the adapter request decides), WebGL2 wherever the API exists (a context
- * decides), no storage estimate.
+ * What {@link probeBrowserCapabilities} may find, at once and without calling anything that
+ * blocks: WebGPU and shader-f16 wherever `navigator.gpu` exists (the adapter request decides),
+ * WebGL2 wherever the API exists (a context decides), wasm SIMD wherever wasm does and threads
+ * wherever SharedArrayBuffer is given (validation decides), no storage estimate.
  */
 export function provisionalBrowserCapabilities(options: ProbeOptions = {}): Capabilities {
   const nav = navigatorOf();
   const wanted = (backend: string) => options.runtimeSupports?.(backend) ?? true;
   const gpu = Boolean(nav.gpu) && wanted('webgpu');
   const webgl = wanted('webgl') && typeof (globalThis as { WebGL2RenderingContext?: unknown }).WebGL2RenderingContext !== 'undefined';
-  return describe(nav, { gpu: { available: gpu, shaderF16: gpu }, webgl, estimate: undefined });
+  const wasm = typeof WebAssembly !== 'undefined';
+  return describe(nav, { gpu: { available: gpu, shaderF16: gpu }, webgl, wasm: { simd: wasm, threads: wasm && typeof SharedArrayBuffer !== 'undefined' }, estimate: undefined });
 }
 
 const navigatorOf = () => (typeof navigator === 'undefined' ? {} : navigator) as NavigatorExtras;
 
-/** The same for the page's whole life; validated once. */
-let wasm: { simd: boolean; threads: boolean } | undefined;
-const wasmFeaturesOnce = () => (wasm ??= wasmFeatures());
-
-function describe(nav: NavigatorExtras, { gpu, webgl, estimate }: Probed): Capabilities {
-  const { simd, threads } = wasmFeaturesOnce();
+function describe(nav: NavigatorExtras, { gpu, webgl, wasm, estimate }: Probed): Capabilities {
+  const { simd, threads } = wasm;
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
   const backends = [
     ...(gpu.available ? ['webgpu'] : []),
