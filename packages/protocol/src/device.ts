@@ -64,18 +64,18 @@ export type ResolveResponse = Static<typeof ResolveResponse>;
 export const PRECISIONS = ['fp32', 'fp16', 'int8', 'mixed', 'unknown'] as const;
 export type Precision = (typeof PRECISIONS)[number];
 
-/**
- * SHA-256 of each consecutive block of an artifact's (decoded) bytes. A device checks each block
- * with a one-shot digest as soon as it has arrived (WebCrypto, off the page's main thread) instead
- * of one incremental SHA-256 on its main thread; signed with the rest of the manifest, the list
- * commits to the bytes as the artifact's own SHA-256 does.
- */
 /** The device feature that asks for {@link BlockDigests} in manifests (an SDK that checks blocks; not something a device runs). */
 export const BLOCK_DIGESTS_FEATURE = 'block-digests';
 
 /** The smallest block: an artifact of up to this many bytes is one block, whose digest is the artifact's SHA-256 (manifests leave its list out). */
 export const MIN_BLOCK_BYTES = 1024 * 1024;
 
+/**
+ * SHA-256 of each consecutive block of an artifact's (decoded) bytes. A device checks each block
+ * with a one-shot digest as soon as it has arrived (WebCrypto, off the page's main thread) instead
+ * of one incremental SHA-256 on its main thread; signed with the rest of the manifest, the list
+ * commits to the bytes as the artifact's own SHA-256 does.
+ */
 export const BlockDigests = Type.Object({
   size: Type.Integer({ description: 'Bytes per block, a power of two; the last block may be shorter.' }),
   sha256: Type.Array(Type.String(), { description: 'Hex SHA-256 of each block, in order: ceil(artifact size / block size) of them.' }),

@@ -19,7 +19,7 @@ import {
 import type { Capabilities, NetworkState, PlatformStorage } from '../platform.js';
 import { createFakeRuntime, type FakeRuntimeOptions } from '../../testing/fake-runtime.js';
 import { FakeFerryServer, sha256Of } from '../../testing/fake-server.js';
-import { createTestSigner, testManifest } from '../../testing/manifest-signer.js';
+import { createTestSigner, testCandidate, testManifest } from '../../testing/manifest-signer.js';
 import { createMemoryPlatform } from '../../testing/memory-platform.js';
 import { createFerry } from './ferry-client.js';
 import type { FerryOptions, GetModelOptions } from './public-types.js';
@@ -277,9 +277,52 @@ describe('first start, on a platform with a quick store (localStorage)', () => {
     expect(model.failures.map((f) => f.reason)).toEqual(['backend "webgpu" is not available here']);
     expect(w.artifactRequests()).toBe(1);
     await ferry.close();
+    // What the device lacked is not kept as a failure of the release (a later start may have WebGPU).
+    expect(await w.storage.meta.get('installed/digits')).toMatchObject({ failures: [] });
     // Later starts (not first ones) describe the device as probed.
     await w.client().getModel('digits', { policy: 'latest' });
     expect(w.server.resolveBodies[1]!.device.capabilities).toMatchObject({ backends: ['wasm'], features: ['wasm-simd'] });
+  });
+
+  it('an early answer of which nothing runs here (a version for the WebGPU the device turned out not to have): resolved again, as probed', async () => {
+    const quick = new Map<string, string>();
+    const w = await world({ quickStore: quick, provisional: { backends: ['webgpu', 'wasm'], features: ['shader-f16', 'wasm-simd'] } });
+    const cpu = modelBytes(3000, 5);
+    await w.server.publish('digits', cpu);
+    // The server's answer to the provisional description: a newer version with a WebGPU variant only, same release.
+    const gpu = modelBytes(2000, 3);
+    w.server.artifacts.set(sha256Of(gpu), gpu);
+    const gpuOnly = testManifest({ model: 'digits', release: 1, version: 2, candidates: [{ ...testCandidate(sha256Of(gpu), gpu.byteLength), backend: 'webgpu' }] });
+    w.server.nextManifest = await w.signer.sign(gpuOnly);
+    const ferry = w.client();
+    const model = await ferry.getModel('digits', { policy: 'latest' });
+    expect(model).toMatchObject({ version: 1, backend: 'wasm', sha256: sha256Of(cpu) });
+    expect(w.resolveRequests()).toBe(2);
+    expect(w.server.resolveBodies[1]!.device.capabilities).toMatchObject({ backends: ['wasm'] });
+    expect(w.artifactRequests()).toBe(1);
+    await ferry.close();
+  });
+
+  it('close() while a first start checks its manifest stops the download started ahead', async () => {
+    const quick = new Map<string, string>();
+    const w = await world({ quickStore: quick });
+    await w.server.publish('digits', modelBytes(30_000));
+    let releaseKeys!: () => void;
+    w.server.keysHeld = new Promise<void>((resolve) => (releaseKeys = resolve));
+    w.server.faults.hold = { bytes: 8192, until: new Promise(() => undefined) }; // in flight until stopped
+    const signals: AbortSignal[] = [];
+    const fetch: typeof globalThis.fetch = (input, init) => {
+      if (String(input instanceof Request ? input.url : input).includes('/v1/artifacts/') && init?.signal) signals.push(init.signal);
+      return w.server.fetch(input, init);
+    };
+    const ferry = w.client({ trustedKeys: undefined, jwksUrl: '/v1/keys', fetch });
+    const loading = ferry.getModel('digits', { policy: 'latest' }).catch((err: unknown) => err);
+    await vi.waitFor(() => expect(signals).toHaveLength(1));
+    const closing = ferry.close();
+    releaseKeys();
+    await closing;
+    expect(await loading).toBeInstanceOf(FerryError);
+    expect(signals[0]!.aborted).toBe(true);
   });
 
   it('a quick store emptied while the cache kept its install id: the answer for the new id is dropped unused, and the load resolves under the kept one', async () => {
@@ -811,6 +854,39 @@ describe('keys from a JWKS URL', () => {
     expect(w.artifactRequests() - before).toBe(1);
     const events = await sentEvents(w, ferry);
     expect(events.filter((e) => e.type === 'verify_failure' || e.type === 'error')).toEqual([]);
+    await ferry.close();
+  });
+
+  it('a load that joined a download started ahead of a manifest that then fails its check downloads the bytes again, on its own manifest', async () => {
+    const w = await world();
+    const bytes = modelBytes(30_000);
+    await w.server.publish('letters', modelBytes(800, 3));
+    const ferry = w.client({ trustedKeys: undefined, jwksUrl: '/v1/keys' });
+    await ferry.getModel('letters', { policy: 'latest' });
+    const before = w.artifactRequests();
+    // Digits comes signed by a key the server never publishes (a forgery), checked once the keys are refetched (held).
+    const forger = await createTestSigner();
+    w.server.nextManifest = await forger.sign((await w.server.publish('digits', bytes)).payload);
+    let releaseKeys!: () => void;
+    w.server.keysHeld = new Promise<void>((resolve) => (releaseKeys = resolve));
+    let releaseBytes!: () => void;
+    w.server.faults.hold = { bytes: 8192, until: new Promise<void>((resolve) => (releaseBytes = resolve)) };
+    const aborted = new AbortController();
+    const first = ferry.getModel('digits', { policy: 'latest', signal: aborted.signal }).catch((err: unknown) => err);
+    await vi.waitFor(() => expect(w.artifactRequests() - before).toBe(1));
+    await w.server.publish('letters', bytes);
+    const resolved = w.resolveRequests();
+    const second = ferry.getModel('letters', { policy: 'latest' });
+    await vi.waitFor(() => expect(w.resolveRequests()).toBe(resolved + 1));
+    await new Promise((r) => setTimeout(r, 50)); // it verifies its manifest and joins
+    aborted.abort();
+    expect(await first).toBeInstanceOf(DownloadAbortedError);
+    w.server.faults.hold = undefined;
+    releaseKeys();
+    releaseBytes();
+    expect(await second).toMatchObject({ name: 'letters', sha256: sha256Of(bytes), source: 'network' });
+    // The first download was dropped with the forged manifest; the bytes came again.
+    expect(w.artifactRequests() - before).toBe(2);
     await ferry.close();
   });
 

@@ -99,6 +99,9 @@ interface Speculation {
 /** The answer of an early resolve for an install id that turned out not to be the device's. */
 class AnswerDropped extends Error {}
 
+/** A download started ahead of a manifest that then failed its check ({@link FerryClient.speculate}). */
+class RefusedAhead extends DownloadAbortedError {}
+
 const isInstallId = (id: unknown): id is string => typeof id === 'string' && id.length >= 8 && id.length <= 128;
 
 /** Why a candidate cannot be used here before anything is downloaded; null when it can. */
@@ -146,6 +149,8 @@ class FerryClient implements Ferry {
   private readonly closing = new AbortController();
   /** Downloads under way, by SHA-256: every load that needs the same bytes joins the one download. */
   private readonly downloads = new Map<string, SharedDownload>();
+  /** Failures that say what the device or the network is now, not how a candidate behaved ({@link installedRecord}). */
+  private readonly situational = new WeakSet<CandidateFailure>();
   /** Downloads started before their manifest was verified (see {@link speculate}), by SHA-256, for the load that follows. */
   private readonly speculative = new Map<string, { owner: object; download: Promise<Download> }>();
   /** The durable write of each accepted manifest's release (see {@link ModelCache.acceptRelease}). */
@@ -582,7 +587,8 @@ class FerryClient implements Ferry {
     try {
       manifest = await this.acceptManifest(untilAborted(verifying, signal), name);
     } catch (err) {
-      if (signal?.aborted) speculation?.orphan(verifying);
+      // The caller gave up: loads that joined the download keep it (a closing client stops it).
+      if (signal?.aborted && !this.closing.signal.aborted) speculation?.orphan(verifying);
       else speculation?.cancel();
       throw err;
     }
@@ -659,7 +665,7 @@ class FerryClient implements Ferry {
     };
     const cancel = () => {
       controller.abort();
-      refuse(new DownloadAbortedError('the manifest did not verify', { model: name }));
+      refuse(new RefusedAhead('the manifest did not verify', { model: name }));
       forget();
     };
     const stop = () => {
@@ -697,7 +703,7 @@ class FerryClient implements Ferry {
     let manifest: VerifiedManifest | null;
     try {
       early?.decide(options);
-      manifest = (await early?.manifest) ?? (await this.resolveManifest(name, allowNotModified ? fallback : undefined, { signal: options.signal, speculate: { options } }));
+      manifest = (await this.runnableHere(await early?.manifest)) ?? (await this.resolveManifest(name, allowNotModified ? fallback : undefined, { signal: options.signal, speculate: { options } }));
     } catch (err) {
       if (fallback && isTransientError(err)) return this.openFallback(fallback, err);
       throw err;
@@ -715,6 +721,19 @@ class FerryClient implements Ferry {
       // A download started ahead that this load did not take (it writes nothing ahead: just forget it).
       for (const c of manifest.payload.candidates) if (this.speculative.get(c.sha256)?.owner === options) this.speculative.delete(c.sha256);
     }
+  }
+
+  /**
+   * `manifest` (an early resolve's, sent with the provisional description of the device) if one of
+   * its candidates could run here; else undefined, and the load resolves again with what the probe
+   * found. The server picks the version by the device's description (a version none of whose
+   * variants fits is passed over for an older one), so a description claiming WebGPU the device
+   * turns out not to have can bring a version it cannot run at all.
+   */
+  private async runnableHere(manifest: VerifiedManifest | undefined): Promise<VerifiedManifest | undefined> {
+    if (!manifest) return undefined;
+    const caps = await this.capabilities();
+    return manifest.payload.candidates.some((c) => staticRejection(c, caps, this.runtime) === null) ? manifest : undefined;
   }
 
   /** The installed model after the network failed: served stale, or the network error if it cannot be. */
@@ -830,10 +849,14 @@ class FerryClient implements Ferry {
     const name = p.model;
     let skipped: string | null = null;
     for (const candidate of p.candidates) {
-      const fail = (reason: string) => failures.push({ variant: candidate.variant, backend: candidate.backend, reason });
+      const fail = (reason: string, situational = false) => {
+        const failure = { variant: candidate.variant, backend: candidate.backend, reason };
+        if (situational) this.situational.add(failure);
+        failures.push(failure);
+      };
       const rejection = staticRejection(candidate, caps, this.runtime);
       if (rejection) {
-        fail(rejection);
+        fail(rejection, true);
         continue;
       }
       let bytes: Uint8Array | null = loaded.get(candidate.sha256)?.bytes ?? null;
@@ -848,7 +871,7 @@ class FerryClient implements Ferry {
       else {
         const refusal = this.conditionsRefuse(candidate, options.conditions);
         if (refusal) {
-          fail(refusal);
+          fail(refusal, true);
           skipped ??= refusal;
           continue;
         }
@@ -899,16 +922,21 @@ class FerryClient implements Ferry {
     const failures: CandidateFailure[] = [];
     let skipped: string | null = null;
     for (const candidate of p.candidates) {
-      const rejection = staticRejection(candidate, caps, this.runtime) ?? (knownBad.has(failureKey(candidate)) ? 'failed to load here before' : null);
+      const situation = staticRejection(candidate, caps, this.runtime);
+      const rejection = situation ?? (knownBad.has(failureKey(candidate)) ? 'failed to load here before' : null);
       if (rejection) {
-        failures.push({ variant: candidate.variant, backend: candidate.backend, reason: rejection });
+        const failure = { variant: candidate.variant, backend: candidate.backend, reason: rejection };
+        if (situation) this.situational.add(failure);
+        failures.push(failure);
         continue;
       }
       const cached = await cache.read(candidate.sha256, candidate.size, p.model).catch(() => ({ missing: true as const }));
       if ('missing' in cached) {
         const refusal = this.conditionsRefuse(candidate, options.conditions);
         if (refusal) {
-          failures.push({ variant: candidate.variant, backend: candidate.backend, reason: refusal });
+          const failure = { variant: candidate.variant, backend: candidate.backend, reason: refusal };
+          this.situational.add(failure);
+          failures.push(failure);
           skipped ??= refusal;
           continue;
         }
@@ -945,6 +973,10 @@ class FerryClient implements Ferry {
   /** The cache's record of `candidate` of a verified manifest, installed now. */
   private installedRecord(manifest: VerifiedManifest, candidate: ManifestCandidate, backend: string | null, failures: CandidateFailure[]): InstalledModel {
     const p = manifest.payload;
+    // Kept: how candidates behaved here (a backend that failed to load or run), skipped on later
+    // loads of the release. Not kept: what the device or the network was at the time (a backend it
+    // lacked, the caller's conditions), which every load finds out again.
+    failures = failures.filter((f) => !this.situational.has(f));
     return {
       model: p.model,
       jws: manifest.jws,
@@ -1002,7 +1034,14 @@ class FerryClient implements Ferry {
       shared = this.startDownload(manifest, candidate, how);
       this.downloads.set(candidate.sha256, shared);
     }
-    return shared.join(options);
+    const joined = shared.join(options);
+    if (how.verified) return joined;
+    // Joined a download started ahead of another load's manifest, which then failed its check:
+    // this caller's manifest verified, so it downloads the bytes again, on its own manifest.
+    return joined.catch((err: unknown) => {
+      if (err instanceof RefusedAhead && !options.signal?.aborted) return this.download(manifest, candidate, options, how);
+      throw err;
+    });
   }
 
   private startDownload(manifest: VerifiedManifest, candidate: ManifestCandidate, how: { writeAhead: boolean; verified?: Promise<void>; abort?: AbortSignal }): SharedDownload {
@@ -1061,9 +1100,10 @@ class FerryClient implements Ferry {
       } catch (err) {
         await written?.abort();
         // Started ahead of its manifest's verification: if that manifest is refused, its refusal
-        // is the report, and nothing of this download is.
-        const manifestAccepted = how.verified ? await how.verified.then(() => true, () => false) : true;
-        if (manifestAccepted) this.reportFailure(p.model, err, { version: p.version, variant: candidate.variant, release: p.release });
+        // is the report, and nothing of this download is; loads that joined get the refusal.
+        const refusal = how.verified ? await how.verified.then(() => null, (e: unknown) => e) : null;
+        if (refusal) throw refusal;
+        this.reportFailure(p.model, err, { version: p.version, variant: candidate.variant, release: p.release });
         throw err;
       } finally {
         how.abort?.removeEventListener('abort', stop);
