@@ -138,11 +138,16 @@ async function classify(): Promise<void> {
 
 // --- Ferry ------------------------------------------------------------------------------------
 
+/** Why candidates were passed over, each reason once (several variants are often offered on a backend the device lacks). */
+function passedOver(failures: FerryModel['failures']): string[] {
+  return [...new Set(failures.map((f) => (f.reason.includes(`"${f.backend}"`) ? f.reason : `${f.backend}: ${f.reason}`)))];
+}
+
 function describe(m: FerryModel, storage: string) {
   const rows: [string, string][] = [
     ['model', `${m.name} v${m.version} (release ${m.release})`],
     ['variant', `${m.variant} · ${m.precision} · ${mb(m.size)}`],
-    ['backend', m.backend + (m.failures.length ? ` (after ${m.failures.map((f) => `${f.backend}: ${f.reason}`).join('; ')})` : '')],
+    ['backend', m.backend + (m.failures.length ? ` (after ${passedOver(m.failures).join('; ')})` : '')],
     ['from', m.source === 'cache' ? `this device's cache (${storage})${m.stale ? ', server unreachable' : ''}` : 'the network, now cached'],
   ];
   info.replaceChildren(...rows.flatMap(([k, v]) => [Object.assign(document.createElement('dt'), { textContent: k }), Object.assign(document.createElement('dd'), { textContent: v })]));
