@@ -820,17 +820,22 @@ describe('keys from a JWKS URL', () => {
     expect(w.server.requests.filter((r) => r.path === '/v1/keys')).toHaveLength(1);
   });
 
-  it('a load aborted while its manifest waits for a new key: another load that joined its download ahead still gets the bytes, and no failure is reported', async () => {
+  /**
+   * Load A (digits, signed by a key the client must refetch the JWKS for; the refetch is held)
+   * starts its download ahead; load B (letters: the same bytes, signed by the key the client has,
+   * so verified at once) joins that download; then A aborts. `published`: the server's JWKS has
+   * A's key (a rotation), or not (a forgery). The keys and the bytes are then let through.
+   */
+  async function joinedThenAborted({ published }: { published: boolean }) {
     const w = await world();
     const bytes = modelBytes(30_000);
     await w.server.publish('letters', modelBytes(800, 3));
     const ferry = w.client({ trustedKeys: undefined, jwksUrl: '/v1/keys' });
     await ferry.getModel('letters', { policy: 'latest' }); // the keys are fetched: the signer's only
     const before = w.artifactRequests();
-    // The next manifest of digits is signed by a key of a rotation, which the client must refetch the keys for (held).
-    const rotated = await createTestSigner();
-    w.server.extraKeys.push(rotated.publicJwk);
-    w.server.nextManifest = await rotated.sign((await w.server.publish('digits', bytes)).payload);
+    const other = await createTestSigner();
+    if (published) w.server.extraKeys.push(other.publicJwk);
+    w.server.nextManifest = await other.sign((await w.server.publish('digits', bytes)).payload);
     let releaseKeys!: () => void;
     w.server.keysHeld = new Promise<void>((resolve) => (releaseKeys = resolve));
     let releaseBytes!: () => void;
@@ -838,42 +843,7 @@ describe('keys from a JWKS URL', () => {
     const keyRequests = () => w.server.requests.filter((r) => r.path === '/v1/keys').length;
     const aborted = new AbortController();
     const first = ferry.getModel('digits', { policy: 'latest', signal: aborted.signal }).catch((err: unknown) => err);
-    // Its download started ahead, while the keys are refetched.
     await vi.waitFor(() => expect([w.artifactRequests() - before, keyRequests()]).toEqual([1, 2]));
-    // Another model with the same bytes, signed by the key the client has: verified at once, it joins that download.
-    await w.server.publish('letters', bytes);
-    const resolved = w.resolveRequests();
-    const second = ferry.getModel('letters', { policy: 'latest' });
-    await vi.waitFor(() => expect(w.resolveRequests()).toBe(resolved + 1));
-    await new Promise((r) => setTimeout(r, 50)); // it verifies its manifest and joins
-    aborted.abort();
-    expect(await first).toBeInstanceOf(DownloadAbortedError);
-    releaseKeys();
-    releaseBytes();
-    expect(await second).toMatchObject({ name: 'letters', sha256: sha256Of(bytes), source: 'network' });
-    expect(w.artifactRequests() - before).toBe(1);
-    const events = await sentEvents(w, ferry);
-    expect(events.filter((e) => e.type === 'verify_failure' || e.type === 'error')).toEqual([]);
-    await ferry.close();
-  });
-
-  it('a load that joined a download started ahead of a manifest that then fails its check downloads the bytes again, on its own manifest', async () => {
-    const w = await world();
-    const bytes = modelBytes(30_000);
-    await w.server.publish('letters', modelBytes(800, 3));
-    const ferry = w.client({ trustedKeys: undefined, jwksUrl: '/v1/keys' });
-    await ferry.getModel('letters', { policy: 'latest' });
-    const before = w.artifactRequests();
-    // Digits comes signed by a key the server never publishes (a forgery), checked once the keys are refetched (held).
-    const forger = await createTestSigner();
-    w.server.nextManifest = await forger.sign((await w.server.publish('digits', bytes)).payload);
-    let releaseKeys!: () => void;
-    w.server.keysHeld = new Promise<void>((resolve) => (releaseKeys = resolve));
-    let releaseBytes!: () => void;
-    w.server.faults.hold = { bytes: 8192, until: new Promise<void>((resolve) => (releaseBytes = resolve)) };
-    const aborted = new AbortController();
-    const first = ferry.getModel('digits', { policy: 'latest', signal: aborted.signal }).catch((err: unknown) => err);
-    await vi.waitFor(() => expect(w.artifactRequests() - before).toBe(1));
     await w.server.publish('letters', bytes);
     const resolved = w.resolveRequests();
     const second = ferry.getModel('letters', { policy: 'latest' });
@@ -884,9 +854,23 @@ describe('keys from a JWKS URL', () => {
     w.server.faults.hold = undefined;
     releaseKeys();
     releaseBytes();
+    return { w, ferry, bytes, second, downloads: () => w.artifactRequests() - before };
+  }
+
+  it('a load aborted while its manifest waits for a new key: another load that joined its download ahead still gets the bytes, and no failure is reported', async () => {
+    const { w, ferry, bytes, second, downloads } = await joinedThenAborted({ published: true });
+    expect(await second).toMatchObject({ name: 'letters', sha256: sha256Of(bytes), source: 'network' });
+    expect(downloads()).toBe(1);
+    const events = await sentEvents(w, ferry);
+    expect(events.filter((e) => e.type === 'verify_failure' || e.type === 'error')).toEqual([]);
+    await ferry.close();
+  });
+
+  it('a load that joined a download started ahead of a manifest that then fails its check downloads the bytes again, on its own manifest', async () => {
+    const { ferry, bytes, second, downloads } = await joinedThenAborted({ published: false });
     expect(await second).toMatchObject({ name: 'letters', sha256: sha256Of(bytes), source: 'network' });
     // The first download was dropped with the forged manifest; the bytes came again.
-    expect(w.artifactRequests() - before).toBe(2);
+    expect(downloads()).toBe(2);
     await ferry.close();
   });
 
