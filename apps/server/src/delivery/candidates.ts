@@ -88,7 +88,14 @@ export function rankCandidates(
     if ((a.v.kind === 'original') !== (b.v.kind === 'original')) return a.v.kind === 'original' ? -1 : 1;
     return a.v.kind.localeCompare(b.v.kind);
   });
+  // Block digests go on the first candidate with their bytes only (another backend's repeats them).
   const listed = new Set<string>();
+  const blocksOf = (v: ServableVariant) => {
+    // One block is the whole artifact, whose SHA-256 is there already: left out (fewer bytes per resolve).
+    if (!withBlocks || !v.blocks || v.blocks.sha256.length <= 1 || listed.has(v.sha256)) return {};
+    listed.add(v.sha256);
+    return { blocks: v.blocks };
+  };
   return pairs.map(({ v, backend }) => ({
     variant: v.kind,
     format: v.requires.format,
@@ -99,8 +106,6 @@ export function rankCandidates(
     sha256: v.sha256,
     url: artifactUrl(v.sha256),
     encodings: v.encodings,
-    // One block is the whole artifact, whose SHA-256 is there already: left out (fewer bytes per
-    // resolve); so are the digests of bytes an earlier candidate (another backend) listed already.
-    ...(withBlocks && v.blocks && v.blocks.sha256.length > 1 && !listed.has(v.sha256) && listed.add(v.sha256) ? { blocks: v.blocks } : {}),
+    ...blocksOf(v),
   }));
 }
