@@ -318,9 +318,12 @@ class FerryClient implements Ferry {
     return this.keyRing!;
   }
 
-  private provisionalCaps(): Promise<Capabilities> {
+  /** The platform's provisional capabilities while the probe runs ({@link Platform.provisionalCapabilities}); the probe's otherwise. */
+  private provisionalCaps(): Promise<Readonly<Capabilities>> {
+    const provisional = this.platform.provisionalCapabilities;
+    if (this.capsKnown || !provisional) return this.capabilities();
     try {
-      return Promise.resolve(this.platform.provisionalCapabilities!({ runtimeSupports: (backend) => this.runtime.supports(backend) }));
+      return Promise.resolve(provisional.call(this.platform, { runtimeSupports: (backend) => this.runtime.supports(backend) }));
     } catch {
       return this.capabilities();
     }
@@ -362,8 +365,7 @@ class FerryClient implements Ferry {
    * describe the device instead of waiting for it ({@link Platform.provisionalCapabilities}).
    */
   private async device(installId?: string, provisional = false): Promise<Device> {
-    const probing = provisional && !this.capsKnown && this.platform.provisionalCapabilities ? this.provisionalCaps() : this.capabilities();
-    const [caps, id] = await Promise.all([probing, installId ?? this.ready.then((r) => r.installId)]);
+    const [caps, id] = await Promise.all([provisional ? this.provisionalCaps() : this.capabilities(), installId ?? this.ready.then((r) => r.installId)]);
     const app = this.options.app ?? {};
     return {
       id,
@@ -849,11 +851,7 @@ class FerryClient implements Ferry {
     const name = p.model;
     let skipped: string | null = null;
     for (const candidate of p.candidates) {
-      const fail = (reason: string, situational = false) => {
-        const failure = { variant: candidate.variant, backend: candidate.backend, reason };
-        if (situational) this.situational.add(failure);
-        failures.push(failure);
-      };
+      const fail = (reason: string, situational = false) => failures.push(this.failure(candidate, reason, situational));
       const rejection = staticRejection(candidate, caps, this.runtime);
       if (rejection) {
         fail(rejection, true);
@@ -925,18 +923,14 @@ class FerryClient implements Ferry {
       const situation = staticRejection(candidate, caps, this.runtime);
       const rejection = situation ?? (knownBad.has(failureKey(candidate)) ? 'failed to load here before' : null);
       if (rejection) {
-        const failure = { variant: candidate.variant, backend: candidate.backend, reason: rejection };
-        if (situation) this.situational.add(failure);
-        failures.push(failure);
+        failures.push(this.failure(candidate, rejection, situation !== null));
         continue;
       }
       const cached = await cache.read(candidate.sha256, candidate.size, p.model).catch(() => ({ missing: true as const }));
       if ('missing' in cached) {
         const refusal = this.conditionsRefuse(candidate, options.conditions);
         if (refusal) {
-          const failure = { variant: candidate.variant, backend: candidate.backend, reason: refusal };
-          this.situational.add(failure);
-          failures.push(failure);
+          failures.push(this.failure(candidate, refusal, true));
           skipped ??= refusal;
           continue;
         }
@@ -968,6 +962,13 @@ class FerryClient implements Ferry {
     const err = new IntegrityError(`the artifact's SHA-256 is ${actual}, the manifest says ${candidate.sha256} (its blocks matched)`, { model: p.model });
     this.reportFailure(p.model, err, { version: p.version, variant: candidate.variant, release: p.release });
     throw err;
+  }
+
+  /** Why `candidate` was passed over; `situational` when it says what the device or the network is now ({@link installedRecord}). */
+  private failure(candidate: ManifestCandidate, reason: string, situational: boolean): CandidateFailure {
+    const failure = { variant: candidate.variant, backend: candidate.backend, reason };
+    if (situational) this.situational.add(failure);
+    return failure;
   }
 
   /** The cache's record of `candidate` of a verified manifest, installed now. */

@@ -86,7 +86,7 @@ export async function probeBrowserCapabilities(options: ProbeOptions = {}): Prom
   // resolve (sent with the provisional description) is on its way first.
   await new Promise((resolve) => setTimeout(resolve, 0));
   const nav = navigatorOf();
-  const wanted = (backend: string) => options.runtimeSupports?.(backend) ?? true;
+  const wanted = wantedBy(options);
   const probes = Promise.all([
     wanted('webgpu') ? probeWebGpu(nav) : { available: false, shaderF16: false },
     nav.storage?.estimate?.().catch(() => undefined) ?? Promise.resolve(undefined),
@@ -105,7 +105,7 @@ export async function probeBrowserCapabilities(options: ProbeOptions = {}): Prom
  */
 export function provisionalBrowserCapabilities(options: ProbeOptions = {}): Capabilities {
   const nav = navigatorOf();
-  const wanted = (backend: string) => options.runtimeSupports?.(backend) ?? true;
+  const wanted = wantedBy(options);
   const gpu = Boolean(nav.gpu) && wanted('webgpu');
   const webgl = wanted('webgl') && typeof (globalThis as { WebGL2RenderingContext?: unknown }).WebGL2RenderingContext !== 'undefined';
   const wasm = typeof WebAssembly !== 'undefined';
@@ -113,6 +113,9 @@ export function provisionalBrowserCapabilities(options: ProbeOptions = {}): Capa
 }
 
 const navigatorOf = () => (typeof navigator === 'undefined' ? {} : navigator) as NavigatorExtras;
+
+/** Whether the runtime can use `backend` (no probe for one it cannot). */
+const wantedBy = (options: ProbeOptions) => (backend: string) => options.runtimeSupports?.(backend) ?? true;
 
 function describe(nav: NavigatorExtras, { gpu, webgl, wasm, estimate }: Probed): Capabilities {
   const { simd, threads } = wasm;
