@@ -1,4 +1,5 @@
 import type { ClientErrorCode, ErrorCode } from '@ferry/protocol';
+import type { HttpAnswer } from './http/transport.js';
 
 /** Every code a {@link FerryError} can carry: the server's codes and the SDK's own. */
 export type FerryErrorCode = ErrorCode | ClientErrorCode;
@@ -218,13 +219,13 @@ export function isVerificationError(err: unknown): boolean {
 }
 
 /** Turns an error answer into the matching typed error. */
-export async function errorFromResponse(response: Response, context: { model?: string } = {}): Promise<ApiError> {
+export async function errorFromResponse(response: HttpAnswer, context: { model?: string } = {}): Promise<ApiError> {
   const status = response.status;
   let code: string | undefined;
   let message: string | undefined;
   let requestId = response.headers.get('x-request-id') ?? undefined;
   try {
-    const body = (await response.json()) as { error?: { code?: unknown; message?: unknown; requestId?: unknown } };
+    const body = JSON.parse(await response.text()) as { error?: { code?: unknown; message?: unknown; requestId?: unknown } };
     if (typeof body?.error?.code === 'string') code = body.error.code;
     if (typeof body?.error?.message === 'string') message = body.error.message;
     if (typeof body?.error?.requestId === 'string') requestId = body.error.requestId;
@@ -234,7 +235,7 @@ export async function errorFromResponse(response: Response, context: { model?: s
   const fallback: FerryErrorCode =
     status === 401 ? 'unauthenticated' : status === 403 ? 'forbidden' : status === 404 ? 'not_found' : status >= 500 ? 'internal_error' : 'validation_failed';
   const finalCode = (code ?? fallback) as FerryErrorCode;
-  const finalMessage = message ?? `the server answered ${status} ${response.statusText}`.trim();
+  const finalMessage = message ?? `the server answered ${status} ${response.statusText ?? ''}`.trim();
   const options = { status, requestId, model: context.model };
   if (status === 401) return new AuthenticationError(finalCode, finalMessage, options);
   if (status === 403) return new PermissionError(finalCode, finalMessage, options);

@@ -17,6 +17,7 @@ import {
 } from '../errors.js';
 import { preloadStreamingSha256, sha256HexInSlices } from '../hash/sha256.js';
 import { FerryApi } from '../http/ferry-api.js';
+import type { HttpFetch } from '../http/transport.js';
 import { DEFAULT_RETRY, untilAborted } from '../http/retry.js';
 import { createOrtRuntime } from '../inference/ort-runtime.js';
 import { warmUpFeeds, type InferenceRuntime, type ModelSession } from '../inference/runtime.js';
@@ -172,7 +173,7 @@ class FerryClient implements Ferry {
     if (!options.appKey) throw new TypeError('createFerry needs appKey');
     if (!options.trustedKeys && !options.jwksUrl) throw new TypeError('createFerry needs trustedKeys or jwksUrl to verify manifests');
     this.platform = platform;
-    const fetchFn = options.fetch ?? platform.fetch;
+    const fetchFn: HttpFetch = options.fetch ?? platform.http ?? platform.fetch;
     const retry = { ...DEFAULT_RETRY, ...options.retry };
     this.api = new FerryApi({
       serverUrl: options.serverUrl,

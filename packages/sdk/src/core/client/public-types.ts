@@ -43,7 +43,7 @@ export interface FerryOptions {
   cache?: CacheOptions | false;
   /** Telemetry settings; `false` turns it off. */
   telemetry?: TelemetryOptions | false;
-  /** The fetch to use. @defaultValue the platform's `fetch` */
+  /** The fetch to use for every request. @defaultValue the platform's HTTP client: Node's is `node:http`, browsers' is `fetch` */
   fetch?: typeof fetch;
   /** What the app tells the server about itself (targeting of rollouts). */
   app?: { version?: string; country?: string; deviceClass?: string };

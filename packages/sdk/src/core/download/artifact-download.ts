@@ -10,6 +10,7 @@ import {
 } from '../errors.js';
 import { streamingSha256 } from '../hash/sha256.js';
 import { backoffDelay, linkSignals, retryAfterMs, sleep, type RetryOptions } from '../http/retry.js';
+import type { BodyReader, HttpBody, HttpFetch } from '../http/transport.js';
 import type { Sha256Hasher } from '../platform.js';
 
 /** A download progress report. */
@@ -47,7 +48,7 @@ export interface ArtifactDownloadRequest {
 }
 
 export interface ArtifactDownloaderOptions {
-  fetch: typeof fetch;
+  fetch: HttpFetch;
   /** Extra options of every artifact request (the platform's `artifactFetchInit`). */
   fetchInit?: Pick<RequestInit, 'cache'> | undefined;
   retry: Required<RetryOptions>;
@@ -284,10 +285,12 @@ const SCRATCH_BYTES = 1024 * 1024;
  * artifact's own buffer, which the stream never holds: a read that fails loses only the scratch
  * buffer, and a resume keeps every byte received.
  */
-function readBody(body: ReadableStream<Uint8Array>, scratch: number): { read(): Promise<ReadableStreamReadResult<Uint8Array>>; cancel(): Promise<void> } {
+function readBody(body: HttpBody, scratch: number): BodyReader {
+  // Another client's body (a platform's own `http`) has its own reader.
+  if (typeof ReadableStream === 'undefined' || !(body instanceof ReadableStream)) return body.getReader();
   let byob: ReadableStreamBYOBReader;
   try {
-    byob = body.getReader({ mode: 'byob' });
+    byob = (body as ReadableStream<Uint8Array>).getReader({ mode: 'byob' });
   } catch {
     return body.getReader(); // Not a byte stream (older browsers, some polyfills).
   }

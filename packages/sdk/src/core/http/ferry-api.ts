@@ -2,12 +2,13 @@ import type { Jwks, ResolveRequest, TelemetryAccepted, TelemetryBatch } from '@f
 import { ConnectionError, DownloadAbortedError, FerryError, OfflineError, ServerError, errorFromResponse } from '../errors.js';
 import type { NetworkState } from '../platform.js';
 import { backoffDelay, linkSignals, retryAfterMs, sleep, type RetryOptions } from './retry.js';
+import type { HttpFetch } from './transport.js';
 
 /** What {@link FerryApi} needs. */
 export interface FerryApiOptions {
   serverUrl: string;
   appKey: string;
-  fetch: typeof fetch;
+  fetch: HttpFetch;
   retry: Required<RetryOptions>;
   /** Time limit of one request (headers and body of JSON calls), in ms. */
   requestTimeoutMs: number;

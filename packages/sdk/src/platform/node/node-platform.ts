@@ -6,6 +6,7 @@ import type { OrtModule } from '../../core/inference/ort-types.js';
 import type { Capabilities, Platform, Sha256Hasher, StorageOptions } from '../../core/platform.js';
 import { wasmFeatures } from '../shared/wasm-features.js';
 import { openDirectoryStorage } from './file-storage.js';
+import { nodeHttp } from './node-http.js';
 
 /** Options of {@link createNodePlatform}. */
 export interface NodePlatformOptions {
@@ -18,12 +19,13 @@ export function defaultCacheRoot(): string {
   return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'ferry');
 }
 
-/** The Node platform adapter: `fetch` of Node, a cache directory, `node:crypto` hashing, onnxruntime-web's wasm backend. */
+/** The Node platform adapter: `node:http` (see {@link nodeHttp}), a cache directory, `node:crypto` hashing, onnxruntime-web's wasm backend. */
 export function createNodePlatform(options: NodePlatformOptions = {}): Platform {
   const root = options.cacheRoot ?? defaultCacheRoot();
   return {
     name: 'node',
     fetch: (input, init) => globalThis.fetch(input, init),
+    http: nodeHttp,
     now: () => Date.now(),
     monotonic: () => performance.now(),
     async probeCapabilities(): Promise<Capabilities> {
