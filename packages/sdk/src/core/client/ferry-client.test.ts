@@ -444,6 +444,36 @@ describe('backends', () => {
     expect(again).toMatchObject({ backend: 'wasm', source: 'cache' });
   });
 
+  it('the manifest sent again in the same release: candidates that failed here are skipped, their bytes not downloaded again', async () => {
+    const w = await world({ capabilities: { backends: ['webgpu', 'wasm'] }, runtime: { failInit: ['webgpu'] } });
+    await w.server.publish('digits', [modelBytes(100, 1), modelBytes(120, 5)], {}, (c, i) => ({ ...c, backend: ['webgpu', 'wasm'][i]!, variant: ['fp16', 'original'][i]! }));
+    expect(await w.installOnce()).toMatchObject({ backend: 'wasm', source: 'network' });
+    expect(w.artifactRequests()).toBe(2);
+    // The cached bytes are not the server's first candidate: it answers with the manifest, not 304.
+    const again = await w.client().getModel('digits', { policy: 'latest' });
+    expect(w.resolveRequests()).toBe(2);
+    expect(again).toMatchObject({ backend: 'wasm', source: 'cache' });
+    expect(again.failures).toEqual([{ variant: 'fp16', backend: 'webgpu', reason: expect.stringContaining('not available') }]);
+    expect(w.artifactRequests()).toBe(2);
+  });
+
+  it('a device that gains a backend gets the better variant of the same release in the background, for its next start', async () => {
+    const capabilities: Partial<Capabilities> = { backends: ['wasm'] };
+    const w = await world({ capabilities });
+    const [gpu, wasm] = [modelBytes(100, 1), modelBytes(120, 5)];
+    await w.server.publish('digits', [gpu, wasm], {}, (c, i) => ({ ...c, backend: ['webgpu', 'wasm'][i]!, variant: ['fp16', 'original'][i]! }));
+    expect(await w.installOnce()).toMatchObject({ backend: 'wasm', variant: 'original' });
+    // Its next start finds WebGPU (a probe that timed out before, a browser update).
+    capabilities.backends = ['webgpu', 'wasm'];
+    const ferry = w.client();
+    const now = await ferry.getModel('digits');
+    expect(now).toMatchObject({ backend: 'wasm', source: 'cache' });
+    expect(await now.update).toEqual({ updated: true, version: 1, release: 1 });
+    await ferry.close();
+    expect(await w.client().getModel('digits', { policy: 'local' })).toMatchObject({ backend: 'webgpu', variant: 'fp16', source: 'cache' });
+    expect(w.artifactRequests()).toBe(2);
+  });
+
   it('skips candidates this device cannot run (backend, features, memory) before downloading', async () => {
     const w = await world({ capabilities: { backends: ['webgpu', 'wasm'], features: [], memoryMB: 1024 } });
     await w.server.publish('digits', [modelBytes(100, 1), modelBytes(100, 3), modelBytes(100, 5)], {}, (c, i) =>

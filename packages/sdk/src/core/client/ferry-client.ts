@@ -117,6 +117,8 @@ function staticRejection(candidate: ManifestCandidate, caps: Capabilities, runti
 }
 
 const failureKey = (f: { variant: string; backend: string }) => `${f.variant}|${f.backend}`;
+/** The reason of a candidate skipped because it failed here earlier in the same release. */
+const FAILED_BEFORE = 'failed to load here before';
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 1000);
 
 /** The device feature that asks the server for block digests (`BLOCK_DIGESTS_FEATURE` of `@ferry/protocol`, kept here to keep schemas out of bundles). */
@@ -619,9 +621,11 @@ class FerryClient implements Ferry {
       return null;
     }
     if (payload.model !== name || !Array.isArray(payload.candidates)) return null;
+    // Not one that failed here in this release: the load skips it (see loadManifest).
+    const previous = options.fallback?.release === payload.release ? options.fallback : undefined;
     const candidate = payload.candidates.find((c) => {
       try {
-        return staticRejection(c, caps, this.runtime) === null;
+        return staticRejection(c, caps, this.runtime) === null && !previous?.failures.some((f) => failureKey(f) === failureKey(c));
       } catch {
         return false;
       }
@@ -825,12 +829,16 @@ class FerryClient implements Ferry {
     const { cache } = await this.opened;
     const caps = await this.capabilities();
     const failures: CandidateFailure[] = [];
+    // Candidates that failed here in this release (the server sends the manifest again when the
+    // cached bytes are not its first candidate): skipped, their bytes not downloaded again.
+    const previous = options.fallback ?? (await cache.installed(manifest.payload.model));
+    const knownBad = new Map(previous?.release === manifest.payload.release ? previous.failures.map((f) => [failureKey(f), f]) : []);
     // Candidates often share bytes (one variant on several backends): fetch and verify them once.
     const loaded = new Map<string, { bytes: Uint8Array; source: 'cache' | 'network' }>();
     /** Downloads of this load, by SHA-256: the installed one's bytes are stored behind it, other writers dropped. */
     const downloaded = new Map<string, Download>();
     try {
-      return await this.loadCandidates(manifest, options, { cache, caps, failures, loaded, downloaded });
+      return await this.loadCandidates(manifest, options, { cache, caps, knownBad, failures, loaded, downloaded });
     } finally {
       for (const d of downloaded.values()) if (d.written) void d.written.abort();
     }
@@ -842,12 +850,13 @@ class FerryClient implements Ferry {
     state: {
       cache: ModelCache;
       caps: Readonly<Capabilities>;
+      knownBad: ReadonlyMap<string, CandidateFailure>;
       failures: CandidateFailure[];
       loaded: Map<string, { bytes: Uint8Array; source: 'cache' | 'network' }>;
       downloaded: Map<string, Download>;
     },
   ): Promise<FerryModel> {
-    const { cache, caps, failures, loaded, downloaded } = state;
+    const { cache, caps, knownBad, failures, loaded, downloaded } = state;
     const p = manifest.payload;
     const name = p.model;
     let skipped: string | null = null;
@@ -856,6 +865,11 @@ class FerryClient implements Ferry {
       const rejection = staticRejection(candidate, caps, this.runtime);
       if (rejection) {
         fail(rejection, true);
+        continue;
+      }
+      const before = knownBad.get(failureKey(candidate));
+      if (before) {
+        failures.push(before);
         continue;
       }
       let bytes: Uint8Array | null = loaded.get(candidate.sha256)?.bytes ?? null;
@@ -922,7 +936,7 @@ class FerryClient implements Ferry {
     let skipped: string | null = null;
     for (const candidate of p.candidates) {
       const situation = staticRejection(candidate, caps, this.runtime);
-      const rejection = situation ?? (knownBad.has(failureKey(candidate)) ? 'failed to load here before' : null);
+      const rejection = situation ?? (knownBad.has(failureKey(candidate)) ? FAILED_BEFORE : null);
       if (rejection) {
         failures.push(this.failure(candidate, rejection, situation !== null));
         continue;
@@ -1214,6 +1228,15 @@ class FerryClient implements Ferry {
         if (manifest === null) return { updated: false, version: installed!.version, release: installed!.release };
         const p = manifest.payload;
         if (installed && installed.release === p.release && installed.version === p.version) {
+          // The same release, and a better variant runs here now (a backend the device has gained
+          // since it was installed, a WebGPU its probe once missed): fetched for the next start.
+          const caps = await this.capabilities();
+          const knownBad = new Set(installed.failures.map(failureKey));
+          const best = p.candidates.find((c) => staticRejection(c, caps, this.runtime) === null && !knownBad.has(failureKey(c)));
+          if (best && best.sha256 !== installed.sha256 && this.conditionsRefuse(best, conditions) === null) {
+            const record = await this.fetchBytesOnly(manifest, { conditions, signal });
+            return { updated: record.sha256 !== installed.sha256, version: record.version, release: record.release };
+          }
           // Signed anew (the server's key rotated): the same model, kept with the new signature.
           if (manifest.jws !== installed.jws && p.candidates.some((c) => c.sha256 === installed.sha256 && c.size === installed.size)) {
             await cache.updateInstalled(name, { jws: manifest.jws });
