@@ -458,7 +458,7 @@ describe('backends', () => {
   });
 
   it('a device that gains a backend gets the better variant of the same release in the background, for its next start', async () => {
-    const capabilities: Partial<Capabilities> = { backends: ['wasm'] };
+    const capabilities: { backends: string[] } = { backends: ['wasm'] };
     const w = await world({ capabilities });
     const [gpu, wasm] = [modelBytes(100, 1), modelBytes(120, 5)];
     await w.server.publish('digits', [gpu, wasm], {}, (c, i) => ({ ...c, backend: ['webgpu', 'wasm'][i]!, variant: ['fp16', 'original'][i]! }));

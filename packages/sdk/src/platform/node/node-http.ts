@@ -1,7 +1,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { pipeline, type Readable } from 'node:stream';
-import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { constants, createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { BodyReader, HttpAnswer, HttpBody, HttpFetch } from '../../core/http/transport.js';
 
 const ignore = () => undefined;
@@ -9,15 +9,17 @@ const ignore = () => undefined;
 /** As many as `fetch` follows. */
 const MAX_REDIRECTS = 20;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-/** What `fetch` asks for when the caller does not say. */
-const DEFAULT_ACCEPT_ENCODING = 'br, gzip, deflate';
+/** What the SDK asks for when the caller does not say (the server has `br` and `gzip` copies). */
+const DEFAULT_ACCEPT_ENCODING = 'br, gzip';
 
 /**
  * Node's HTTP client for the SDK (the Node platform's `http`), over `node:http` and `node:https`,
  * with the semantics of `fetch` the SDK relies on: redirects followed (at most 20; a 303, or a
  * 301/302 of a POST, turns into a GET; `authorization` is dropped across origins), bodies decoded
- * (`br`, `gzip`, `deflate`), the signal aborting the request and its body. A request on a kept-alive
- * connection that the server closed meanwhile is sent once more on a new one (GET only).
+ * (`br`, `gzip`, `deflate`; a stream cut short yields what it holds, as fetch's does, and the
+ * caller checks lengths), the signal aborting the request and its body (chunks not yet read are
+ * dropped). A GET on a kept-alive connection that the server closed meanwhile is sent once more on
+ * a new one.
  *
  * It exists for speed: its chunks reach the SDK as Node hands them over, not through web streams,
  * and Node's `fetch` loads its implementation on first use (see {@link Platform.http}).
@@ -33,8 +35,8 @@ export const nodeHttp: HttpFetch = async (url, init) => {
     const res = await send(target, method, headers, body, init.signal);
     const status = res.statusCode ?? 0;
     const location = res.headers.location;
-    if (!REDIRECTS.has(status) || location === undefined) return new NodeAnswer(res, method);
-    res.resume(); // The redirect's own body is not wanted; reading it frees the connection.
+    if (!REDIRECTS.has(status) || location === undefined) return new NodeAnswer(res, method, init.signal);
+    res.destroy(); // The redirect's own body is not wanted (and may never end).
     if (hop >= MAX_REDIRECTS) throw new TypeError(`more than ${MAX_REDIRECTS} redirects from ${url}`);
     const next = new URL(location, target);
     if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new TypeError(`a redirect from ${target.href} to a ${next.protocol} URL`);
@@ -83,7 +85,7 @@ class NodeAnswer implements HttpAnswer {
   readonly headers: { get(name: string): string | null };
   readonly body: HttpBody | null;
 
-  constructor(res: IncomingMessage, method: string) {
+  constructor(res: IncomingMessage, method: string, signal: AbortSignal) {
     this.status = res.statusCode ?? 0;
     this.ok = this.status >= 200 && this.status < 300;
     this.statusText = res.statusMessage ?? '';
@@ -97,7 +99,7 @@ class NodeAnswer implements HttpAnswer {
       res.resume();
       this.body = null;
     } else {
-      this.body = new NodeBody(decoded(res));
+      this.body = new NodeBody(decoded(res), signal);
     }
   }
 
@@ -120,7 +122,13 @@ function decoded(res: IncomingMessage): Readable {
     .split(',')
     .map((c) => c.trim().toLowerCase())
     .filter((c) => c !== '' && c !== 'identity');
-  const decoders = codings.reverse().map((c) => (c === 'br' ? createBrotliDecompress() : c === 'gzip' || c === 'x-gzip' ? createGunzip() : c === 'deflate' ? createInflate() : null));
+  // Flushed as they go, as undici's fetch does: a body whose stream lacks its end (an empty one, a
+  // missing trailer) yields what it holds instead of failing.
+  const zlibFlush = { flush: constants.Z_SYNC_FLUSH, finishFlush: constants.Z_SYNC_FLUSH };
+  const brotliFlush = { flush: constants.BROTLI_OPERATION_FLUSH, finishFlush: constants.BROTLI_OPERATION_FLUSH };
+  const decoders = codings
+    .reverse()
+    .map((c) => (c === 'br' ? createBrotliDecompress(brotliFlush) : c === 'gzip' || c === 'x-gzip' ? createGunzip(zlibFlush) : c === 'deflate' ? createInflate(zlibFlush) : null));
   if (decoders.length === 0 || decoders.includes(null)) return res;
   // A failure anywhere (the connection, a corrupt stream) ends the last stream with it.
   return pipeline([res, ...(decoders as Readable[])], () => undefined) as unknown as Readable;
@@ -138,9 +146,26 @@ class NodeBody implements HttpBody, BodyReader {
   private ended = false;
   private failure: unknown = null;
   private waiting: { resolve(result: ReadableStreamReadResult<Uint8Array>): void; reject(err: unknown): void } | null = null;
+  /** Stops listening to the signal: once the reader has seen the end, a failure or its cancel. */
+  private readonly unlisten: () => void;
 
-  constructor(private readonly stream: Readable) {
+  constructor(
+    private readonly stream: Readable,
+    signal: AbortSignal,
+  ) {
+    // As fetch's: an abort fails the body, even when all of it has arrived (Node's abort would
+    // otherwise drop the part still buffered and end the stream as if complete).
+    const abort = () => {
+      if (this.ended && this.queue.length === 0) return;
+      this.failure ??= signal.reason ?? new Error('aborted');
+      this.queue.length = 0;
+      this.settle();
+    };
+    if (signal.aborted) abort();
+    else signal.addEventListener('abort', abort, { once: true });
+    this.unlisten = () => signal.removeEventListener('abort', abort);
     stream.on('data', (chunk: Buffer) => {
+      if (this.failure) return;
       const waiting = this.waiting;
       if (waiting) {
         this.waiting = null;
@@ -160,6 +185,7 @@ class NodeBody implements HttpBody, BodyReader {
     });
     stream.once('close', () => {
       if (this.ended) return;
+      // Node reports a body cut short with an error first; this covers a stream destroyed without one.
       this.failure ??= new Error('the connection closed before the body ended');
       this.settle();
     });
@@ -175,8 +201,10 @@ class NodeBody implements HttpBody, BodyReader {
       if (this.queue.length === 0 && this.stream.isPaused()) this.stream.resume();
       return Promise.resolve({ done: false, value });
     }
+    if (this.failure || this.ended) this.unlisten();
     if (this.failure) return Promise.reject(this.failure);
     if (this.ended) return Promise.resolve({ done: true, value: undefined });
+    if (this.waiting) return Promise.reject(new TypeError('a read of this body is already pending'));
     if (this.stream.isPaused()) this.stream.resume();
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };
@@ -184,6 +212,7 @@ class NodeBody implements HttpBody, BodyReader {
   }
 
   cancel(): Promise<void> {
+    this.unlisten();
     if (!this.ended && !this.failure) {
       this.ended = true;
       this.queue.length = 0;
@@ -197,6 +226,7 @@ class NodeBody implements HttpBody, BodyReader {
     const waiting = this.waiting;
     if (!waiting || this.queue.length > 0) return;
     this.waiting = null;
+    this.unlisten();
     if (this.failure) waiting.reject(this.failure);
     else if (this.ended) waiting.resolve({ done: true, value: undefined });
   }
