@@ -78,11 +78,7 @@ export class ResolveService {
       cached &&
       cached.release === state.release &&
       cached.version === version.number &&
-      // The bytes the device would take first: a device that has since gained a backend (WebGPU
-      // found where its probe once timed out) gets the manifest, and with it the better variant.
-      // A device whose first candidate failed here gets it too (a few KB; the SDK skips the
-      // candidates that failed in this release, so nothing is downloaded again).
-      ranking.candidates[0]?.sha256 === cached.sha256 &&
+      ranking.candidates.some((c) => c.sha256 === cached.sha256) &&
       // Signed by a key since replaced: sign it anew, before that key leaves the JWKS.
       (cached.kid === undefined || cached.kid === kid)
     ) {

@@ -117,6 +117,15 @@ function staticRejection(candidate: ManifestCandidate, caps: Capabilities, runti
 }
 
 const failureKey = (f: { variant: string; backend: string }) => `${f.variant}|${f.backend}`;
+/**
+ * True when `installed` holds the release and version of `payload`: the failures it keeps are of
+ * the same candidates (a release can serve another version to the same device, whose variants
+ * have the same names and other bytes).
+ */
+function sameModel(installed: InstalledModel | undefined, payload: { release: number; version: number }): installed is InstalledModel {
+  return installed !== undefined && installed.release === payload.release && installed.version === payload.version;
+}
+
 /** The reason of a candidate skipped because it failed here earlier in the same release. */
 const FAILED_BEFORE = 'failed to load here before';
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 1000);
@@ -622,7 +631,7 @@ class FerryClient implements Ferry {
     }
     if (payload.model !== name || !Array.isArray(payload.candidates)) return null;
     // Not one that failed here in this release: the load skips it (see loadManifest).
-    const previous = options.fallback?.release === payload.release ? options.fallback : undefined;
+    const previous = sameModel(options.fallback, payload) ? options.fallback : undefined;
     const candidate = payload.candidates.find((c) => {
       try {
         return staticRejection(c, caps, this.runtime) === null && !previous?.failures.some((f) => failureKey(f) === failureKey(c));
@@ -829,10 +838,11 @@ class FerryClient implements Ferry {
     const { cache } = await this.opened;
     const caps = await this.capabilities();
     const failures: CandidateFailure[] = [];
-    // Candidates that failed here in this release (the server sends the manifest again when the
-    // cached bytes are not its first candidate): skipped, their bytes not downloaded again.
+    // Candidates that failed here in this release and version (the server sends its manifest
+    // again after a key rotation, or when the cached bytes are none of its candidates): skipped,
+    // their bytes not downloaded again.
     const previous = options.fallback ?? (await cache.installed(manifest.payload.model));
-    const knownBad = new Map(previous?.release === manifest.payload.release ? previous.failures.map((f) => [failureKey(f), f]) : []);
+    const knownBad = new Map(sameModel(previous, manifest.payload) ? previous.failures.map((f) => [failureKey(f), f]) : []);
     // Candidates often share bytes (one variant on several backends): fetch and verify them once.
     const loaded = new Map<string, { bytes: Uint8Array; source: 'cache' | 'network' }>();
     /** Downloads of this load, by SHA-256: the installed one's bytes are stored behind it, other writers dropped. */
@@ -931,7 +941,7 @@ class FerryClient implements Ferry {
     const caps = await this.capabilities();
     const p = manifest.payload;
     const previous = await cache.installed(p.model);
-    const knownBad = new Set(previous?.release === p.release ? previous.failures.map(failureKey) : []);
+    const knownBad = new Set(sameModel(previous, p) ? previous.failures.map(failureKey) : []);
     const failures: CandidateFailure[] = [];
     let skipped: string | null = null;
     for (const candidate of p.candidates) {
@@ -1228,15 +1238,6 @@ class FerryClient implements Ferry {
         if (manifest === null) return { updated: false, version: installed!.version, release: installed!.release };
         const p = manifest.payload;
         if (installed && installed.release === p.release && installed.version === p.version) {
-          // The same release, and a better variant runs here now (a backend the device has gained
-          // since it was installed, a WebGPU its probe once missed): fetched for the next start.
-          const caps = await this.capabilities();
-          const knownBad = new Set(installed.failures.map(failureKey));
-          const best = p.candidates.find((c) => staticRejection(c, caps, this.runtime) === null && !knownBad.has(failureKey(c)));
-          if (best && best.sha256 !== installed.sha256 && this.conditionsRefuse(best, conditions) === null) {
-            const record = await this.fetchBytesOnly(manifest, { conditions, signal });
-            return { updated: record.sha256 !== installed.sha256, version: record.version, release: record.release };
-          }
           // Signed anew (the server's key rotated): the same model, kept with the new signature.
           if (manifest.jws !== installed.jws && p.candidates.some((c) => c.sha256 === installed.sha256 && c.size === installed.size)) {
             await cache.updateInstalled(name, { jws: manifest.jws });
