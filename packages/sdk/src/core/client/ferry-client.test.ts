@@ -979,6 +979,19 @@ describe('cache management', () => {
     expect((await ferry.listCachedModels()).map((m) => m.name)).toEqual(['faces']);
   });
 
+  it('prefetches only what the cache can keep: a variant within its budget, else nothing (no download, no record)', async () => {
+    const w = await world();
+    await w.server.publish('digits', [modelBytes(400, 1), modelBytes(200, 3)], {}, (c, i) => ({ ...c, variant: i ? 'int8' : 'original' }));
+    await w.server.publish('big', modelBytes(400, 5));
+    const ferry = w.client({ cache: { maxBytes: 250 } });
+    expect(await ferry.prefetch('digits')).toMatchObject({ name: 'digits', variant: 'int8', size: 200 });
+    const err = await ferry.prefetch('big').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DownloadSkippedError);
+    expect((err as Error).message).toMatch(/more than the cache's budget of 250/);
+    expect((await ferry.listCachedModels()).map((m) => m.name)).toEqual(['digits']);
+    expect(w.artifactRequests()).toBe(1);
+  });
+
   it('keeps models in memory only with cache: false', async () => {
     const w = await world();
     await w.server.publish('digits', modelBytes(300));

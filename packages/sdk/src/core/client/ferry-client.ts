@@ -8,6 +8,7 @@ import {
   BackendUnavailableError,
   CacheCorruptError,
   DownloadAbortedError,
+  DownloadError,
   DownloadSkippedError,
   FerryError,
   IntegrityError,
@@ -953,7 +954,9 @@ class FerryClient implements Ferry {
       }
       const cached = await cache.read(candidate.sha256, candidate.size, p.model).catch(() => ({ missing: true as const }));
       if ('missing' in cached) {
-        const refusal = this.conditionsRefuse(candidate, options.conditions);
+        // Fetched for the cache only: bytes it cannot keep are not worth a download.
+        const refusal =
+          candidate.size > cache.maxBytes ? `${candidate.size} bytes, more than the cache's budget of ${cache.maxBytes}` : this.conditionsRefuse(candidate, options.conditions);
         if (refusal) {
           failures.push(this.failure(candidate, refusal, true));
           skipped ??= refusal;
@@ -964,7 +967,9 @@ class FerryClient implements Ferry {
           await written?.abort();
           throw err;
         });
-        await cache.store(candidate.sha256, bytes, written);
+        if (!(await cache.store(candidate.sha256, bytes, written))) {
+          throw new DownloadError(`"${p.model}" was downloaded but the cache could not keep it (full of nothing it may evict)`, { model: p.model });
+        }
       }
       await this.releasePersisted.get(manifest);
       const record = this.installedRecord(manifest, candidate, null, failures);
