@@ -458,6 +458,19 @@ describe('backends', () => {
     expect(w.artifactRequests()).toBe(2);
   });
 
+  it('a cached model that no longer runs here: the fetch after it downloads none of the candidates that failed, ahead of the manifest check either', async () => {
+    const w = await world({ capabilities: { backends: ['webgpu', 'wasm'] }, runtime: { failInit: ['webgpu'] } });
+    await w.server.publish('digits', [modelBytes(100, 1), modelBytes(120, 5)], {}, (c, i) => ({ ...c, backend: ['webgpu', 'wasm'][i]!, variant: ['fp16', 'original'][i]! }));
+    expect(await w.installOnce()).toMatchObject({ backend: 'wasm' });
+    expect(w.artifactRequests()).toBe(2);
+    // Now wasm fails too: the cached model does not open, and the manifest is fetched again.
+    const ferry = w.client({ runtime: createFakeRuntime({ failInit: ['webgpu', 'wasm'] }) });
+    await expect(ferry.getModel('digits')).rejects.toBeInstanceOf(BackendUnavailableError);
+    await ferry.close();
+    expect(w.resolveRequests()).toBe(2);
+    expect(w.artifactRequests()).toBe(2);
+  });
+
   it('a failure counts for its version only: another version in the same release tries that variant again', async () => {
     const w = await world({ capabilities: { backends: ['webgpu', 'wasm'] }, runtime: { failInit: ['webgpu'] } });
     const variants = (c: ManifestCandidate, i: number) => ({ ...c, backend: ['webgpu', 'wasm'][i]!, variant: ['fp16', 'original'][i]! });

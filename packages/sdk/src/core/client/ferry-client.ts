@@ -75,6 +75,11 @@ interface Ready extends Opened {
 interface LoadOptions extends GetModelOptions {
   /** The installed model, served instead when the network fails or conditions forbid a download. */
   fallback?: InstalledModel | undefined;
+  /**
+   * What is installed for this model, as read when the load began (or again after it failed to
+   * open): candidates that failed here in its release and version are skipped.
+   */
+  installed?: InstalledModel | undefined;
 }
 
 /**
@@ -127,7 +132,7 @@ function sameModel(installed: InstalledModel | undefined, payload: { release: nu
   return installed !== undefined && installed.release === payload.release && installed.version === payload.version;
 }
 
-/** The reason of a candidate skipped because it failed here earlier in the same release. */
+/** The reason of a candidate skipped because it failed here earlier in the same release and version. */
 const FAILED_BEFORE = 'failed to load here before';
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 1000);
 
@@ -492,9 +497,10 @@ class FerryClient implements Ferry {
         if (policy === 'local-then-update') handle.update = this.backgroundUpdate(name, options.conditions);
         return handle;
       }
-      return this.fetchLatest(name, { ...options, fallback: undefined }, false);
+      // Read again: the failed open recorded what failed here (or uninstalled corrupt bytes).
+      return this.fetchLatest(name, { ...options, fallback: undefined, installed: await cache.installed(name) }, false);
     }
-    return this.fetchLatest(name, { ...options, fallback: installed }, true, early);
+    return this.fetchLatest(name, { ...options, fallback: installed, installed }, true, early);
   }
 
   async prefetch(name: string, options: PrefetchOptions = {}): Promise<CachedModelInfo> {
@@ -632,7 +638,7 @@ class FerryClient implements Ferry {
     }
     if (payload.model !== name || !Array.isArray(payload.candidates)) return null;
     // Not one that failed here in this release: the load skips it (see loadManifest).
-    const previous = sameModel(options.fallback, payload) ? options.fallback : undefined;
+    const previous = sameModel(options.installed, payload) ? options.installed : undefined;
     const candidate = payload.candidates.find((c) => {
       try {
         return staticRejection(c, caps, this.runtime) === null && !previous?.failures.some((f) => failureKey(f) === failureKey(c));
@@ -730,7 +736,10 @@ class FerryClient implements Ferry {
         if (err instanceof CacheCorruptError || err instanceof BackendUnavailableError) return null;
         throw err;
       });
-      return handle ?? this.fetchLatest(name, { ...options, fallback: undefined }, false);
+      if (handle) return handle;
+      // As in loadModel: the failed open recorded what failed here.
+      const { cache } = await this.opened;
+      return this.fetchLatest(name, { ...options, fallback: undefined, installed: await cache.installed(name) }, false);
     }
     try {
       return await this.loadManifest(manifest, options);
@@ -842,7 +851,7 @@ class FerryClient implements Ferry {
     // Candidates that failed here in this release and version (the server sends its manifest
     // again after a key rotation, or when the cached bytes are none of its candidates): skipped,
     // their bytes not downloaded again.
-    const previous = options.fallback ?? (await cache.installed(manifest.payload.model));
+    const previous = options.installed;
     const knownBad = new Map(sameModel(previous, manifest.payload) ? previous.failures.map((f) => [failureKey(f), f]) : []);
     // Candidates often share bytes (one variant on several backends): fetch and verify them once.
     const loaded = new Map<string, { bytes: Uint8Array; source: 'cache' | 'network' }>();
