@@ -122,8 +122,12 @@ export class FakeFerryServer {
     if (rollout) return json(200, { manifest: rollout });
     const published = this.published.get(body.model);
     if (!published) return json(404, { error: { code: 'model_not_found', message: `no model ${body.model}` } });
-    const first = published.payload.candidates[0];
-    if (body.cached && body.cached.release === published.payload.release && body.cached.sha256 === first?.sha256) return new Response(null, { status: 304 });
+    // As Ferry's: 304 while the cached bytes are any candidate of the release and version it serves.
+    const p = published.payload;
+    const cached = body.cached;
+    if (cached && cached.release === p.release && cached.version === p.version && p.candidates.some((c) => c.sha256 === cached.sha256)) {
+      return new Response(null, { status: 304 });
+    }
     return json(200, { manifest: published.jws });
   }
 

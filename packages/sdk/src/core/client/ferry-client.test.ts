@@ -47,12 +47,20 @@ async function world(
     storageOpens,
     probeAnswers,
     noQuickStore,
+    capabilities,
     ...extra
-  }: Partial<FerryOptions> & { storage?: PlatformStorage; storageOpens?: Promise<unknown>; probeAnswers?: Promise<unknown>; noQuickStore?: boolean } = {}) => {
+  }: Partial<FerryOptions> & {
+    storage?: PlatformStorage;
+    storageOpens?: Promise<unknown>;
+    probeAnswers?: Promise<unknown>;
+    noQuickStore?: boolean;
+    /** What this start's probe finds, instead of the world's. */
+    capabilities?: Partial<Capabilities>;
+  } = {}) => {
     const platform = createMemoryPlatform({
       fetch: server.fetch,
       storage: extra.storage ?? storage,
-      capabilities: options.capabilities,
+      capabilities: capabilities ?? options.capabilities,
       network: options.network,
       blockSha256: options.blockSha256,
       quickStore: noQuickStore ? undefined : options.quickStore,
@@ -449,8 +457,8 @@ describe('backends', () => {
     await w.server.publish('digits', [modelBytes(100, 1), modelBytes(120, 5)], {}, (c, i) => ({ ...c, backend: ['webgpu', 'wasm'][i]!, variant: ['fp16', 'original'][i]! }));
     expect(await w.installOnce()).toMatchObject({ backend: 'wasm', source: 'network' });
     expect(w.artifactRequests()).toBe(2);
-    // The manifest again, not a 304 (this fake server sends it while the cached bytes are not its
-    // first candidate; Ferry's after a key rotation, or when they are none of its candidates).
+    // The manifest again, not a 304 (Ferry sends it after a key rotation): re-signed, same release.
+    w.server.nextManifest = await w.signer.sign(w.server.published.get('digits')!.payload);
     const again = await w.client().getModel('digits', { policy: 'latest' });
     expect(w.resolveRequests()).toBe(2);
     expect(again).toMatchObject({ backend: 'wasm', source: 'cache' });
@@ -480,6 +488,21 @@ describe('backends', () => {
     await w.server.publish('digits', [modelBytes(100, 7), modelBytes(120, 9)], { release: 1 }, variants);
     const v2 = await w.client({ runtime: createFakeRuntime() }).getModel('digits', { policy: 'latest' });
     expect(v2).toMatchObject({ version: 2, release: 1, backend: 'webgpu', variant: 'fp16', failures: [] });
+  });
+
+  it('a cached model opened once without a backend it had (WebGPU not found that start): the next start with it runs there again', async () => {
+    const w = await world({ capabilities: { backends: ['webgpu', 'wasm'] } });
+    // One variant on two backends: the same bytes.
+    const bytes = modelBytes(100, 1);
+    await w.server.publish('digits', [bytes, bytes], {}, (c, i) => ({ ...c, backend: ['webgpu', 'wasm'][i]! }));
+    expect(await w.installOnce()).toMatchObject({ backend: 'webgpu' });
+    const without = w.client({ capabilities: { backends: ['wasm'] } });
+    const model = await without.getModel('digits', { policy: 'local' });
+    expect(model).toMatchObject({ backend: 'wasm', source: 'cache' });
+    expect(model.failures).toEqual([{ variant: 'original', backend: 'webgpu', reason: expect.stringContaining('webgpu') }]);
+    await without.close();
+    // What the device lacked that start is not kept as a failure of the candidate.
+    expect((await w.client().getModel('digits', { policy: 'local' })).backend).toBe('webgpu');
   });
 
   it('skips candidates this device cannot run (backend, features, memory) before downloading', async () => {

@@ -810,7 +810,7 @@ class FerryClient implements Ferry {
       if (!matches(candidate) || known.has(failureKey(candidate))) continue;
       const rejection = staticRejection(candidate, caps, this.runtime);
       if (rejection) {
-        failures.push({ variant: candidate.variant, backend: candidate.backend, reason: rejection });
+        failures.push(this.failure(candidate, rejection, true));
         continue;
       }
       if (!bytes) {
@@ -829,17 +829,19 @@ class FerryClient implements Ferry {
         this.report({ type: 'download', model: name, version: installed.version, variant: candidate.variant, release: installed.release, bytes: 0, ms: outcome.ms, fromCache: true, resumed: false });
       }
       const session = await this.loadSession(manifest, candidate, bytes).catch((err: unknown) => {
-        failures.push({ variant: candidate.variant, backend: candidate.backend, reason: messageOf(err) });
+        failures.push(this.failure(candidate, messageOf(err), false));
         return null;
       });
       if (!session) continue;
-      if (installed.backend !== candidate.backend || failures.length !== installed.failures.length) {
+      // Kept, as for a fresh install: how candidates behaved here, not what the device lacked this start.
+      const kept = this.kept(failures);
+      if (installed.backend !== candidate.backend || kept.length !== installed.failures.length) {
         // Notes for the next load: written behind this one, and a failed write (a full disk) costs only them.
-        cache.inBackground(cache.updateInstalled(name, { backend: candidate.backend, failures }));
+        cache.inBackground(cache.updateInstalled(name, { backend: candidate.backend, failures: kept }));
       }
       return this.handle(manifest, candidate, session, { source: 'cache', stale: options.stale, failures });
     }
-    await cache.updateInstalled(name, { failures });
+    await cache.updateInstalled(name, { failures: this.kept(failures) });
     throw new BackendUnavailableError(`no cached candidate of "${name}" runs here`, failures, { model: name });
   }
 
@@ -1010,13 +1012,19 @@ class FerryClient implements Ferry {
     return failure;
   }
 
+  /**
+   * The failures an installed record keeps: how candidates behaved here (a backend that failed to
+   * load or run), skipped on later loads of the release. Not kept: what the device or the network
+   * was at the time (a backend it lacked, the caller's conditions), which every load finds out again.
+   */
+  private kept(failures: readonly CandidateFailure[]): CandidateFailure[] {
+    return failures.filter((f) => !this.situational.has(f));
+  }
+
   /** The cache's record of `candidate` of a verified manifest, installed now. */
   private installedRecord(manifest: VerifiedManifest, candidate: ManifestCandidate, backend: string | null, failures: CandidateFailure[]): InstalledModel {
     const p = manifest.payload;
-    // Kept: how candidates behaved here (a backend that failed to load or run), skipped on later
-    // loads of the release. Not kept: what the device or the network was at the time (a backend it
-    // lacked, the caller's conditions), which every load finds out again.
-    failures = failures.filter((f) => !this.situational.has(f));
+    failures = this.kept(failures);
     return {
       model: p.model,
       jws: manifest.jws,
