@@ -5,7 +5,8 @@ import type { ManifestCandidate, ManifestPayload } from '@ferry/protocol';
 export interface TestSigner {
   kid: string;
   publicJwk: JWK;
-  sign(payload: unknown, header?: { kid?: string; typ?: string; alg?: string }): Promise<string>;
+  /** Signs `payload`; `header` may add parameters (`crit` ones need `crit` to name them as understood). */
+  sign(payload: unknown, header?: { kid?: string; typ?: string; alg?: string; [parameter: string]: unknown }, options?: { crit?: Record<string, boolean> }): Promise<string>;
 }
 
 /** A fresh Ed25519 manifest-signing key. */
@@ -15,10 +16,10 @@ export async function createTestSigner(kid = `test-${Math.random().toString(36).
   return {
     kid,
     publicJwk,
-    sign: (payload, header = {}) =>
+    sign: (payload, header = {}, options = {}) =>
       new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
-        .setProtectedHeader({ alg: header.alg ?? 'EdDSA', kid: header.kid ?? kid, typ: header.typ ?? 'ferry-manifest+jwt' })
-        .sign(privateKey),
+        .setProtectedHeader({ ...header, alg: header.alg ?? 'EdDSA', kid: header.kid ?? kid, typ: header.typ ?? 'ferry-manifest+jwt' })
+        .sign(privateKey, options),
   };
 }
 

@@ -222,12 +222,13 @@ class FerryClient implements Ferry {
     // The verifier's key ring needs the meta store: it is made in `open`, the verifier reads it lazily.
     this.verifier = new ManifestVerifier({
       keys: {
-        resolvers: () => this.keys().then((k) => k.resolvers()),
+        keySets: () => this.keys().then((k) => k.keySets()),
         refresh: () => this.keys().then((k) => k.refresh()),
       },
       audience: this.audienceCheck(),
       now: () => platform.now(),
       clockSkewSeconds: options.clockSkewSeconds ?? 60,
+      ...(platform.verifyEd25519 ? { verifyEd25519: platform.verifyEd25519.bind(platform) } : {}),
     });
     // Probing (GPU adapter, storage estimate) overlaps with opening the cache. It is asked first:
     // a resolve waits for it, and the storage estimate would otherwise queue behind the cache's
@@ -408,6 +409,7 @@ class FerryClient implements Ferry {
   // --- Public API ---------------------------------------------------------------------------------
 
   async getModel(name: string, options: GetModelOptions = {}): Promise<FerryModel> {
+
     const early = this.earlyResolve(name, options);
     try {
       const { cache } = await this.opened;
@@ -484,6 +486,7 @@ class FerryClient implements Ferry {
     const policy = options.policy ?? 'local-then-update';
     const installed = await cache.installed(name);
     if (installed && policy !== 'latest') {
+
       // Served from the cache, or fetched as usual (with `cached`) if that fails: the early answer is not needed.
       early?.decide(null);
       const handle = await this.openInstalled(installed, { stale: false }).catch((err: unknown) => {
@@ -792,6 +795,7 @@ class FerryClient implements Ferry {
     let manifest: VerifiedManifest;
     try {
       manifest = await this.verifier.verify(installed.jws, { model: name, checkExpiry: false });
+
       const p = manifest.payload;
       if (p.release !== installed.release || p.version !== installed.version || !p.candidates.some(matches)) {
         throw new CacheCorruptError(`the cached record of "${name}" does not match its manifest`, { model: name });
@@ -815,6 +819,7 @@ class FerryClient implements Ferry {
       }
       if (!bytes) {
         const outcome = await reading;
+
         if ('error' in outcome) {
           const err = outcome.error;
           this.reportFailure(name, err, { version: installed.version, variant: candidate.variant });
@@ -1199,11 +1204,13 @@ class FerryClient implements Ferry {
     try {
       const session = await this.sessions.acquire(`${candidate.sha256}|${candidate.backend}`, async () => {
         const session = await this.runtime.createSession(bytes, candidate.backend);
+
         try {
           const inputs = p.io?.inputs.length ? p.io.inputs : session.inputInfo;
           const feeds = inputs ? warmUpFeeds(this.runtime, inputs) : null;
           // The warm-up is the first run: a backend that loads but cannot run fails here, not in the app.
           if (feeds) await session.run(feeds);
+
         } catch (err) {
           await session.release().catch(() => undefined);
           throw err;

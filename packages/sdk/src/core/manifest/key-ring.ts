@@ -8,7 +8,17 @@ export type TrustedKey = JWK;
 /** Keys an app pins: one JWK, several, or a JWKS document. */
 export type TrustedKeys = TrustedKey | TrustedKey[] | { keys: TrustedKey[] };
 
-type KeyResolver = ReturnType<typeof createLocalJWKSet>;
+/** A set of keys manifests may be signed with: its JWKs, and jose's resolver of them. */
+export interface KeySet {
+  readonly keys: readonly JWK[];
+  readonly resolver: ReturnType<typeof createLocalJWKSet>;
+}
+
+function keySet(jwks: JSONWebKeySet): KeySet {
+  // The resolver validates the set (it throws on a malformed one) and keeps its own copy; so does this.
+  const resolver = createLocalJWKSet(jwks);
+  return { keys: structuredClone(jwks.keys), resolver };
+}
 
 const JWKS_META_KEY = 'jwks';
 /** Shortest time between two JWKS fetches caused by an unknown key id. */
@@ -44,14 +54,14 @@ export interface KeyRingOptions {
  * unknown key id, at most every 30 s).
  */
 export class KeyRing {
-  private pinned: KeyResolver | null;
-  private remote: { resolver: KeyResolver; fetchedAt: number } | null = null;
+  private pinned: KeySet | null;
+  private remote: { set: KeySet; fetchedAt: number } | null = null;
   private lastRefresh = Number.NEGATIVE_INFINITY;
   private loading: Promise<void> | null = null;
 
   constructor(private readonly options: KeyRingOptions) {
     if (!options.trustedKeys && !options.jwksUrl) throw new TypeError('createFerry needs trustedKeys or jwksUrl to verify manifests');
-    this.pinned = options.trustedKeys ? createLocalJWKSet(toJwks(options.trustedKeys)) : null;
+    this.pinned = options.trustedKeys ? keySet(toJwks(options.trustedKeys)) : null;
   }
 
   get hasRemote(): boolean {
@@ -59,16 +69,16 @@ export class KeyRing {
   }
 
   /**
-   * The resolvers to try, pinned first. On first call the JWKS comes from the copy kept on the
+   * The key sets to try, pinned first. On first call the JWKS comes from the copy kept on the
    * device (refreshed in the background when older than an hour), else from the network: an
    * offline start never waits for the network.
    */
-  async resolvers(): Promise<KeyResolver[]> {
+  async keySets(): Promise<KeySet[]> {
     if (this.options.jwksUrl && !this.remote) {
       const url = this.options.api.url(this.options.jwksUrl);
       const stored = await this.options.meta.get<StoredJwks>(JWKS_META_KEY).catch(() => undefined);
       if (stored?.url === url && Array.isArray(stored.jwks?.keys)) {
-        this.remote = { resolver: createLocalJWKSet(stored.jwks), fetchedAt: stored.fetchedAt };
+        this.remote = { set: keySet(stored.jwks), fetchedAt: stored.fetchedAt };
         if (this.options.now() - stored.fetchedAt > STALE_JWKS_MS) void this.load(true).catch(() => undefined);
       } else {
         const failed = await this.load(false).then(
@@ -79,7 +89,7 @@ export class KeyRing {
         if (failed !== null && !this.pinned && !this.remote) throw failed;
       }
     }
-    return [this.pinned, this.remote?.resolver].filter((r): r is KeyResolver => r !== null && r !== undefined);
+    return [this.pinned, this.remote?.set].filter((r): r is KeySet => r !== null && r !== undefined);
   }
 
   /** Refetches the JWKS after a manifest named a key this ring does not have. True if it refreshed. */
@@ -113,14 +123,14 @@ export class KeyRing {
     try {
       const jwks = (await this.options.api.keys(url)) as JSONWebKeySet;
       const fetchedAt = this.options.now();
-      this.remote = { resolver: createLocalJWKSet(jwks), fetchedAt };
+      this.remote = { set: keySet(jwks), fetchedAt };
       await this.options.meta.set(JWKS_META_KEY, { url, fetchedAt, jwks } satisfies StoredJwks);
     } catch (err) {
       if (force || this.remote) throw err;
       // Offline start: the copy fetched earlier over the same URL.
       const stored = await this.options.meta.get<StoredJwks>(JWKS_META_KEY);
       if (!stored || stored.url !== url) throw err;
-      this.remote = { resolver: createLocalJWKSet(stored.jwks), fetchedAt: 0 };
+      this.remote = { set: keySet(stored.jwks), fetchedAt: 0 };
     }
   }
 }

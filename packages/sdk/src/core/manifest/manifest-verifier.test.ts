@@ -4,6 +4,8 @@ import { MemoryMetaStore } from '../cache/memory-storage.js';
 import { FerryApi } from '../http/ferry-api.js';
 import { DEFAULT_RETRY } from '../http/retry.js';
 import { createTestSigner, testCandidate, testManifest } from '../../testing/manifest-signer.js';
+import { createNodePlatform } from '../../platform/node/node-platform.js';
+import type { Platform } from '../platform.js';
 import { KeyRing, type TrustedKeys } from './key-ring.js';
 import { MANIFEST_TYPE, ManifestVerifier, fixedAudiences } from './manifest-verifier.js';
 import {
@@ -15,7 +17,9 @@ import {
 
 const SHA = 'a'.repeat(64);
 
-function setup(options: { trustedKeys?: TrustedKeys; jwksUrl?: string; fetch?: typeof fetch; now?: () => number; meta?: MemoryMetaStore } = {}) {
+type SetupOptions = { trustedKeys?: TrustedKeys; jwksUrl?: string; fetch?: typeof fetch; now?: () => number; meta?: MemoryMetaStore; native?: Platform['verifyEd25519'] };
+
+function baseSetup(options: SetupOptions = {}) {
   const now = options.now ?? (() => Date.now());
   const api = new FerryApi({
     serverUrl: 'http://ferry.test',
@@ -27,12 +31,27 @@ function setup(options: { trustedKeys?: TrustedKeys; jwksUrl?: string; fetch?: t
     network: () => ({}),
   });
   const keys = new KeyRing({ trustedKeys: options.trustedKeys, jwksUrl: options.jwksUrl, api, meta: options.meta ?? new MemoryMetaStore(), now });
-  return new ManifestVerifier({ keys, audience: fixedAudiences(['test-app-key', 'ak_123']), now, clockSkewSeconds: 60 });
+  return new ManifestVerifier({
+    keys,
+    audience: fixedAudiences(['test-app-key', 'ak_123']),
+    now,
+    clockSkewSeconds: 60,
+    ...(options.native ? { verifyEd25519: options.native } : {}),
+  });
 }
 
 const payload = (overrides = {}) => testManifest({ model: 'digits', candidates: [testCandidate(SHA, 10)], ...overrides });
 
-describe('ManifestVerifier', () => {
+/** Node's native Ed25519 check, counted: the tests below run with jose's (WebCrypto) and with it. */
+const nodeVerify = vi.fn(createNodePlatform().verifyEd25519!);
+const SIGNATURE_CHECKS = [
+  ['jose (WebCrypto)', undefined],
+  ["the platform's native Ed25519 check", nodeVerify],
+] as const;
+
+describe.each(SIGNATURE_CHECKS)('ManifestVerifier, signatures checked by %s', (_, native) => {
+  const setup = (options: SetupOptions = {}) => baseSetup({ ...options, native });
+
   it('uses the protocol manifest type', () => {
     expect(MANIFEST_TYPE).toBe(PROTOCOL_MANIFEST_TYPE);
   });
@@ -166,4 +185,58 @@ describe('ManifestVerifier', () => {
     await later.verify(await second.sign(payload({ exp: Math.floor(clock / 1000) + 60 })), { model: 'digits', checkExpiry: true });
     await vi.waitFor(() => expect(fetches).toBe(4));
   });
+});
+
+describe("the platform's native Ed25519 check", () => {
+  const setup = (options: SetupOptions = {}) => baseSetup({ ...options, native: nodeVerify });
+  const check = { model: 'digits', checkExpiry: true };
+
+  it('checks plain EdDSA manifests in place of WebCrypto, trying each key with the header kid', async () => {
+    const pinned = await createTestSigner('k1');
+    const other = await createTestSigner('k1');
+    nodeVerify.mockClear();
+    // Two pinned keys under one kid (a rotation reusing it): the second one signed.
+    const verified = await setup({ trustedKeys: [other.publicJwk, pinned.publicJwk] }).verify(await pinned.sign(payload()), check);
+    expect(verified.payload.model).toBe('digits');
+    expect(nodeVerify).toHaveBeenCalledTimes(2);
+  });
+
+  it('leaves headers with other parameters to jose: crit it does not understand is refused, others accepted', async () => {
+    const signer = await createTestSigner();
+    const verifier = setup({ trustedKeys: signer.publicJwk });
+    nodeVerify.mockClear();
+    const critical = await signer.sign(payload(), { crit: ['x-must'], 'x-must': 1 }, { crit: { 'x-must': true } });
+    await expect(verifier.verify(critical, check)).rejects.toBeInstanceOf(ManifestSignatureError);
+    await expect(verifier.verify(await signer.sign(payload(), { cty: 'json' }), check)).resolves.toBeTruthy();
+    expect(nodeVerify).not.toHaveBeenCalled();
+  });
+
+  it('refuses what jose refuses, with the same error: a signature of another length or form, a key for another curve or use, a private key, a key that cannot be read', async () => {
+    const signer = await createTestSigner();
+    const jws = await signer.sign(payload());
+    const [h, p, sig] = jws.split('.');
+    const outcome = (native: Platform['verifyEd25519'] | undefined, keys: TrustedKeys, token: string) =>
+      baseSetup({ trustedKeys: keys, native }).verify(token, check).then(
+        () => 'accepted',
+        (err: unknown) => (err as Error).constructor.name,
+      );
+    const cases: [TrustedKeys, string][] = [
+      [signer.publicJwk, `${h}.${p}.${sig!.slice(0, -4)}`],
+      [signer.publicJwk, `${h}.${p}.${sig}=`],
+      [signer.publicJwk, `${h}.${p}.${sig}.`],
+      [{ ...signer.publicJwk, use: 'enc' }, jws],
+      [{ ...signer.publicJwk, crv: 'Ed448' }, jws],
+      [{ ...signer.publicJwk, key_ops: ['sign'] }, jws],
+      [{ ...signer.publicJwk, alg: 'ES256' }, jws],
+      [{ ...signer.publicJwk, d: signer.publicJwk.x }, jws],
+      [{ ...signer.publicJwk, x: 'AAAA' }, jws],
+    ];
+    for (const [keys, token] of cases) {
+      const joseSays = await outcome(undefined, keys, token);
+      expect(joseSays).not.toBe('accepted');
+      expect(await outcome(nodeVerify, keys, token)).toBe(joseSays);
+    }
+    expect(await outcome(nodeVerify, signer.publicJwk, jws)).toBe('accepted');
+  });
+
 });

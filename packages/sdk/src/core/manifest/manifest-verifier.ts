@@ -1,4 +1,4 @@
-import { compactVerify, decodeProtectedHeader } from 'jose';
+import { base64url, compactVerify, decodeProtectedHeader, type JWK, type ProtectedHeaderParameters } from 'jose';
 import type { ManifestCandidate, ManifestPayload } from '@ferry/protocol';
 import { blocksFit } from '../download/artifact-download.js';
 import {
@@ -8,10 +8,11 @@ import {
   ManifestMismatchError,
   ManifestSignatureError,
 } from '../errors.js';
+import type { Ed25519PublicJwk, Platform } from '../platform.js';
 import type { KeyRing } from './key-ring.js';
 
 /** Where the verifier gets its keys (a {@link KeyRing}). */
-export type KeySource = Pick<KeyRing, 'resolvers' | 'refresh'>;
+export type KeySource = Pick<KeyRing, 'keySets' | 'refresh'>;
 
 /** `typ` of manifest headers (same value as `MANIFEST_TYPE` in `@ferry/protocol`, kept here to keep schemas out of bundles). */
 export const MANIFEST_TYPE = 'ferry-manifest+jwt';
@@ -52,6 +53,8 @@ export interface ManifestVerifierOptions {
   now: () => number;
   /** Allowed clock difference with the server, in seconds. */
   clockSkewSeconds: number;
+  /** The platform's native Ed25519 check, if any ({@link Platform.verifyEd25519}); else jose's, with WebCrypto. */
+  verifyEd25519?: Platform['verifyEd25519'];
 }
 
 /**
@@ -74,7 +77,7 @@ export class ManifestVerifier {
     if (typeof header.alg !== 'string' || !ALGORITHMS.includes(header.alg)) {
       throw new ManifestSignatureError(`the manifest is signed with "${String(header.alg)}", only EdDSA is accepted`, ctx);
     }
-    const payloadBytes = await this.verifySignature(jws, header.kid, options);
+    const payloadBytes = await this.verifySignature(jws, header, options);
     let payload: unknown;
     try {
       payload = JSON.parse(new TextDecoder().decode(payloadBytes));
@@ -99,11 +102,31 @@ export class ManifestVerifier {
     return { jws, kid: header.kid, payload: manifest };
   }
 
-  private async verifySignature(jws: string, kid: string | undefined, options: VerifyOptions): Promise<Uint8Array> {
+  private async verifySignature(jws: string, header: ProtectedHeaderParameters, options: VerifyOptions): Promise<Uint8Array> {
     const ctx = { model: options.model };
+    const kid = header.kid;
+    const native = this.options.verifyEd25519;
+    const plain = native ? plainEdDsa(jws, header) : null;
     for (let refreshed = false; ; refreshed = true) {
       let unknownKey = false;
-      for (const resolver of await this.options.keys.resolvers()) {
+      for (const { keys, resolver } of await this.options.keys.keySets()) {
+        if (native && plain) {
+          // The keys jose would pick for this header, checked by the platform instead.
+          const usable = keys.filter((k): k is JWK & Ed25519PublicJwk => usableEd25519(k, header.alg!, kid));
+          if (!usable.length) {
+            unknownKey = true;
+            continue;
+          }
+          const verifies = (k: Ed25519PublicJwk) => {
+            try {
+              return native(k, plain.signingInput, plain.signature);
+            } catch {
+              return false; // A key the platform cannot read verifies nothing.
+            }
+          };
+          if (usable.some(verifies)) return plain.payload;
+          continue;
+        }
         try {
           const { payload } = await compactVerify(jws, resolver, { algorithms: ALGORITHMS });
           return payload;
@@ -129,6 +152,46 @@ export class ManifestVerifier {
       );
     }
   }
+}
+
+/** The header parameters the native check understands; a header with any other (`crit`, `b64`, `jwk`, …) goes to jose. */
+const PLAIN_HEADER = new Set(['alg', 'kid', 'typ']);
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/**
+ * A compact JWS whose signature a platform's Ed25519 check can take as is: three base64url parts,
+ * a protected header of only `alg` (EdDSA), `kid` and `typ`, a 64-byte signature. Null for
+ * anything else, which jose then checks (and refuses, or accepts by rules the native path does not
+ * know).
+ */
+function plainEdDsa(jws: string, header: ProtectedHeaderParameters): { signingInput: Uint8Array; signature: Uint8Array; payload: Uint8Array } | null {
+  if (!Object.keys(header).every((k) => PLAIN_HEADER.has(k)) || !ALGORITHMS.includes(header.alg ?? '')) return null;
+  if (header.kid !== undefined && typeof header.kid !== 'string') return null;
+  const parts = jws.split('.');
+  if (parts.length !== 3 || !parts.every((p) => BASE64URL.test(p))) return null;
+  try {
+    const signature = base64url.decode(parts[2]!);
+    if (signature.byteLength !== 64) return null;
+    return { signingInput: new TextEncoder().encode(`${parts[0]}.${parts[1]}`), signature, payload: base64url.decode(parts[1]!) };
+  } catch {
+    return null;
+  }
+}
+
+/** As jose picks a JWKS member for an EdDSA header: a public Ed25519 key for verifying, with the header's `kid` if it has one. */
+function usableEd25519(k: JWK, alg: string, kid: string | undefined): boolean {
+  const ops = k.key_ops;
+  return (
+    k.kty === 'OKP' &&
+    k.crv === 'Ed25519' &&
+    typeof k.x === 'string' &&
+    k.d === undefined &&
+    (kid === undefined || k.kid === kid) &&
+    (k.alg === undefined || k.alg === alg) &&
+    (k.use === undefined || k.use === 'sig') &&
+    (ops === undefined || (Array.isArray(ops) && ops.includes('verify') && new Set(ops).size === ops.length)) &&
+    (k.ext === undefined || typeof k.ext === 'boolean')
+  );
 }
 
 function fail(message: string, model: string): never {

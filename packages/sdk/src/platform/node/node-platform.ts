@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { statfs } from 'node:fs/promises';
 import { arch, availableParallelism, homedir, platform as osPlatform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { OrtModule } from '../../core/inference/ort-types.js';
-import type { Capabilities, Platform, Sha256Hasher, StorageOptions } from '../../core/platform.js';
+import type { Capabilities, Ed25519PublicJwk, Platform, Sha256Hasher, StorageOptions } from '../../core/platform.js';
 import { wasmFeatures } from '../shared/wasm-features.js';
 import { openDirectoryStorage } from './file-storage.js';
 import { nodeHttp } from './node-http.js';
@@ -22,6 +22,8 @@ export function defaultCacheRoot(): string {
 /** The Node platform adapter: `node:http` (see {@link nodeHttp}), a cache directory, `node:crypto` hashing, onnxruntime-web's wasm backend. */
 export function createNodePlatform(options: NodePlatformOptions = {}): Platform {
   const root = options.cacheRoot ?? defaultCacheRoot();
+  /** Imported keys by their public key (`x`): a JWK is imported once per platform. */
+  const publicKeys = new Map<string, KeyObject>();
   return {
     name: 'node',
     fetch: (input, init) => globalThis.fetch(input, init),
@@ -64,6 +66,14 @@ export function createNodePlatform(options: NodePlatformOptions = {}): Platform 
       };
     },
     loadOrt: loadOrtOnce,
+    verifyEd25519(key: Ed25519PublicJwk, data: Uint8Array, signature: Uint8Array): boolean {
+      let publicKey = publicKeys.get(key.x);
+      if (!publicKey) {
+        publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: key.x }, format: 'jwk' });
+        publicKeys.set(key.x, publicKey);
+      }
+      return verify(null, data, publicKey, signature);
+    },
   };
 }
 
