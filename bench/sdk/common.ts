@@ -58,11 +58,46 @@ const target = (name: string, fallback: number) => Number(process.env[`BENCH_SDK
 /** Issue 5's targets (BENCH_SDK_COLD_TARGET, … to change): SDK / baseline, medians. */
 export const TARGETS = { cold: target('COLD', 1.2), warm: target('WARM', 1.1), inference: target('INFERENCE', 1.02) };
 
+/** Bootstrap resamples behind each confidence interval. */
+const BOOTSTRAP_RESAMPLES = 4000;
+
+/**
+ * A 90 % confidence interval of median(sdk) / median(plain) by the percentile bootstrap over
+ * rounds (pairs resampled together, so that a round both sides had slow stays one round). Seeded:
+ * the same lists give the same interval.
+ */
+export function ratioInterval(plain: number[], sdk: number[], seed = 1): [number, number] {
+  let state = seed >>> 0;
+  // mulberry32: enough for resampling indices, and repeatable.
+  const random = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const n = plain.length;
+  const ratios: number[] = [];
+  const p = new Array<number>(n);
+  const s = new Array<number>(n);
+  for (let b = 0; b < BOOTSTRAP_RESAMPLES; b++) {
+    for (let i = 0; i < n; i++) {
+      const k = Math.floor(random() * n);
+      p[i] = plain[k]!;
+      s[i] = sdk[k]!;
+    }
+    ratios.push(median(s) / median(p));
+  }
+  return [quantile(ratios, 0.05), quantile(ratios, 0.95)];
+}
+
 /**
  * Prints the medians of `plain` and `sdk` and their ratio against `goal`; false when it is missed.
  * The target is judged on that ratio of medians. When the two lists are paired by round (same
- * length, same order), the spread of the per-round ratios follows, to show how far one run's
- * figure can be trusted on a noisy machine: their median and interquartile range.
+ * length, same order), two lines follow to show how far one run's figure can be trusted on a
+ * noisy machine: the ratio's 90 % confidence interval (bootstrap over rounds) with what it says
+ * of the target (shown met: the whole interval is within it; not shown: the ratio is, the
+ * interval reaches past it), and the spread of the per-round ratios (median, middle half).
  */
 export function reportRatio(name: string, plain: number[], sdk: number[], goal: number | null, digits = 1): boolean {
   const [p, s] = [median(plain), median(sdk)];
@@ -71,6 +106,9 @@ export function reportRatio(name: string, plain: number[], sdk: number[], goal: 
   const verdict = goal === null ? '(no target)' : `(target ≤ ${goal}×) ${ok ? 'ok' : 'MISSED'}`;
   console.log(`${name.padEnd(22)} plain ${fmt(p, digits)} ms, sdk ${fmt(s, digits)} ms (${s >= p ? '+' : ''}${fmt(s - p, digits)} ms) → ${fmt(ratio, 2)}× ${verdict}`);
   if (plain.length === sdk.length && plain.length >= 4) {
+    const [lo, hi] = ratioInterval(plain, sdk);
+    const shown = goal === null ? '' : hi <= goal ? ': target shown met' : lo > goal ? ': target shown missed' : ': target neither shown met nor missed';
+    console.log(`${''.padEnd(22)} 90 % interval of the ratio ${fmt(lo, 2)}–${fmt(hi, 2)}×${shown}`);
     const perRound = sdk.map((v, i) => v / plain[i]!);
     console.log(`${''.padEnd(22)} per round: median ${fmt(median(perRound), 2)}×, middle half ${fmt(quantile(perRound, 0.25), 2)}–${fmt(quantile(perRound, 0.75), 2)}× (${perRound.length} rounds)`);
   }

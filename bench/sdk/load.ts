@@ -29,11 +29,12 @@
  *
  *   node --conditions=@ferry/source --import tsx bench/sdk/load.ts
  */
+import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { createFerry, type Ferry } from '@ferry/sdk';
-import { MiB, envInt, fmt, makeTempDir, withCleanup } from '../lib.js';
+import { MiB, envInt, fmt, makeTempDir, median, withCleanup } from '../lib.js';
 import { TARGETS, publishBenchModel, reportRatio, startBenchServer } from './common.js';
 
 const HIDDEN = envInt('BENCH_SDK_HIDDEN', 1024);
@@ -46,13 +47,38 @@ const SETTLE_MS = envInt('BENCH_SDK_SETTLE_MS', 10);
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
 
+/**
+ * glibc's settings under which freed memory stays with the process: big buffers come from its heap
+ * (not a fresh mmap each) and are not handed back to the OS. On these VMs memory handed back is
+ * reported to the host (virtio-balloon free page reporting), and touching it again costs ~12 µs a
+ * page: a 7 MiB buffer on fresh pages ~20 ms, as much as a whole load. Which side of a round paid
+ * that depended on when V8 and glibc freed the last load's buffers; with these settings both sides
+ * reuse their memory. BENCH_SDK_MALLOC=default runs without them.
+ */
+const KEEP_FREED = { MALLOC_MMAP_THRESHOLD_: String(32 * 1024 * 1024), MALLOC_TRIM_THRESHOLD_: String(4 * 1024 ** 3) };
+if (process.env.BENCH_SDK_MALLOC !== 'default' && process.env.MALLOC_TRIM_THRESHOLD_ === undefined) {
+  // glibc reads them at start-up: run again with them (the server child inherits them too).
+  const again = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, ...KEEP_FREED } });
+  process.exit(again.status ?? 1);
+}
+const MEMORY = process.env.MALLOC_TRIM_THRESHOLD_ === undefined ? "glibc's default" : `glibc keeps freed memory (MALLOC_TRIM_THRESHOLD_=${process.env.MALLOC_TRIM_THRESHOLD_})`;
+/** Page faults of this process (memory it touched for the first time, or again after handing it back). */
+const faults = () => process.resourceUsage().minorPageFault;
+
 const INPUT = Float32Array.from({ length: 784 }, (_, i) => (i % 17) / 17);
 
-async function timed(fn: () => Promise<void>): Promise<number> {
+/** Page faults per timed load, by what was timed (printed as medians: whether one side touches more new memory). */
+const faultsOf = new Map<string, number[]>();
+const countFaults = (what: string, n: number) => faultsOf.set(what, [...(faultsOf.get(what) ?? []), n]);
+
+async function timed(fn: () => Promise<void>, what?: string): Promise<number> {
   await settle();
+  const f0 = faults();
   const t0 = performance.now();
   await fn();
-  return performance.now() - t0;
+  const ms = performance.now() - t0;
+  if (what) countFaults(what, faults() - f0);
+  return ms;
 }
 
 await withCleanup(async (defer) => {
@@ -65,7 +91,7 @@ await withCleanup(async (defer) => {
   const { bytes, sha256, appKey, jwks } = await publishBenchModel(port, HIDDEN, server.host);
   const modelFile = join(tmp.path, 'model.onnx');
   await writeFile(modelFile, bytes);
-  console.log(`model: ${fmt(bytes.byteLength / MiB, 2)} MiB MLP 784-${HIDDEN}-${HIDDEN}-10; ${ROUNDS} rounds; ${RUNS} runs for inference; server ${server.where}`);
+  console.log(`model: ${fmt(bytes.byteLength / MiB, 2)} MiB MLP 784-${HIDDEN}-${HIDDEN}-10; ${ROUNDS} rounds; ${RUNS} runs for inference; server ${server.where}; ${MEMORY}`);
 
   ort.env.wasm.numThreads = 1;
   const feeds = () => ({ input: new ort.Tensor('float32', INPUT, [1, 784]) });
@@ -96,10 +122,12 @@ await withCleanup(async (defer) => {
     const dir = join(tmp.path, `cache-${cacheCount++}`, 'new');
     const sdkLoad = async () => {
       await settle();
+      const f0 = faults();
       const t0 = performance.now();
       const ferry = client(dir); // Its start-up (cache open, probes) is part of the timed load.
       await ferry.getModel('bench-sdk', { policy: 'latest' });
       const sdk = performance.now() - t0;
+      if (counted) countFaults('cold sdk', faults() - f0);
       await ferry.listCachedModels();
       const cached = performance.now() - t0;
       await ferry.close();
@@ -110,11 +138,11 @@ await withCleanup(async (defer) => {
     let plain: number;
     let measured: { sdk: number; cached: number };
     if ((r + WARMUP) % 2 === 0) {
-      plain = await timed(plainFetchLoad);
+      plain = await timed(plainFetchLoad, counted ? 'cold plain' : undefined);
       measured = await sdkLoad();
     } else {
       measured = await sdkLoad();
-      plain = await timed(plainFetchLoad);
+      plain = await timed(plainFetchLoad, counted ? 'cold plain' : undefined);
     }
     const { sdk, cached } = measured;
     primed = dir;
@@ -129,14 +157,16 @@ await withCleanup(async (defer) => {
     const counted = r >= 0;
     const keep = (list: number[], ms: number) => void (counted && list.push(ms));
     const steps = [
-      async () => keep(warm.plain, await timed(plainFetchLoad)),
+      async () => keep(warm.plain, await timed(plainFetchLoad, counted ? 'warm plain' : undefined)),
       async () => keep(warmFile.plain, await timed(async () => plainLoad(new Uint8Array(await readFile(modelFile))))),
       async () => {
         await settle();
+        const f0 = faults();
         const t0 = performance.now();
         const ferry = client(primed); // As above: its start-up is part of the timed load.
         await ferry.getModel('bench-sdk', { policy: 'local' });
         const sdk = performance.now() - t0;
+        if (counted) countFaults('warm sdk', faults() - f0);
         await ferry.close();
         keep(warm.sdk, sdk);
         keep(warmFile.sdk, sdk);
@@ -174,5 +204,7 @@ await withCleanup(async (defer) => {
   report('warm (vs fetch)', warm, TARGETS.warm);
   report('warm vs readFile', warmFile, null);
   report('inference', inference, TARGETS.inference, 3);
+  const f = (what: string) => fmt(median(faultsOf.get(what) ?? [0]), 0);
+  console.log(`page faults per load (medians): cold plain ${f('cold plain')}, sdk ${f('cold sdk')}; warm plain ${f('warm plain')}, sdk ${f('warm sdk')}`);
   if (missed) process.exitCode = 1;
 });
