@@ -137,6 +137,19 @@ describe('node platform', () => {
     expect(caps.os).toMatch(/^linux /);
   });
 
+  it("checks Ed25519 signatures with node:crypto, from the key's JWK", async () => {
+    const { generateKeyPairSync, sign } = await import('node:crypto');
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const jwk = publicKey.export({ format: 'jwk' }) as { kty: 'OKP'; crv: 'Ed25519'; x: string };
+    const data = new TextEncoder().encode('header.payload');
+    const signature = new Uint8Array(sign(null, data, privateKey));
+    const verify = createNodePlatform().verifyEd25519!;
+    expect(verify(jwk, data, signature)).toBe(true);
+    expect(verify(jwk, new TextEncoder().encode('header.payloaD'), signature)).toBe(false);
+    const other = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }) as typeof jwk;
+    expect(verify(other, data, signature)).toBe(false);
+  });
+
   it('hashes with node:crypto', () => {
     const h = createNodePlatform().createSha256!();
     h.update(new TextEncoder().encode('abc'));
