@@ -99,7 +99,6 @@ export interface MetaStore {
   delete(key: string): Promise<void>;
 }
 
-/** The two stores of one cache, and what backs them (for diagnostics). */
 /** An Ed25519 public key as JWK ({@link Platform.verifyEd25519}). */
 export interface Ed25519PublicJwk {
   kty: 'OKP';
@@ -109,6 +108,7 @@ export interface Ed25519PublicJwk {
   kid?: string;
 }
 
+/** The two stores of one cache, and what backs them (for diagnostics). */
 export interface PlatformStorage {
   /** `directory`, `opfs`, `indexeddb`, `memory`, … */
   readonly kind: string;

@@ -409,7 +409,6 @@ class FerryClient implements Ferry {
   // --- Public API ---------------------------------------------------------------------------------
 
   async getModel(name: string, options: GetModelOptions = {}): Promise<FerryModel> {
-
     const early = this.earlyResolve(name, options);
     try {
       const { cache } = await this.opened;
@@ -486,7 +485,6 @@ class FerryClient implements Ferry {
     const policy = options.policy ?? 'local-then-update';
     const installed = await cache.installed(name);
     if (installed && policy !== 'latest') {
-
       // Served from the cache, or fetched as usual (with `cached`) if that fails: the early answer is not needed.
       early?.decide(null);
       const handle = await this.openInstalled(installed, { stale: false }).catch((err: unknown) => {
@@ -795,7 +793,6 @@ class FerryClient implements Ferry {
     let manifest: VerifiedManifest;
     try {
       manifest = await this.verifier.verify(installed.jws, { model: name, checkExpiry: false });
-
       const p = manifest.payload;
       if (p.release !== installed.release || p.version !== installed.version || !p.candidates.some(matches)) {
         throw new CacheCorruptError(`the cached record of "${name}" does not match its manifest`, { model: name });
@@ -819,7 +816,6 @@ class FerryClient implements Ferry {
       }
       if (!bytes) {
         const outcome = await reading;
-
         if ('error' in outcome) {
           const err = outcome.error;
           this.reportFailure(name, err, { version: installed.version, variant: candidate.variant });
@@ -1204,13 +1200,11 @@ class FerryClient implements Ferry {
     try {
       const session = await this.sessions.acquire(`${candidate.sha256}|${candidate.backend}`, async () => {
         const session = await this.runtime.createSession(bytes, candidate.backend);
-
         try {
           const inputs = p.io?.inputs.length ? p.io.inputs : session.inputInfo;
           const feeds = inputs ? warmUpFeeds(this.runtime, inputs) : null;
           // The warm-up is the first run: a backend that loads but cannot run fails here, not in the app.
           if (feeds) await session.run(feeds);
-
         } catch (err) {
           await session.release().catch(() => undefined);
           throw err;

@@ -17,7 +17,8 @@ export interface KeySet {
 function keySet(jwks: JSONWebKeySet): KeySet {
   // The resolver validates the set (it throws on a malformed one) and keeps its own copy; so does this.
   const resolver = createLocalJWKSet(jwks);
-  return { keys: structuredClone(jwks.keys), resolver };
+  // Without a prototype, as jose keeps them: nothing inherited reads as a key's field.
+  return { keys: jwks.keys.map((k) => Object.assign(Object.create(null) as JWK, structuredClone(k))), resolver };
 }
 
 const JWKS_META_KEY = 'jwks';

@@ -191,14 +191,12 @@ describe("the platform's native Ed25519 check", () => {
   const setup = (options: SetupOptions = {}) => baseSetup({ ...options, native: nodeVerify });
   const check = { model: 'digits', checkExpiry: true };
 
-  it('checks plain EdDSA manifests in place of WebCrypto, trying each key with the header kid', async () => {
-    const pinned = await createTestSigner('k1');
-    const other = await createTestSigner('k1');
+  it('checks plain EdDSA manifests in place of WebCrypto', async () => {
+    const signer = await createTestSigner();
     nodeVerify.mockClear();
-    // Two pinned keys under one kid (a rotation reusing it): the second one signed.
-    const verified = await setup({ trustedKeys: [other.publicJwk, pinned.publicJwk] }).verify(await pinned.sign(payload()), check);
+    const verified = await setup({ trustedKeys: signer.publicJwk }).verify(await signer.sign(payload()), check);
     expect(verified.payload.model).toBe('digits');
-    expect(nodeVerify).toHaveBeenCalledTimes(2);
+    expect(nodeVerify).toHaveBeenCalledTimes(1);
   });
 
   it('leaves headers with other parameters to jose: crit it does not understand is refused, others accepted', async () => {
@@ -211,32 +209,71 @@ describe("the platform's native Ed25519 check", () => {
     expect(nodeVerify).not.toHaveBeenCalled();
   });
 
-  it('refuses what jose refuses, with the same error: a signature of another length or form, a key for another curve or use, a private key, a key that cannot be read', async () => {
-    const signer = await createTestSigner();
+  it('decides as jose does, for every token and key set: the same acceptance, the same error', async () => {
+    const signer = await createTestSigner('k1');
+    const sameKid = await createTestSigner('k1');
+    const stranger = await createTestSigner('k9');
     const jws = await signer.sign(payload());
     const [h, p, sig] = jws.split('.');
-    const outcome = (native: Platform['verifyEd25519'] | undefined, keys: TrustedKeys, token: string) =>
-      baseSetup({ trustedKeys: keys, native }).verify(token, check).then(
-        () => 'accepted',
-        (err: unknown) => (err as Error).constructor.name,
-      );
-    const cases: [TrustedKeys, string][] = [
-      [signer.publicJwk, `${h}.${p}.${sig!.slice(0, -4)}`],
-      [signer.publicJwk, `${h}.${p}.${sig}=`],
-      [signer.publicJwk, `${h}.${p}.${sig}.`],
-      [{ ...signer.publicJwk, use: 'enc' }, jws],
-      [{ ...signer.publicJwk, crv: 'Ed448' }, jws],
-      [{ ...signer.publicJwk, key_ops: ['sign'] }, jws],
-      [{ ...signer.publicJwk, alg: 'ES256' }, jws],
-      [{ ...signer.publicJwk, d: signer.publicJwk.x }, jws],
-      [{ ...signer.publicJwk, x: 'AAAA' }, jws],
+    const noKid = `${Buffer.from(JSON.stringify({ alg: 'EdDSA', typ: MANIFEST_TYPE })).toString('base64url')}.${p}`;
+    const noKidJws = `${noKid}.${(await signer.sign(payload())).split('.')[2]}`; // Another header: this signature does not match it.
+    const key = signer.publicJwk;
+    /** Pinned keys, the keys a JWKS URL serves (or none), a token. */
+    const cases: [TrustedKeys, TrustedKeys[] | null, string][] = [
+      [key, null, jws],
+      [key, null, `${h}.${p}.${sig!.slice(0, -4)}`],
+      [key, null, `${h}.${p}.${sig}=`],
+      [key, null, `${h}.${p}.${sig}.`],
+      [key, null, noKidJws],
+      [[key, { ...key, kid: 'k2' }], null, jws],
+      [stranger.publicJwk, null, jws],
+      // Several keys jose would pick (jose refuses those), in one set.
+      [[sameKid.publicJwk, key], null, jws],
+      [[stranger.publicJwk, { ...key, kid: undefined }], null, noKidJws],
+      // Keys jose does not pick, or picks and cannot import.
+      [{ ...key, use: 'enc' }, null, jws],
+      [{ ...key, crv: 'Ed448' }, null, jws],
+      [{ ...key, alg: 'ES256' }, null, jws],
+      [{ ...key, key_ops: ['sign'] }, null, jws],
+      [{ ...key, key_ops: ['verify', 1] } as unknown as TrustedKeys, null, jws],
+      [{ ...key, key_ops: ['verify', 'sign'] }, null, jws],
+      [{ ...key, key_ops: ['verify', 'verify'] }, null, jws],
+      [{ ...key, ext: 'yes' } as unknown as TrustedKeys, null, jws],
+      [{ ...key, d: key.x }, null, jws],
+      [{ ...key, x: 'AAAA' }, null, jws],
+      // A pinned key jose cannot use, and the signing key in the JWKS.
+      [{ ...key, x: 'AAAA' }, [key], jws],
+      [{ ...key, key_ops: ['verify', 'sign'] }, [key], jws],
+      [sameKid.publicJwk, [key], jws],
+      [[sameKid.publicJwk, { ...sameKid.publicJwk }], [key], jws],
     ];
-    for (const [keys, token] of cases) {
-      const joseSays = await outcome(undefined, keys, token);
-      expect(joseSays).not.toBe('accepted');
-      expect(await outcome(nodeVerify, keys, token)).toBe(joseSays);
+    const outcome = async (native: Platform['verifyEd25519'] | undefined, pinned: TrustedKeys, served: TrustedKeys[] | null, token: string) => {
+      const jwks = served ? { jwksUrl: '/v1/keys', fetch: (async () => Response.json({ keys: served })) as typeof fetch } : {};
+      return baseSetup({ trustedKeys: pinned, native, ...jwks })
+        .verify(token, check)
+        .then(
+          () => 'accepted',
+          (err: unknown) => `${(err as Error).constructor.name}: ${(err as Error).message}`,
+        );
+    };
+    let accepted = 0;
+    for (const [pinned, served, token] of cases) {
+      const joseSays = await outcome(undefined, pinned, served, token);
+      if (joseSays === 'accepted') accepted++;
+      expect([pinned, served, token, await outcome(nodeVerify, pinned, served, token)]).toEqual([pinned, served, token, joseSays]);
     }
-    expect(await outcome(nodeVerify, signer.publicJwk, jws)).toBe('accepted');
+    expect(accepted).toBeGreaterThanOrEqual(3);
   });
 
+  it("takes nothing but true as a signature that verifies: a platform check that throws or answers otherwise leaves it to jose", async () => {
+    const signer = await createTestSigner();
+    const stranger = await createTestSigner(signer.kid);
+    const forged = await stranger.sign(payload());
+    const odd = [() => 1, async () => false, () => 'false', () => { throw new Error('no Ed25519 here'); }] as unknown as Platform['verifyEd25519'][];
+    for (const native of odd) {
+      const verifier = baseSetup({ trustedKeys: signer.publicJwk, native });
+      await expect(verifier.verify(forged, check)).rejects.toBeInstanceOf(ManifestSignatureError);
+      await expect(verifier.verify(await signer.sign(payload()), check)).resolves.toBeTruthy();
+    }
+  });
 });

@@ -111,21 +111,26 @@ export class ManifestVerifier {
       let unknownKey = false;
       for (const { keys, resolver } of await this.options.keys.keySets()) {
         if (native && plain) {
-          // The keys jose would pick for this header, checked by the platform instead.
-          const usable = keys.filter((k): k is JWK & Ed25519PublicJwk => usableEd25519(k, header.alg!, kid));
-          if (!usable.length) {
+          // The keys jose would pick for this header. None: as jose, an unknown key.
+          const picked = keys.filter((k) => josePicks(k, header.alg!, kid));
+          if (!picked.length) {
             unknownKey = true;
             continue;
           }
-          const verifies = (k: Ed25519PublicJwk) => {
+          // One plain public key, as jose would import it: the platform checks the signature.
+          // Anything else (several keys, which jose refuses; a key jose would fail to import; a
+          // platform check that throws or answers anything but a boolean) is jose's to decide.
+          const only = picked.length === 1 ? picked[0]! : null;
+          if (only && plainPublicKey(only)) {
+            let verdict: unknown;
             try {
-              return native(k, plain.signingInput, plain.signature);
+              verdict = native(only, plain.signingInput, plain.signature);
             } catch {
-              return false; // A key the platform cannot read verifies nothing.
+              verdict = undefined;
             }
-          };
-          if (usable.some(verifies)) return plain.payload;
-          continue;
+            if (verdict === true) return plain.payload;
+            if (verdict === false) continue;
+          }
         }
         try {
           const { payload } = await compactVerify(jws, resolver, { algorithms: ALGORITHMS });
@@ -178,20 +183,27 @@ function plainEdDsa(jws: string, header: ProtectedHeaderParameters): { signingIn
   }
 }
 
-/** As jose picks a JWKS member for an EdDSA header: a public Ed25519 key for verifying, with the header's `kid` if it has one. */
-function usableEd25519(k: JWK, alg: string, kid: string | undefined): boolean {
-  const ops = k.key_ops;
+/**
+ * Whether jose's JWKS resolver (`createLocalJWKSet`, jose 6) takes `k` as a candidate for an EdDSA
+ * header with `alg` and `kid`: its own test, for the OKP / Ed25519 entry of its algorithm table.
+ */
+function josePicks(k: JWK, alg: string, kid: string | undefined): boolean {
+  const ops: unknown = k.key_ops;
   return (
+    (k.ext === undefined || typeof k.ext === 'boolean') &&
+    (ops === undefined || (Array.isArray(ops) && ops.every((op, i) => typeof op === 'string' && ops.indexOf(op) === i) && ops.includes('verify'))) &&
     k.kty === 'OKP' &&
-    k.crv === 'Ed25519' &&
-    typeof k.x === 'string' &&
-    k.d === undefined &&
     (kid === undefined || k.kid === kid) &&
     (k.alg === undefined || k.alg === alg) &&
     (k.use === undefined || k.use === 'sig') &&
-    (ops === undefined || (Array.isArray(ops) && ops.includes('verify') && new Set(ops).size === ops.length)) &&
-    (k.ext === undefined || typeof k.ext === 'boolean')
+    k.crv === 'Ed25519'
   );
+}
+
+/** A key jose imports as a public verifying key: `x` and no private part, `key_ops` (if any) only `verify`. */
+function plainPublicKey(k: JWK): k is JWK & Ed25519PublicJwk {
+  const ops: unknown = k.key_ops;
+  return typeof k.x === 'string' && k.d === undefined && (ops === undefined || (Array.isArray(ops) && ops.length === 1 && ops[0] === 'verify'));
 }
 
 function fail(message: string, model: string): never {
