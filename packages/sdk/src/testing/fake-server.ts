@@ -49,6 +49,8 @@ export class FakeFerryServer {
   readonly extraKeys: JWK[] = [];
   /** Manifests (JWS) by device id, served instead of the published one: a staged rollout. */
   readonly forDevice = new Map<string, string>();
+  /** Awaited before each resolve is answered (a slow answer to one of several requests). */
+  beforeResolve: ((body: ResolveRequest) => Promise<unknown> | undefined) | null = null;
   /** Serve this JWS to the next resolve instead of the published one. */
   nextManifest: string | null = null;
   offline = false;
@@ -99,7 +101,11 @@ export class FakeFerryServer {
       return json(200, { keys: [this.signer.publicJwk, ...this.extraKeys] });
     }
     if (request.headers.get('x-ferry-app-key') !== this.appKey) return json(401, { error: { code: 'invalid_app_key', message: 'unknown app key' } });
-    if (url.pathname === '/v1/resolve' && request.method === 'POST') return this.resolve((await request.json()) as ResolveRequest);
+    if (url.pathname === '/v1/resolve' && request.method === 'POST') {
+      const body = (await request.json()) as ResolveRequest;
+      await this.beforeResolve?.(body);
+      return this.resolve(body);
+    }
     if (url.pathname === '/v1/telemetry' && request.method === 'POST') {
       const batch = (await request.json()) as TelemetryBatch;
       if (this.telemetryStatus >= 300) return json(this.telemetryStatus, { error: { code: 'internal_error', message: 'down' } });

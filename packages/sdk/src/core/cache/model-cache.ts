@@ -44,7 +44,8 @@ export interface ModelCacheOptions {
 }
 
 /** Outcome of reading an artifact back. */
-export type CachedArtifact = { bytes: Uint8Array } | { missing: true };
+/** Bytes read from the cache; `pending` when they are another load's download, not stored yet. */
+export type CachedArtifact = { bytes: Uint8Array; pending?: true } | { missing: true };
 
 /**
  * Ferry's cache over a platform's stores: content-addressed artifacts within a byte budget
@@ -69,6 +70,12 @@ export class ModelCache {
    * would otherwise wait for itself.
    */
   private readonly pendingInstalls = new Map<string, { work: Promise<void>; expedite: () => void }>();
+  /**
+   * Verified bytes an install behind a load is about to store, by SHA-256: a load that reads them
+   * meanwhile gets them from here (that install waits for it to finish, so the store would not
+   * have them yet, and the load would download them again).
+   */
+  private readonly pendingBytes = new Map<string, Uint8Array>();
   /** Loads running now (see {@link hold}), and the gate deferred writes wait at. */
   private loadsRunning = 0;
   private gate: Promise<void> = Promise.resolve();
@@ -170,6 +177,8 @@ export class ModelCache {
    */
   installBehind(record: InstalledModel, bytes: Uint8Array | null, written: ArtifactWriter | null = null, check?: () => Promise<void>): void {
     const previous = this.pendingInstalls.get(record.model);
+    // Only bytes whose SHA-256 was checked whole (not those still to be hashed behind a block check).
+    if (bytes && !check) this.pendingBytes.set(record.sha256, bytes);
     let expedite: () => void = () => undefined;
     const urgent = new Promise<void>((resolve) => (expedite = resolve));
     const work: Promise<void> = (previous?.work ?? Promise.resolve())
@@ -181,6 +190,7 @@ export class ModelCache {
       .catch(() => undefined)
       .finally(() => {
         if (this.pendingInstalls.get(record.model)?.work === work) this.pendingInstalls.delete(record.model);
+        if (bytes && this.pendingBytes.get(record.sha256) === bytes) this.pendingBytes.delete(record.sha256);
       });
     // Expediting this one expedites the one it waits for too.
     this.pendingInstalls.set(record.model, {
@@ -222,6 +232,8 @@ export class ModelCache {
    * is deleted and reported as {@link CacheCorruptError}: it is never returned.
    */
   async read(sha256: string, size: number, model?: string): Promise<CachedArtifact> {
+    const pending = this.pendingBytes.get(sha256);
+    if (pending && pending.byteLength === size) return { bytes: pending, pending: true };
     const { artifacts } = this.storage;
     const create = this.options.createSha256;
     let bytes: Uint8Array | undefined;
@@ -254,6 +266,7 @@ export class ModelCache {
 
   /** True when the cache holds the artifact `sha256` (by its index; a read still verifies it). */
   async holds(sha256: string): Promise<boolean> {
+    if (this.pendingBytes.has(sha256)) return true;
     const index = await this.lock.run(() => this.loadIndex());
     return Object.hasOwn(index, sha256);
   }

@@ -955,6 +955,25 @@ describe('keys from a JWKS URL', () => {
 });
 
 describe('concurrent loads', () => {
+  it("a load whose manifest comes after another load of the same model downloaded it takes that download's bytes, not yet written to the cache", async () => {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(4000));
+    let answer!: () => void;
+    const held = new Promise<void>((resolve) => (answer = resolve));
+    let resolves = 0;
+    w.server.beforeResolve = () => (++resolves === 2 ? held : undefined);
+    const ferry = w.client();
+    const a = ferry.getModel('digits', { policy: 'latest' });
+    const b = ferry.getModel('digits', { policy: 'latest' });
+    // The first load is done; its bytes are stored once no load runs, and the second still does.
+    expect(await a).toMatchObject({ source: 'network' });
+    answer();
+    expect(await b).toMatchObject({ source: 'network', sha256: (await a).sha256 });
+    expect(w.artifactRequests()).toBe(1);
+    await ferry.close();
+    expect((await w.client().listCachedModels()).map((m) => m.name)).toEqual(['digits']);
+  });
+
   it('installs a small model while a long download of another runs, within about a second', async () => {
     const w = await world();
     await w.server.publish('small', modelBytes(500));

@@ -903,8 +903,11 @@ class FerryClient implements Ferry {
             this.reportFailure(name, err, { version: p.version, variant: candidate.variant });
             return { missing: true as const };
           });
-      if ('bytes' in cached) bytes = cached.bytes;
-      else {
+      if ('bytes' in cached) {
+        bytes = cached.bytes;
+        // Another load's download, finished but not stored yet: as if this load had joined it (stored by both).
+        if ('pending' in cached) source = 'network';
+      } else {
         const refusal = this.conditionsRefuse(candidate, options.conditions);
         if (refusal) {
           fail(refusal, true);
