@@ -249,6 +249,30 @@ describe('block digests', () => {
     expect(after.every((a) => a.blocks !== null)).toBe(true);
   });
 
+  it('takes the artifacts in an order of its own random source (replicas starting together do not read the same bytes in step)', async () => {
+    const prisma = s.app.db.prisma;
+    const served = await prisma.artifact.findMany({
+      where: { blocks: { not: Prisma.DbNull }, variants: { some: { status: 'ready', version: { state: 'active' } } } },
+      select: { sha256: true, blocks: true },
+      take: 3,
+    });
+    expect(served.length).toBeGreaterThanOrEqual(2);
+    /** The order one pass reads the artifacts in, with `random` as its source. */
+    const orderWith = async (random: (max: number) => number) => {
+      for (const a of served) await prisma.artifact.update({ where: { sha256: a.sha256 }, data: { blocks: Prisma.DbNull } });
+      const reads: string[] = [];
+      const blobs: BlobStore = Object.create(s.app.blobs, {
+        read: { value: async (sha256: string) => (reads.push(sha256), s.app.blobs.read(sha256)) },
+      });
+      await backfillBlockDigests({ prisma, blobs, serving: s.app.serving, log: s.app.log, randomInt: random });
+      return reads;
+    };
+    const kept = await orderWith((max) => max - 1); // Every item swapped with itself: the listed order.
+    const moved = await orderWith(() => 0);
+    expect([...moved].sort()).toEqual([...kept].sort());
+    expect(moved).not.toEqual(kept);
+  });
+
   it('never signs digests of stored bytes that no longer hash to their SHA-256', async () => {
     const prisma = s.app.db.prisma;
     const v2 = buildMlp({ seed: 12, inputSize: 784, hidden: [700], outputs: 10 });

@@ -13,6 +13,8 @@ export interface BackfillDeps {
   blobs: BlobStore;
   serving: ServingStateCache;
   log: FastifyBaseLogger;
+  /** An integer in [0, max): the random order replicas take artifacts in (crypto's randomInt; tests pass their own). */
+  randomInt?: (max: number) => number;
 }
 
 /** Artifacts that resolve can serve: ready variants of active versions. */
@@ -31,7 +33,8 @@ const SERVED: Prisma.ArtifactWhereInput = { variants: { some: { status: 'ready',
  */
 export async function backfillBlockDigests(deps: BackfillDeps, signal?: AbortSignal): Promise<{ artifacts: number; models: number }> {
   const { prisma, blobs, serving, log } = deps;
-  const pending = shuffled(await prisma.artifact.findMany({ where: { blocks: { equals: Prisma.DbNull }, ...SERVED }, select: { sha256: true, size: true } }));
+  const listed = await prisma.artifact.findMany({ where: { blocks: { equals: Prisma.DbNull }, ...SERVED }, select: { sha256: true, size: true } });
+  const pending = shuffled(listed, deps.randomInt ?? randomInt);
   if (pending.length === 0) return { artifacts: 0, models: 0 };
   log.info({ artifacts: pending.length }, 'adding block digests to stored artifacts');
   let artifacts = 0;
@@ -72,9 +75,9 @@ export async function backfillBlockDigests(deps: BackfillDeps, signal?: AbortSig
 }
 
 /** `items` in random order (Fisher–Yates). */
-function shuffled<T>(items: T[]): T[] {
+function shuffled<T>(items: T[], random: (max: number) => number): T[] {
   for (let i = items.length - 1; i > 0; i--) {
-    const j = randomInt(i + 1);
+    const j = random(i + 1);
     [items[i], items[j]] = [items[j]!, items[i]!];
   }
   return items;
