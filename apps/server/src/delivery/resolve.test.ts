@@ -205,6 +205,14 @@ describe('block digests', () => {
     expect(res.json().error.code).toBe('validation_failed');
   });
 
+  /** Up to `take` artifacts that resolve serves and that have block digests. */
+  const servedWithDigests = (take: number) =>
+    s.app.db.prisma.artifact.findMany({
+      where: { blocks: { not: Prisma.DbNull }, variants: { some: { status: 'ready', version: { state: 'active' } } } },
+      select: { sha256: true, blocks: true },
+      take,
+    });
+
   it('gives artifacts stored before digests existed theirs in the background, with a new release', async () => {
     const prisma = s.app.db.prisma;
     await prisma.artifact.update({ where: { sha256: artifact }, data: { blocks: Prisma.DbNull } });
@@ -223,11 +231,7 @@ describe('block digests', () => {
 
   it('skips an artifact another replica gave its digests to after the list was read, without reading its bytes', async () => {
     const prisma = s.app.db.prisma;
-    const served = await prisma.artifact.findMany({
-      where: { blocks: { not: Prisma.DbNull }, variants: { some: { status: 'ready', version: { state: 'active' } } } },
-      select: { sha256: true, blocks: true },
-      take: 2,
-    });
+    const served = await servedWithDigests(2);
     expect(served).toHaveLength(2);
     for (const a of served) await prisma.artifact.update({ where: { sha256: a.sha256 }, data: { blocks: Prisma.DbNull } });
     const reads: string[] = [];
@@ -251,11 +255,7 @@ describe('block digests', () => {
 
   it('takes the artifacts in an order of its own random source (replicas starting together do not read the same bytes in step)', async () => {
     const prisma = s.app.db.prisma;
-    const served = await prisma.artifact.findMany({
-      where: { blocks: { not: Prisma.DbNull }, variants: { some: { status: 'ready', version: { state: 'active' } } } },
-      select: { sha256: true, blocks: true },
-      take: 3,
-    });
+    const served = await servedWithDigests(3);
     expect(served.length).toBeGreaterThanOrEqual(2);
     /** The order one pass reads the artifacts in, with `random` as its source. */
     const orderWith = async (random: (max: number) => number) => {
