@@ -19,13 +19,6 @@ export interface InstalledModel {
   /** Candidates of this manifest that do not work on this device, and why. */
   failures: CandidateFailure[];
   installedAt: number;
-  /**
-   * Bytes of a candidate of the same manifest that this device now prefers (listed before the
-   * installed one, and runnable here since: a browser that gained WebGPU), stored beside the
-   * installed bytes by a background update and not run yet. The next load from the cache tries them
-   * first and keeps whichever runs; the installed bytes go only once they have.
-   */
-  upgrade?: { sha256: string; size: number };
 }
 
 /** An artifact in the cache's index, for the byte budget and LRU eviction. */
@@ -174,57 +167,6 @@ export class ModelCache {
         names.includes(record.model) ? undefined : this.storage.meta.set(KEY.models, [...names, record.model]),
       ]);
       if (previous && previous.sha256 !== record.sha256) await this.deleteUnreferenced(previous.sha256);
-      const upgrade = previous?.upgrade?.sha256;
-      if (upgrade && upgrade !== record.sha256 && upgrade !== record.upgrade?.sha256) await this.deleteUnreferenced(upgrade);
-    });
-  }
-
-  /**
-   * Records `upgrade` (bytes already stored) for `model` if its installed record is still the one
-   * of `expected` (same bytes, release and version); else the bytes are deleted, unless something
-   * else uses them. True when recorded.
-   */
-  async recordUpgrade(model: string, expected: Pick<InstalledModel, 'sha256' | 'release' | 'version'>, upgrade: { sha256: string; size: number }): Promise<boolean> {
-    await this.waitForInstall(model);
-    return this.lock.run(async () => {
-      const record = await this.readInstalled(model);
-      if (record && record.sha256 === expected.sha256 && record.release === expected.release && record.version === expected.version) {
-        const replaced = record.upgrade?.sha256;
-        await this.storage.meta.set(KEY.installed(model), { ...record, upgrade });
-        if (replaced && replaced !== upgrade.sha256) await this.deleteUnreferenced(replaced);
-        return true;
-      }
-      await this.deleteUnreferenced(upgrade.sha256);
-      return false;
-    });
-  }
-
-  /**
-   * Makes `next` (the installed record moved to its upgrade's bytes, which just ran) the installed
-   * record of its model if that is still `expected`, with that upgrade; the bytes it replaces are
-   * deleted unless something else uses them. A record installed meanwhile (a newer release) stays.
-   */
-  async adoptUpgrade(expected: InstalledModel, next: InstalledModel): Promise<void> {
-    await this.waitForInstall(next.model);
-    return this.lock.run(async () => {
-      const record = await this.readInstalled(next.model);
-      if (!record || record.sha256 !== expected.sha256 || record.release !== expected.release || record.version !== expected.version) return;
-      if (record.upgrade?.sha256 !== next.sha256) return;
-      await this.storage.meta.set(KEY.installed(next.model), next);
-      if (record.sha256 !== next.sha256) await this.deleteUnreferenced(record.sha256);
-    });
-  }
-
-  /** Forgets `model`'s upgrade `sha256` (it did not run here, or its bytes are gone) and deletes its bytes unless something else uses them. */
-  async dropUpgrade(model: string, sha256: string): Promise<void> {
-    await this.waitForInstall(model);
-    return this.lock.run(async () => {
-      const record = await this.readInstalled(model);
-      if (record?.upgrade?.sha256 === sha256) {
-        const { upgrade: _dropped, ...rest } = record;
-        await this.storage.meta.set(KEY.installed(model), rest);
-      }
-      await this.deleteUnreferenced(sha256);
     });
   }
 
@@ -262,7 +204,7 @@ export class ModelCache {
   }
 
   /** Updates the installed record in place (backend that worked, failures). */
-  async updateInstalled(model: string, patch: Partial<Pick<InstalledModel, 'backend' | 'failures' | 'jws' | 'upgrade'>>): Promise<void> {
+  async updateInstalled(model: string, patch: Partial<Pick<InstalledModel, 'backend' | 'failures' | 'jws'>>): Promise<void> {
     await this.waitForInstall(model);
     return this.lock.run(async () => {
       const record = await this.readInstalled(model);
@@ -279,7 +221,6 @@ export class ModelCache {
       const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
       if (names.includes(model)) await this.storage.meta.set(KEY.models, names.filter((n) => n !== model));
       if (record) await this.deleteUnreferenced(record.sha256);
-      if (record?.upgrade) await this.deleteUnreferenced(record.upgrade.sha256);
       return record !== undefined;
     });
   }
@@ -495,8 +436,7 @@ export class ModelCache {
   private async deleteUnreferenced(sha256: string): Promise<void> {
     const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
     for (const name of names) {
-      const record = await this.readInstalled(name);
-      if (record?.sha256 === sha256 || record?.upgrade?.sha256 === sha256) return;
+      if ((await this.readInstalled(name))?.sha256 === sha256) return;
     }
     await this.storage.artifacts.delete(sha256);
     const index = await this.loadIndex();

@@ -505,65 +505,6 @@ describe('backends', () => {
     expect((await w.client().getModel('digits', { policy: 'local' })).backend).toBe('webgpu');
   });
 
-  describe('a device that can now run a variant listed before the one it has (it gained WebGPU)', () => {
-    const [gpuBytes, wasmBytes] = [modelBytes(100, 1), modelBytes(120, 5)];
-    /** fp16 on WebGPU first, int8 on wasm second; installed on a start without WebGPU. */
-    const installedWithoutGpu = async (options: { runtime?: FakeRuntimeOptions } = {}) => {
-      const w = await world({ capabilities: { backends: ['webgpu', 'wasm'] }, runtime: options.runtime });
-      await w.server.publish('digits', [gpuBytes, wasmBytes], {}, (c, i) => ({ ...c, backend: ['webgpu', 'wasm'][i]!, variant: ['fp16', 'int8'][i]! }));
-      const first = w.client({ capabilities: { backends: ['wasm'] } });
-      expect(await first.getModel('digits', { policy: 'latest' })).toMatchObject({ variant: 'int8', backend: 'wasm' });
-      await first.close();
-      return w;
-    };
-    const cached = async (w: Awaited<ReturnType<typeof world>>) => {
-      const ferry = w.client();
-      const [models, info] = [await ferry.listCachedModels(), await ferry.cacheInfo()];
-      await ferry.close();
-      return { variants: models.map((m) => m.variant), usedBytes: info.usedBytes };
-    };
-
-    it('fetches its bytes in the background beside the working ones, runs them on the next start, then keeps only them', async () => {
-      const w = await installedWithoutGpu();
-      const second = w.client();
-      const now = await second.getModel('digits', { policy: 'local-then-update' });
-      expect(now).toMatchObject({ variant: 'int8', backend: 'wasm', source: 'cache' });
-      expect(await now.update).toMatchObject({ updated: false, version: 1 });
-      await second.close();
-      expect(w.artifactRequests()).toBe(2);
-      expect(await cached(w)).toEqual({ variants: ['int8'], usedBytes: 220 });
-      const third = w.client();
-      expect(await third.getModel('digits', { policy: 'local-then-update' })).toMatchObject({ variant: 'fp16', backend: 'webgpu', source: 'cache' });
-      await third.close();
-      expect(w.artifactRequests()).toBe(2);
-      expect(await cached(w)).toEqual({ variants: ['fp16'], usedBytes: 100 });
-    });
-
-    it('bytes that do not run here are dropped, the working model serves, and they are not fetched again', async () => {
-      const w = await installedWithoutGpu({ runtime: { failInit: ['webgpu'] } });
-      const second = w.client();
-      await (await second.getModel('digits', { policy: 'local-then-update' })).update;
-      await second.close();
-      expect(w.artifactRequests()).toBe(2);
-      const third = w.client();
-      const model = await third.getModel('digits', { policy: 'local-then-update' });
-      expect(model).toMatchObject({ variant: 'int8', backend: 'wasm', source: 'cache' });
-      expect(model.failures).toEqual([{ variant: 'fp16', backend: 'webgpu', reason: expect.stringContaining('not available') }]);
-      await model.update;
-      await third.close();
-      expect(w.artifactRequests()).toBe(2);
-      expect(await cached(w)).toEqual({ variants: ['int8'], usedBytes: 120 });
-    });
-
-    it('nothing is fetched when both would not fit in the cache budget', async () => {
-      const w = await installedWithoutGpu();
-      const second = w.client({ cache: { maxBytes: 200 } });
-      expect(await (await second.getModel('digits', { policy: 'local-then-update' })).update).toEqual({ updated: false, version: 1, release: 1 });
-      await second.close();
-      expect(w.artifactRequests()).toBe(1);
-    });
-  });
-
   it('skips candidates this device cannot run (backend, features, memory) before downloading', async () => {
     const w = await world({ capabilities: { backends: ['webgpu', 'wasm'], features: [], memoryMB: 1024 } });
     await w.server.publish('digits', [modelBytes(100, 1), modelBytes(100, 3), modelBytes(100, 5)], {}, (c, i) =>

@@ -782,19 +782,13 @@ class FerryClient implements Ferry {
     const name = installed.model;
     // The bytes are read and hashed while the manifest is checked; neither is used before both are,
     // and the bytes only if the verified manifest names their SHA-256 and length.
+    const started = this.platform.monotonic();
     // (A record whose key is not a SHA-256 names no candidate: it is refused below, unread.)
-    const startReading = () => {
-      const started = this.platform.monotonic();
-      const read = /^[0-9a-f]{64}$/.test(installed.sha256) ? cache.read(installed.sha256, installed.size, name) : Promise.resolve({ missing: true as const });
-      return read.then(
-        (read) => ({ read, ms: this.platform.monotonic() - started }),
-        (error: unknown) => ({ error }),
-      );
-    };
-    // Bytes this device prefers, stored beside the installed ones by a background update: tried
-    // first, and the installed bytes read only if they do not run.
-    const upgrade = installed.upgrade && /^[0-9a-f]{64}$/.test(installed.upgrade.sha256) ? installed.upgrade : undefined;
-    let reading = upgrade ? null : startReading();
+    const read = /^[0-9a-f]{64}$/.test(installed.sha256) ? cache.read(installed.sha256, installed.size, name) : Promise.resolve({ missing: true as const });
+    const reading = read.then(
+      (read) => ({ read, ms: this.platform.monotonic() - started }),
+      (error: unknown) => ({ error }),
+    );
     const matches = (c: ManifestCandidate) => c.sha256 === installed.sha256 && c.size === installed.size;
     let manifest: VerifiedManifest;
     try {
@@ -813,15 +807,7 @@ class FerryClient implements Ferry {
     const known = new Set(installed.failures.map(failureKey));
     const failures: CandidateFailure[] = [...installed.failures];
     let bytes: Uint8Array | null = null;
-    let upgradeTried = false;
     for (const candidate of manifest.payload.candidates) {
-      if (upgrade && !upgradeTried && candidate.sha256 === upgrade.sha256 && candidate.size === upgrade.size && !known.has(failureKey(candidate))) {
-        if (staticRejection(candidate, caps, this.runtime)) continue; // Not this start (kept for one that can).
-        upgradeTried = true;
-        const handle = await this.openUpgrade(installed, manifest, candidate, failures, options);
-        if (handle) return handle;
-        continue;
-      }
       if (!matches(candidate) || known.has(failureKey(candidate))) continue;
       const rejection = staticRejection(candidate, caps, this.runtime);
       if (rejection) {
@@ -829,7 +815,7 @@ class FerryClient implements Ferry {
         continue;
       }
       if (!bytes) {
-        const outcome = await (reading ??= startReading());
+        const outcome = await reading;
         if ('error' in outcome) {
           const err = outcome.error;
           this.reportFailure(name, err, { version: installed.version, variant: candidate.variant });
@@ -858,89 +844,6 @@ class FerryClient implements Ferry {
     }
     await cache.updateInstalled(name, { failures: this.kept(failures) });
     throw new BackendUnavailableError(`no cached candidate of "${name}" runs here`, failures, { model: name });
-  }
-
-  /**
-   * Runs the installed model's upgrade (see {@link InstalledModel.upgrade}): on success the record
-   * moves to it (written behind the load) and the handle is returned; if its bytes are gone or do
-   * not run here, it is dropped (its failure kept in `failures`) and null is returned.
-   */
-  private async openUpgrade(
-    installed: InstalledModel,
-    manifest: VerifiedManifest,
-    candidate: ManifestCandidate,
-    failures: CandidateFailure[],
-    options: { stale: boolean },
-  ): Promise<ModelHandle | null> {
-    const { cache } = await this.opened;
-    const name = installed.model;
-    const started = this.platform.monotonic();
-    const read = await cache.read(candidate.sha256, candidate.size, name).catch((err: unknown) => {
-      this.reportFailure(name, err, { version: installed.version, variant: candidate.variant });
-      return { missing: true as const };
-    });
-    if ('missing' in read) {
-      cache.inBackground(cache.dropUpgrade(name, candidate.sha256));
-      return null;
-    }
-    this.report({ type: 'download', model: name, version: installed.version, variant: candidate.variant, release: installed.release, bytes: 0, ms: this.platform.monotonic() - started, fromCache: true, resumed: false });
-    const session = await this.loadSession(manifest, candidate, read.bytes).catch((err: unknown) => {
-      failures.push(this.failure(candidate, messageOf(err), false));
-      return null;
-    });
-    if (!session) {
-      // Its failure is written with the record's other notes once a candidate runs (or none does).
-      cache.inBackground(cache.dropUpgrade(name, candidate.sha256));
-      return null;
-    }
-    const { upgrade: _adopted, ...rest } = installed;
-    const next: InstalledModel = { ...rest, sha256: candidate.sha256, size: candidate.size, variant: candidate.variant, backend: candidate.backend, failures: this.kept(failures), installedAt: this.platform.now() };
-    cache.inBackground(cache.afterLoads(() => cache.adoptUpgrade(installed, next)));
-    return this.handle(manifest, candidate, session, { source: 'cache', stale: options.stale, failures });
-  }
-
-  /**
-   * The candidate of the installed model's manifest this device now prefers to the one it runs, if
-   * any: listed before it (the server lists them best first for the device), with other bytes,
-   * runnable here (a browser that gained WebGPU since it installed a wasm variant), not failed
-   * here, and storable beside the installed bytes within the cache's budget and the caller's
-   * conditions. The server answers 304 while the cached bytes are any candidate, so without this a
-   * device would keep the variant it first got until the next release.
-   */
-  private upgradeFor(manifest: VerifiedManifest, installed: InstalledModel, caps: Readonly<Capabilities>, maxBytes: number, conditions: DownloadConditions | undefined): ManifestCandidate | null {
-    const candidates = manifest.payload.candidates;
-    const runs = candidates.findIndex((c) => c.sha256 === installed.sha256 && c.size === installed.size && (installed.backend === null || c.backend === installed.backend));
-    if (runs <= 0) return null;
-    const known = new Set(installed.failures.map(failureKey));
-    for (const c of candidates.slice(0, runs)) {
-      // The installed bytes on a backend listed first: the next load tries it itself.
-      if (c.sha256 === installed.sha256 || known.has(failureKey(c)) || staticRejection(c, caps, this.runtime)) continue;
-      if (c.size + installed.size > maxBytes || this.conditionsRefuse(c, conditions) !== null) continue;
-      return c;
-    }
-    return null;
-  }
-
-  /**
-   * After a background update found the installed release current: fetches the bytes of the
-   * candidate this device now prefers ({@link upgradeFor}) into the cache beside the installed
-   * ones, and records them as its upgrade. Nothing if there is none, or it is fetched already.
-   */
-  private async fetchUpgrade(installed: InstalledModel, conditions: DownloadConditions | undefined, signal: AbortSignal): Promise<void> {
-    const { cache } = await this.ready;
-    // The server has just said this manifest is current (304, or the same release signed anew).
-    const manifest = await this.verifier.verify(installed.jws, { model: installed.model, checkExpiry: false });
-    const better = this.upgradeFor(manifest, installed, await this.capabilities(), cache.maxBytes, conditions);
-    if (!better || (installed.upgrade?.sha256 === better.sha256 && (await cache.holds(better.sha256)))) return;
-    const { bytes, written, checked } = await this.download(manifest, better, { signal, ...(conditions ? { conditions } : {}) }, { writeAhead: true });
-    if (checked === 'blocks') {
-      await this.checkWhole(bytes, manifest, better).catch(async (err: unknown) => {
-        await written?.abort();
-        throw err;
-      });
-    }
-    if (!(await cache.store(better.sha256, bytes, written))) return; // The cache could not keep it beside the installed bytes.
-    await cache.recordUpgrade(installed.model, installed, { sha256: better.sha256, size: better.size });
   }
 
   /** Tries the candidates of a fresh manifest in order: bytes from the cache or the network, then a session. */
@@ -1358,16 +1261,12 @@ class FerryClient implements Ferry {
       try {
         const signal = this.closing.signal;
         const manifest = await this.resolveManifest(name, installed, { signal });
-        if (manifest === null) {
-          await this.fetchUpgrade(installed!, conditions, signal);
-          return { updated: false, version: installed!.version, release: installed!.release };
-        }
+        if (manifest === null) return { updated: false, version: installed!.version, release: installed!.release };
         const p = manifest.payload;
         if (installed && installed.release === p.release && installed.version === p.version) {
           // Signed anew (the server's key rotated): the same model, kept with the new signature.
           if (manifest.jws !== installed.jws && p.candidates.some((c) => c.sha256 === installed.sha256 && c.size === installed.size)) {
             await cache.updateInstalled(name, { jws: manifest.jws });
-            await this.fetchUpgrade({ ...installed, jws: manifest.jws }, conditions, signal);
           }
           return { updated: false, version: p.version, release: p.release };
         }
