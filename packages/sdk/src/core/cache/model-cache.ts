@@ -43,8 +43,7 @@ export interface ModelCacheOptions {
   createSha256?: (() => Sha256Hasher) | undefined;
 }
 
-/** Outcome of reading an artifact back. */
-/** Bytes read from the cache; `pending` when they are another load's download, not stored yet. */
+/** Outcome of reading an artifact back; `pending` when the bytes are another load's download, not stored yet ({@link ModelCache.read}). */
 export type CachedArtifact = { bytes: Uint8Array; pending?: true } | { missing: true };
 
 /**
@@ -185,7 +184,8 @@ export class ModelCache {
       .then(() => Promise.race([this.loadsDone(), urgent]))
       // Bytes checked block by block are hashed whole before they are stored: a failed check stores nothing.
       .then(() => check?.())
-      .then(() => (bytes ? this.store(record.sha256, bytes, written) : true))
+      // Bytes handed to a worker meanwhile (onnxruntime-web's proxy transfers them) are gone: nothing to store.
+      .then(() => (bytes ? bytes.byteLength === record.size && this.store(record.sha256, bytes, written) : true))
       .then((ok) => (ok ? this.install(record) : undefined))
       .catch(() => undefined)
       .finally(() => {
@@ -229,10 +229,12 @@ export class ModelCache {
 
   /**
    * The artifact's bytes, checked again against the expected length and SHA-256. A corrupt entry
-   * is deleted and reported as {@link CacheCorruptError}: it is never returned.
+   * is deleted and reported as {@link CacheCorruptError}: it is never returned. With `pending`, a
+   * load's: bytes an install behind another load is about to store (verified whole by their
+   * download, not read back), marked `pending`; whoever takes them stores them too.
    */
-  async read(sha256: string, size: number, model?: string): Promise<CachedArtifact> {
-    const pending = this.pendingBytes.get(sha256);
+  async read(sha256: string, size: number, model?: string, options: { pending?: boolean } = {}): Promise<CachedArtifact> {
+    const pending = options.pending ? this.pendingBytes.get(sha256) : undefined;
     if (pending && pending.byteLength === size) return { bytes: pending, pending: true };
     const { artifacts } = this.storage;
     const create = this.options.createSha256;
@@ -265,8 +267,8 @@ export class ModelCache {
   }
 
   /** True when the cache holds the artifact `sha256` (by its index; a read still verifies it). */
-  async holds(sha256: string): Promise<boolean> {
-    if (this.pendingBytes.has(sha256)) return true;
+  async holds(sha256: string, options: { pending?: boolean } = {}): Promise<boolean> {
+    if (options.pending && this.pendingBytes.has(sha256)) return true;
     const index = await this.lock.run(() => this.loadIndex());
     return Object.hasOwn(index, sha256);
   }

@@ -974,6 +974,25 @@ describe('concurrent loads', () => {
     expect((await w.client().listCachedModels()).map((m) => m.name)).toEqual(['digits']);
   });
 
+  it("a prefetch never takes another load's bytes not stored yet as cached: over the budget it is refused, and nothing is installed without bytes", async () => {
+    const w = await world();
+    const shared = modelBytes(4000);
+    await w.server.publish('a', shared);
+    await w.server.publish('b', shared); // The same artifact under another name.
+    await w.server.publish('held', modelBytes(100, 3));
+    let answer!: () => void;
+    const held = new Promise<void>((resolve) => (answer = resolve));
+    w.server.beforeResolve = (body) => (body.model === 'held' ? held : undefined);
+    const ferry = w.client({ cache: { maxBytes: 3000 } });
+    const running = ferry.getModel('held', { policy: 'latest' }); // A load still running: installs wait.
+    await ferry.getModel('a', { policy: 'latest' }); // Runs from memory; 4000 bytes the cache cannot keep.
+    await expect(ferry.prefetch('b')).rejects.toBeInstanceOf(DownloadSkippedError);
+    answer();
+    await running;
+    await ferry.close();
+    expect((await w.client().listCachedModels()).map((m) => m.name)).toEqual(['held']);
+  });
+
   it('installs a small model while a long download of another runs, within about a second', async () => {
     const w = await world();
     await w.server.publish('small', modelBytes(500));

@@ -676,7 +676,7 @@ class FerryClient implements Ferry {
       const taker = owner ? await owner : options;
       if (!taker || taker.signal?.aborted) return;
       const { cache } = await this.opened;
-      if (await cache.holds(sha256)) return;
+      if (await cache.holds(sha256, { pending: true })) return;
       if (stopped || controller.signal.aborted || this.downloads.has(sha256) || this.speculative.has(sha256)) return;
       // The caller joins with its own signal and progress; a manifest that fails to verify stops it for everyone.
       const started = this.download({ jws, kid: undefined, payload }, candidate, taker, { writeAhead: false, verified, abort: controller.signal });
@@ -899,7 +899,7 @@ class FerryClient implements Ferry {
       let source: 'cache' | 'network' = loaded.get(candidate.sha256)?.source ?? 'cache';
       const cached = bytes
         ? { bytes }
-        : await cache.read(candidate.sha256, candidate.size, name).catch((err: unknown) => {
+        : await cache.read(candidate.sha256, candidate.size, name, { pending: true }).catch((err: unknown) => {
             this.reportFailure(name, err, { version: p.version, variant: candidate.variant });
             return { missing: true as const };
           });
