@@ -93,8 +93,11 @@ export function createOrtRuntime(load: () => Promise<OrtModule>, options: OrtOpt
       const m = await module();
       const ep = EXECUTION_PROVIDERS[backend];
       if (!ep) throw new Error(`onnxruntime-web has no execution provider for "${backend}"`);
+      // In proxy mode onnxruntime-web transfers the model's buffer to its worker, which empties it
+      // here; the SDK still needs the bytes (to cache them, for the next candidate): ORT gets a copy.
+      const model = m.env.wasm.proxy ? bytes.slice() : bytes;
       // One provider only: ORT would otherwise fall back silently, and we want to know.
-      const session = await m.InferenceSession.create(bytes, { ...options.sessionOptions, executionProviders: [ep] });
+      const session = await m.InferenceSession.create(model, { ...options.sessionOptions, executionProviders: [ep] });
       return new OrtModelSession(backend, session);
     },
     tensor(type, data, dims) {
