@@ -176,21 +176,43 @@ await withCleanup(async (defer) => {
     for (let i = 0; i < steps.length; i++) await steps[(i + r + WARMUP) % steps.length]!();
   }
 
+  // Sessions of the same bytes, made in this order: plain, the SDK's, a second plain one as a
+  // control. Two sessions of one model in one process run at speeds a few % apart that change from
+  // process to process (where their weights landed), SDK or not: the control's ratio shows how much
+  // of the SDK's is that. And a run right after a run of the same session is ~10–20 % faster here
+  // (its weights still in the CPU's caches): so before each timed run a fourth session runs,
+  // untimed, and every timed run starts with the same caches.
+  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
   const ferry = client(primed);
   const model = await ferry.getModel('bench-sdk', { policy: 'local' });
-  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
+  const control = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
+  const flush = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
   const inference = { plain: [] as number[], sdk: [] as number[] };
+  const inferenceControl = { plain: inference.plain, sdk: [] as number[] };
   const input = feeds();
   for (let i = 0; i < 20; i++) {
     await session.run(input);
+    await control.run(input);
     await model.run(input);
   }
-  // Alternating which goes first, as the load rounds do.
-  const runPlain = async () => inference.plain.push(await timed(async () => void (await session.run(input))));
-  const runSdk = async () => inference.sdk.push(await timed(async () => void (await model.run(input))));
+  const timedRun = async (list: number[], run: () => Promise<unknown>) => {
+    await settle();
+    await flush.run(input);
+    const t0 = performance.now();
+    await run();
+    list.push(performance.now() - t0);
+  };
+  // Rotating which goes first, as the load rounds do.
+  const runs = [
+    () => timedRun(inference.plain, () => session.run(input)),
+    () => timedRun(inference.sdk, () => model.run(input)),
+    () => timedRun(inferenceControl.sdk, () => control.run(input)),
+  ];
   for (let i = 0; i < RUNS; i++) {
-    for (const run of i % 2 ? [runSdk, runPlain] : [runPlain, runSdk]) await run();
+    for (let k = 0; k < runs.length; k++) await runs[(i + k) % runs.length]!();
   }
+  await flush.release();
+  await control.release();
   await session.release();
   await ferry.close();
 
@@ -204,6 +226,7 @@ await withCleanup(async (defer) => {
   report('warm (vs fetch)', warm, TARGETS.warm);
   report('warm vs readFile', warmFile, null);
   report('inference', inference, TARGETS.inference, 3);
+  report('inference, control', inferenceControl, null, 3);
   const f = (what: string) => fmt(median(faultsOf.get(what) ?? [0]), 0);
   console.log(`page faults per load (medians): cold plain ${f('cold plain')}, sdk ${f('cold sdk')}; warm plain ${f('warm plain')}, sdk ${f('warm sdk')}`);
   if (missed) process.exitCode = 1;
