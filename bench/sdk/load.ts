@@ -16,7 +16,11 @@
  *   `fetch(artifact)` + `InferenceSession.create` + one run. Also shown, without a target: against
  *   `readFile` + `InferenceSession.create` + one run, the floor for any file cache.
  * - inference overhead: `model.run` vs `session.run`, BENCH_SDK_RUNS (default 500) runs each,
- *   batch 1, median per run.
+ *   batch 1, median per run; beside it, a control without a target: a second plain session of the
+ *   same bytes vs the first (see the inference section below).
+ *
+ * It runs itself again with glibc keeping freed memory (KEEP_FREED below; BENCH_SDK_MALLOC=default
+ * to run without) and prints the page faults per load of both sides.
  *
  * Every timed load starts after BENCH_SDK_SETTLE_MS (10) ms idle: V8 runs the GC work the
  * previous load left there, not inside the next measurement (back to back, the SDK's warm median
@@ -69,16 +73,23 @@ const INPUT = Float32Array.from({ length: 784 }, (_, i) => (i % 17) / 17);
 
 /** Page faults per timed load, by what was timed (printed as medians: whether one side touches more new memory). */
 const faultsOf = new Map<string, number[]>();
-const countFaults = (what: string, n: number) => faultsOf.set(what, [...(faultsOf.get(what) ?? []), n]);
+
+/** Starts timing; the function returned gives the ms since, and records the page faults since under `what` (if given). */
+function stopwatch(what?: string): () => number {
+  const f0 = faults();
+  const t0 = performance.now();
+  return () => {
+    const ms = performance.now() - t0;
+    if (what) faultsOf.set(what, [...(faultsOf.get(what) ?? []), faults() - f0]);
+    return ms;
+  };
+}
 
 async function timed(fn: () => Promise<void>, what?: string): Promise<number> {
   await settle();
-  const f0 = faults();
-  const t0 = performance.now();
+  const elapsed = stopwatch(what);
   await fn();
-  const ms = performance.now() - t0;
-  if (what) countFaults(what, faults() - f0);
-  return ms;
+  return elapsed();
 }
 
 await withCleanup(async (defer) => {
@@ -122,14 +133,13 @@ await withCleanup(async (defer) => {
     const dir = join(tmp.path, `cache-${cacheCount++}`, 'new');
     const sdkLoad = async () => {
       await settle();
-      const f0 = faults();
-      const t0 = performance.now();
+      const elapsed = stopwatch(counted ? 'cold sdk' : undefined);
+      const untilCached = stopwatch();
       const ferry = client(dir); // Its start-up (cache open, probes) is part of the timed load.
       await ferry.getModel('bench-sdk', { policy: 'latest' });
-      const sdk = performance.now() - t0;
-      if (counted) countFaults('cold sdk', faults() - f0);
+      const sdk = elapsed();
       await ferry.listCachedModels();
-      const cached = performance.now() - t0;
+      const cached = untilCached();
       await ferry.close();
       return { sdk, cached };
     };
@@ -161,12 +171,10 @@ await withCleanup(async (defer) => {
       async () => keep(warmFile.plain, await timed(async () => plainLoad(new Uint8Array(await readFile(modelFile))))),
       async () => {
         await settle();
-        const f0 = faults();
-        const t0 = performance.now();
+        const elapsed = stopwatch(counted ? 'warm sdk' : undefined);
         const ferry = client(primed); // As above: its start-up is part of the timed load.
         await ferry.getModel('bench-sdk', { policy: 'local' });
-        const sdk = performance.now() - t0;
-        if (counted) countFaults('warm sdk', faults() - f0);
+        const sdk = elapsed();
         await ferry.close();
         keep(warm.sdk, sdk);
         keep(warmFile.sdk, sdk);
@@ -179,9 +187,9 @@ await withCleanup(async (defer) => {
   // Sessions of the same bytes, made in this order: plain, the SDK's, a second plain one as a
   // control. Two sessions of one model in one process run at speeds a few % apart that change from
   // process to process (where their weights landed), SDK or not: the control's ratio shows how much
-  // of the SDK's is that. And a run right after a run of the same session is ~10–20 % faster here
-  // (its weights still in the CPU's caches): so before each timed run a fourth session runs,
-  // untimed, and every timed run starts with the same caches.
+  // of the SDK's is that. And a run soon after a run of the same session was 3–20 % faster here
+  // (even with 64 MiB of memory swept in between, so not only the CPU's caches): before each timed
+  // run a fourth session runs, untimed, so that no timed run directly follows its own session.
   const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
   const ferry = client(primed);
   const model = await ferry.getModel('bench-sdk', { policy: 'local' });
