@@ -42,7 +42,7 @@ export {
 export type { DownloadProgress } from './download/artifact-download.js';
 export type { RetryOptions } from './http/retry.js';
 export type { OrtOptions } from './inference/ort-runtime.js';
-export type { TensorLike } from './inference/runtime.js';
+export type { InferenceRuntime, ModelSession, TensorArray, TensorLike } from './inference/runtime.js';
 export type { TrustedKey, TrustedKeys } from './manifest/key-ring.js';
 export type { ImagePreprocessing } from './processing/image-preprocessing.js';
 export type { Classification, ClassificationPostprocessing } from './processing/classification.js';

@@ -761,6 +761,23 @@ describe('attacks: each refused with its own error, the previous good model stil
     await expectRefused(w, ManifestSignatureError, 'manifest_signature_invalid');
   });
 
+  it("a fresh manifest's signature is checked once the download started ahead of it is on its way", async () => {
+    const w = await world();
+    const bytes = modelBytes(1000, 3);
+    await w.server.publish('digits', bytes);
+    // The keys come from the server: the check's first step shows when it started.
+    const asked: string[] = [];
+    const fetch: typeof globalThis.fetch = (input, init) => {
+      asked.push(new URL(input instanceof Request ? input.url : String(input)).pathname.replace(/[0-9a-f]{64}$/, ':sha256'));
+      return w.server.fetch(input, init);
+    };
+    const ferry = w.client({ trustedKeys: undefined, jwksUrl: '/v1/keys', fetch });
+    const model = await ferry.getModel('digits', { policy: 'latest' });
+    expect(model.sha256).toBe(sha256Of(bytes));
+    expect(asked).toEqual(['/v1/resolve', '/v1/artifacts/:sha256', '/v1/keys']);
+    await ferry.close();
+  });
+
   it('a manifest that does not verify: the download started while it was checked is dropped, not kept or reported', async () => {
     const w = await world();
     const { payload } = await w.server.publish('digits', modelBytes(1000, 3));

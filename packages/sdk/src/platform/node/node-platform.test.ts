@@ -127,6 +127,15 @@ describe('directory storage', () => {
 });
 
 describe('node platform', () => {
+  it("gives downloads plain Uint8Arrays of exactly the size asked, each over an ArrayBuffer of its own (not zeroed: the SDK fills them)", () => {
+    const platform = createNodePlatform({ cacheRoot: dir });
+    const a = platform.uninitializedBytes!(3 * 1024 * 1024 + 5);
+    const b = platform.uninitializedBytes!(10);
+    expect(Object.getPrototypeOf(a)).toBe(Uint8Array.prototype); // not a Buffer (no pooled slice, no Buffer methods)
+    expect([a.byteLength, a.buffer.byteLength, a.byteOffset]).toEqual([3 * 1024 * 1024 + 5, 3 * 1024 * 1024 + 5, 0]);
+    expect([b.byteLength, b.buffer.byteLength]).toEqual([10, 10]);
+  });
+
   it('probes the machine', async () => {
     const caps = await createNodePlatform({ cacheRoot: dir }).probeCapabilities();
     expect(caps).toMatchObject({ platform: 'node', backends: ['wasm', 'cpu'], formats: ['onnx'], runtime: { name: 'node' } });

@@ -28,10 +28,14 @@ export function createNodePlatform(options: NodePlatformOptions = {}): Platform 
     name: 'node',
     fetch: (input, init) => globalThis.fetch(input, init),
     http: nodeHttp,
+    uninitializedBytes: (size) => {
+      // A plain Uint8Array over the buffer's own memory (unpooled: exactly `size` bytes), not a Buffer.
+      const buffer = Buffer.allocUnsafeSlow(size);
+      return new Uint8Array(buffer.buffer, buffer.byteOffset, size);
+    },
     now: () => Date.now(),
     monotonic: () => performance.now(),
     async probeCapabilities(): Promise<Capabilities> {
-      const wasm = wasmFeatures();
       let storageMB: number | undefined;
       try {
         const s = await statfs(root).catch(() => statfs(homedir()));
@@ -39,20 +43,7 @@ export function createNodePlatform(options: NodePlatformOptions = {}): Platform 
       } catch {
         storageMB = undefined;
       }
-      return {
-        platform: 'node',
-        os: `${osPlatform()} ${release()}`,
-        arch: arch(),
-        runtime: { name: 'node', version: process.versions.node },
-        // onnxruntime-web runs the wasm backend in Node ("cpu" is its alias).
-        backends: ['wasm', 'cpu'],
-        features: [...(wasm.simd ? ['wasm-simd'] : []), ...(wasm.threads ? ['wasm-threads'] : [])],
-        formats: ['onnx'],
-        memoryMB: Math.floor(totalmem() / (1024 * 1024)),
-        cores: availableParallelism(),
-        storageMB,
-        crossOriginIsolated: true,
-      };
+      return { ...nodeCapabilities(), storageMB };
     },
     openStorage(storage: StorageOptions) {
       return openDirectoryStorage(join(storage.location ?? root, storage.namespace));
@@ -74,6 +65,24 @@ export function createNodePlatform(options: NodePlatformOptions = {}): Platform 
       }
       return verify(null, data, publicKey, signature);
     },
+  };
+}
+
+/** What Node tells synchronously about the machine (everything a probe finds but the free space). */
+function nodeCapabilities(): Capabilities {
+  const wasm = wasmFeatures();
+  return {
+    platform: 'node',
+    os: `${osPlatform()} ${release()}`,
+    arch: arch(),
+    runtime: { name: 'node', version: process.versions.node },
+    // onnxruntime-web runs the wasm backend in Node ("cpu" is its alias).
+    backends: ['wasm', 'cpu'],
+    features: [...(wasm.simd ? ['wasm-simd'] : []), ...(wasm.threads ? ['wasm-threads'] : [])],
+    formats: ['onnx'],
+    memoryMB: Math.floor(totalmem() / (1024 * 1024)),
+    cores: availableParallelism(),
+    crossOriginIsolated: true,
   };
 }
 
