@@ -15,9 +15,11 @@
  *   ONNX Runtime sees them, session, warm-up run) vs the issue's baseline, plain
  *   `fetch(artifact)` + `InferenceSession.create` + one run. Also shown, without a target: against
  *   `readFile` + `InferenceSession.create` + one run, the floor for any file cache.
- * - inference overhead: `model.run` vs `session.run`, BENCH_SDK_RUNS (default 500) runs each,
- *   batch 1, median per run; beside it, a control without a target: a second plain session of the
- *   same bytes vs the first (see the inference section below).
+ * - inference overhead: `model.run` vs `session.run`, batch 1, in BENCH_SDK_INFERENCE_PROCESSES
+ *   (default 9) fresh processes that make the sessions in rotated orders, BENCH_SDK_RUNS (default
+ *   150) runs of each per process; the ratio of the medians of the per-process medians. Beside it,
+ *   a control without a target: a second plain session of the same bytes (see inferenceChild).
+ *   And what `model.run`'s own code costs, over a session that answers at once.
  *
  * It runs itself again with glibc keeping freed memory (KEEP_FREED below; BENCH_SDK_MALLOC=default
  * to run without) and prints the page faults per load of both sides.
@@ -33,11 +35,12 @@
  *
  *   node --conditions=@ferry/source --import tsx bench/sdk/load.ts
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
-import { createFerry, type Ferry } from '@ferry/sdk';
+import { createFerry, type Ferry, type InferenceRuntime, type ModelSession } from '@ferry/sdk';
 import { MiB, envInt, fmt, makeTempDir, median, withCleanup } from '../lib.js';
 import { TARGETS, publishBenchModel, reportRatio, startBenchServer } from './common.js';
 
@@ -45,7 +48,10 @@ const HIDDEN = envInt('BENCH_SDK_HIDDEN', 1024);
 const ROUNDS = envInt('BENCH_SDK_ROUNDS', 15);
 /** Rounds of each kind run first and not counted: the JIT, the server's first requests and the allocator settle for both sides. */
 const WARMUP = envInt('BENCH_SDK_WARMUP', 3);
-const RUNS = envInt('BENCH_SDK_RUNS', 500);
+/** Timed runs of each session per inference process. */
+const RUNS = envInt('BENCH_SDK_RUNS', 150);
+/** Fresh processes the inference runs are spread over (a multiple of 3 rotates each creation order equally often). */
+const INFERENCE_PROCESSES = envInt('BENCH_SDK_INFERENCE_PROCESSES', 9);
 /** Idle time before each timed load, so that work the previous one left (V8's GC tasks) runs before it, not in it. */
 const SETTLE_MS = envInt('BENCH_SDK_SETTLE_MS', 10);
 
@@ -70,6 +76,63 @@ const MEMORY = process.env.MALLOC_TRIM_THRESHOLD_ === undefined ? "glibc's defau
 const faults = () => process.resourceUsage().minorPageFault;
 
 const INPUT = Float32Array.from({ length: 784 }, (_, i) => (i % 17) / 17);
+const execFileAsync = promisify(execFile);
+
+const KINDS = ['plain', 'sdk', 'control'] as const;
+type Kind = (typeof KINDS)[number];
+interface InferenceJob {
+  base: string;
+  appKey: { id: string; key: string };
+  jwks: { keys: Record<string, unknown>[] };
+  cacheDir: string;
+  modelFile: string;
+  order: Kind[];
+  runs: number;
+}
+
+/**
+ * One inference process: three sessions of the same bytes, made in `job.order` (plain: ORT's
+ * own, from the file's bytes; sdk: `getModel('local')` from the primed cache, run through
+ * `model.run`; control: a second plain one), then `job.runs` timed runs of each, rotating which
+ * goes first. Prints the times as JSON.
+ *
+ * Why processes, and orders: two sessions of one model in one process run at speeds up to ~8 %
+ * apart that change from process to process (where their weights and buffers land in the wasm
+ * heap), SDK or not; one process measured the SDK at 1.06× with the control at 0.99×, the next
+ * 0.99× with the control at 0.92×. Spread over fresh processes and creation orders, that
+ * placement is no longer tied to one kind; the control shows what is left of it. And a run soon
+ * after a run of the same session was 3–20 % faster here (even with 64 MiB of memory swept in
+ * between): before each timed run a fourth session runs, untimed, so that no timed run directly
+ * follows its own session.
+ */
+async function inferenceChild(job: InferenceJob): Promise<void> {
+  ort.env.wasm.numThreads = 1;
+  const bytes = new Uint8Array(await readFile(job.modelFile));
+  const input = { input: new ort.Tensor('float32', INPUT, [1, 784]) };
+  const ferry = createFerry({ serverUrl: job.base, appKey: job.appKey.key, appKeyId: job.appKey.id, trustedKeys: job.jwks, cache: { location: job.cacheDir }, telemetry: false });
+  const made = {} as Record<Kind, { run(feeds: typeof input): Promise<unknown> }>;
+  const plainSession = async () => {
+    const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
+    await session.run(input); // As the SDK's warm-up run.
+    return session;
+  };
+  for (const kind of job.order) made[kind] = kind === 'sdk' ? await ferry.getModel('bench-sdk', { policy: 'local' }) : await plainSession();
+  const flush = await plainSession();
+  for (let i = 0; i < 20; i++) for (const kind of job.order) await made[kind].run(input);
+  const times: Record<Kind, number[]> = { plain: [], sdk: [], control: [] };
+  for (let i = 0; i < job.runs; i++) {
+    for (let k = 0; k < job.order.length; k++) {
+      const kind = job.order[(i + k) % job.order.length]!;
+      await settle();
+      await flush.run(input);
+      const t0 = performance.now();
+      await made[kind].run(input);
+      times[kind].push(performance.now() - t0);
+    }
+  }
+  await ferry.close();
+  console.log(JSON.stringify(times));
+}
 
 /** Page faults per timed load, by what was timed (printed as medians: whether one side touches more new memory). */
 const faultsOf = new Map<string, number[]>();
@@ -90,6 +153,41 @@ async function timed(fn: () => Promise<void>, what?: string): Promise<number> {
   const elapsed = stopwatch(what);
   await fn();
   return elapsed();
+}
+
+const WRAPPER_CALLS = 200_000;
+const WRAPPER_REPEATS = 10;
+
+/** Sessions that answer every run at once with the same outputs: what is left to time is the SDK's code around them. */
+function instantRuntime(): InferenceRuntime {
+  const outputs = Promise.resolve({ output: { type: 'float32', data: new Float32Array(10), dims: [1, 10] } });
+  const session: ModelSession = { backend: 'wasm', inputNames: ['input'], outputNames: ['output'], inputInfo: undefined, run: () => outputs, release: async () => undefined };
+  return { name: 'instant', supports: (backend) => backend === 'wasm' || backend === 'cpu', createSession: async () => session, tensor: (type, data, dims) => ({ type, data, dims }) };
+}
+
+/** ns per call of `model.run` and of its session's `run` called directly, medians of alternating repeats. */
+async function wrapperCost(cacheDir: string, client: (dir: string) => Ferry): Promise<{ direct: number; model: number }> {
+  const ferry = client(cacheDir);
+  const model = await ferry.getModel('bench-sdk', { policy: 'local' });
+  const session = (await instantRuntime().createSession(new Uint8Array(0), 'wasm')) as ModelSession;
+  const input = { input: new ort.Tensor('float32', INPUT, [1, 784]) };
+  const ns = { direct: [] as number[], model: [] as number[] };
+  for (let r = 0; r < WRAPPER_REPEATS; r++) {
+    for (const kind of ['direct', 'model'] as const) {
+      const run = kind === 'direct' ? () => session.run(input) : () => model.run(input);
+      const t0 = performance.now();
+      for (let i = 0; i < WRAPPER_CALLS; i++) await run();
+      ns[kind].push(((performance.now() - t0) / WRAPPER_CALLS) * 1e6);
+    }
+  }
+  await ferry.close();
+  return { direct: median(ns.direct), model: median(ns.model) };
+}
+
+const job = process.env.BENCH_SDK_INFERENCE_JOB;
+if (job) {
+  await inferenceChild(JSON.parse(job) as InferenceJob);
+  process.exit(0);
 }
 
 await withCleanup(async (defer) => {
@@ -184,45 +282,27 @@ await withCleanup(async (defer) => {
     for (let i = 0; i < steps.length; i++) await steps[(i + r + WARMUP) % steps.length]!();
   }
 
-  // Sessions of the same bytes, made in this order: plain, the SDK's, a second plain one as a
-  // control. Two sessions of one model in one process run at speeds a few % apart that change from
-  // process to process (where their weights landed), SDK or not: the control's ratio shows how much
-  // of the SDK's is that. And a run soon after a run of the same session was 3–20 % faster here
-  // (even with 64 MiB of memory swept in between, so not only the CPU's caches): before each timed
-  // run a fourth session runs, untimed, so that no timed run directly follows its own session.
-  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
-  const ferry = client(primed);
-  const model = await ferry.getModel('bench-sdk', { policy: 'local' });
-  const control = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
-  const flush = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
+  // Inference runs in fresh processes (see inferenceChild), each making its sessions in another order.
   const inference = { plain: [] as number[], sdk: [] as number[] };
   const inferenceControl = { plain: inference.plain, sdk: [] as number[] };
-  const input = feeds();
-  for (let i = 0; i < 20; i++) {
-    await session.run(input);
-    await control.run(input);
-    await model.run(input);
+  const perProcess: string[] = [];
+  for (let i = 0; i < INFERENCE_PROCESSES; i++) {
+    const order = KINDS.map((_, k) => KINDS[(i + k) % KINDS.length]!);
+    const job: InferenceJob = { base, appKey, jwks, cacheDir: primed, modelFile, order, runs: RUNS };
+    const { stdout } = await execFileAsync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+      env: { ...process.env, BENCH_SDK_INFERENCE_JOB: JSON.stringify(job) },
+      maxBuffer: 64 * MiB,
+    });
+    const times = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<Kind, number[]>;
+    const [plain, sdk, control] = [median(times.plain), median(times.sdk), median(times.control)];
+    inference.plain.push(plain);
+    inference.sdk.push(sdk);
+    inferenceControl.sdk.push(control);
+    perProcess.push(`${order.join('→')}: sdk ${fmt(sdk / plain, 3)}×, control ${fmt(control / plain, 3)}×`);
   }
-  const timedRun = async (list: number[], run: () => Promise<unknown>) => {
-    await settle();
-    await flush.run(input);
-    const t0 = performance.now();
-    await run();
-    list.push(performance.now() - t0);
-  };
-  // Rotating which goes first, as the load rounds do.
-  const runs = [
-    () => timedRun(inference.plain, () => session.run(input)),
-    () => timedRun(inference.sdk, () => model.run(input)),
-    () => timedRun(inferenceControl.sdk, () => control.run(input)),
-  ];
-  for (let i = 0; i < RUNS; i++) {
-    for (let k = 0; k < runs.length; k++) await runs[(i + k) % runs.length]!();
-  }
-  await flush.release();
-  await control.release();
-  await session.release();
-  await ferry.close();
+
+  // What `model.run` itself costs: the same client code over a session that answers at once.
+  const wrapper = await wrapperCost(primed, (dir) => createFerry({ serverUrl: base, appKey: appKey.key, appKeyId: appKey.id, trustedKeys: jwks, cache: { location: dir }, telemetry: false, runtime: instantRuntime() }));
 
   let missed = 0;
   const report = (name: string, m: { plain: number[]; sdk: number[] }, goal: number | null, digits = 1) => {
@@ -233,8 +313,11 @@ await withCleanup(async (defer) => {
   report('cold, until cached', coldCached, null);
   report('warm (vs fetch)', warm, TARGETS.warm);
   report('warm vs readFile', warmFile, null);
+  console.log(`inference: medians of ${RUNS} runs of each session in each of ${INFERENCE_PROCESSES} processes (sessions made in the order shown):`);
+  for (const line of perProcess) console.log(`  ${line}`);
   report('inference', inference, TARGETS.inference, 3);
   report('inference, control', inferenceControl, null, 3);
+  console.log(`model.run's own cost (over a session that answers at once, ${WRAPPER_CALLS} calls × ${WRAPPER_REPEATS}): ${fmt(wrapper.direct, 0)} ns a call to the session, ${fmt(wrapper.model, 0)} ns through model.run (+${fmt(wrapper.model - wrapper.direct, 0)} ns, ${fmt(((wrapper.model - wrapper.direct) / 1e6 / median(inference.plain)) * 100, 3)} % of a run)`);
   const f = (what: string) => fmt(median(faultsOf.get(what) ?? [0]), 0);
   console.log(`page faults per load (medians): cold plain ${f('cold plain')}, sdk ${f('cold sdk')}; warm plain ${f('warm plain')}, sdk ${f('warm sdk')}`);
   if (missed) process.exitCode = 1;
