@@ -11,6 +11,8 @@ export interface MemoryPlatformOptions {
   clock?: { now: number };
   /** A one-shot SHA-256 for block digests (as browsers have, with WebCrypto). */
   blockSha256?: (bytes: Uint8Array) => Promise<string>;
+  /** Download buffers ({@link Platform.uninitializedBytes}), as Node gives them. */
+  uninitializedBytes?: (size: number) => Uint8Array;
   /** A quick store (the browser's localStorage), shared between clients like `storage`. */
   quickStore?: Map<string, string>;
   /** Opening the storage waits for this (a slow IndexedDB). */
@@ -61,5 +63,6 @@ export function createMemoryPlatform(options: MemoryPlatformOptions): Platform &
       : {}),
     network: () => networkState,
     ...(options.blockSha256 ? { blockSha256: options.blockSha256 } : {}),
+    ...(options.uninitializedBytes ? { uninitializedBytes: options.uninitializedBytes } : {}),
   };
 }

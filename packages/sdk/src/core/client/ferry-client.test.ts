@@ -5,6 +5,7 @@ import {
   BackendUnavailableError,
   ConnectionError,
   DownloadAbortedError,
+  DownloadError,
   DownloadSkippedError,
   FerryError,
   IntegrityError,
@@ -33,6 +34,7 @@ async function world(
     runtime?: FakeRuntimeOptions;
     network?: NetworkState;
     blockSha256?: (bytes: Uint8Array) => Promise<string>;
+    uninitializedBytes?: (size: number) => Uint8Array;
     quickStore?: Map<string, string>;
     provisional?: Partial<Capabilities>;
   } = {},
@@ -63,6 +65,7 @@ async function world(
       capabilities: capabilities ?? options.capabilities,
       network: options.network,
       blockSha256: options.blockSha256,
+      uninitializedBytes: options.uninitializedBytes,
       quickStore: noQuickStore ? undefined : options.quickStore,
       storageOpens,
       probeAnswers,
@@ -776,6 +779,58 @@ describe('attacks: each refused with its own error, the previous good model stil
     expect(model.sha256).toBe(sha256Of(bytes));
     expect(asked).toEqual(['/v1/resolve', '/v1/artifacts/:sha256', '/v1/keys']);
     await ferry.close();
+  });
+
+  it("a download started ahead whose request cannot even be made fails the load with that failure (it does not wait for ever on the manifest's check)", async () => {
+    const w = await world();
+    await w.server.publish('digits', modelBytes(1000, 3));
+    const fetch: typeof globalThis.fetch = (input, init) => {
+      if (String(input instanceof Request ? input.url : input).includes('/v1/artifacts/')) throw new TypeError('no socket left');
+      return w.server.fetch(input, init);
+    };
+    const ferry = w.client({ fetch });
+    const failed = await ferry.getModel('digits', { policy: 'latest' }).catch((err: unknown) => err);
+    expect(failed).toBeInstanceOf(DownloadError);
+    expect((failed as DownloadError).message).toMatch(/no socket left/);
+    await ferry.close();
+  });
+
+  it('no memory for a download: the load fails at once with download_failed, the request is stopped, nothing is retried or cached', async () => {
+    const w = await world({
+      uninitializedBytes: () => {
+        throw new RangeError('Array buffer allocation failed');
+      },
+    });
+    await w.server.publish('digits', modelBytes(1000, 3));
+    const ferry = w.client();
+    const failed = await ferry.getModel('digits', { policy: 'latest' }).catch((err: unknown) => err);
+    expect(failed).toBeInstanceOf(DownloadError);
+    expect(failed).toMatchObject({ code: 'download_failed', message: expect.stringMatching(/no memory for the artifact's 1000 bytes/) });
+    expect(w.artifactRequests()).toBe(1);
+    await ferry.close();
+    expect((w.storage.artifacts as MemoryArtifactStore).entries.size).toBe(0);
+  });
+
+  it('download buffers the platform does not zero: a download cut halfway and resumed, or started over, installs exactly the published bytes', async () => {
+    // Buffers full of a marker byte: any byte not written by the download would show.
+    const w = await world({ uninitializedBytes: (size) => new Uint8Array(size).fill(0xa5) });
+    const bytes = modelBytes(40_000, 3);
+    await w.server.publish('digits', bytes);
+    w.server.faults.cutAfter = { bytes: 15_000, times: 1 };
+    const resumed = w.client();
+    expect((await resumed.getModel('digits', { policy: 'latest' })).sha256).toBe(sha256Of(bytes));
+    await resumed.close();
+    expect(w.server.requests.filter((r) => r.path.startsWith('/v1/artifacts/')).map((r) => r.headers.range)).toEqual([undefined, 'bytes=15000-']);
+    expect(await w.storage.artifacts.match(sha256Of(bytes))).toEqual(bytes);
+
+    const w2 = await world({ uninitializedBytes: (size) => new Uint8Array(size).fill(0xa5) });
+    await w2.server.publish('digits', bytes);
+    w2.server.faults.cutAfter = { bytes: 15_000, times: 1 };
+    w2.server.faults.ignoreRange = true;
+    const restarted = w2.client();
+    expect((await restarted.getModel('digits', { policy: 'latest' })).sha256).toBe(sha256Of(bytes));
+    await restarted.close();
+    expect(await w2.storage.artifacts.match(sha256Of(bytes))).toEqual(bytes);
   });
 
   it('a manifest that does not verify: the download started while it was checked is dropped, not kept or reported', async () => {

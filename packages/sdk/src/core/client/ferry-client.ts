@@ -105,8 +105,13 @@ interface Speculation {
   requested: Promise<void>;
 }
 
-/** Runs `fn` in a task of its own, after the current one (and the ticks and microtasks it queued). */
-const nextTask = (fn: () => void): void => void (typeof setImmediate === 'function' ? setImmediate(fn) : setTimeout(fn, 0));
+/**
+ * Runs `fn` after the current task (Node: `setImmediate`), so that a request handed to `node:http`
+ * is written first (on a kept-alive socket Node writes it in a tick of its own). Elsewhere after
+ * the current microtasks: `fetch` sends from a thread of its own, and a hidden page's timers wait
+ * up to a second.
+ */
+const nextTask = (fn: () => void): void => void (typeof setImmediate === 'function' ? setImmediate(fn) : queueMicrotask(fn));
 
 /** The answer of an early resolve for an install id that turned out not to be the device's. */
 class AnswerDropped extends Error {}
@@ -1133,6 +1138,8 @@ class FerryClient implements Ferry {
         },
       };
       try {
+        // A download that failed before its request went out settles `onRequest` too: a check that
+        // waits for it must not wait for ever (the failure waits for the check, below).
         const result = await this.downloader.download({
           url,
           headers: this.api.headersFor(url),
@@ -1146,7 +1153,7 @@ class FerryClient implements Ferry {
           },
           sink: sink ?? undefined,
           onRequest: how.onRequest,
-        });
+        }).finally(() => how.onRequest?.());
         // Started ahead of its manifest's verification: nothing is reported or handed on before it.
         if (how.verified) await how.verified;
         this.report({

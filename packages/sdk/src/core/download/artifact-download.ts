@@ -10,7 +10,7 @@ import {
 } from '../errors.js';
 import { streamingSha256 } from '../hash/sha256.js';
 import { backoffDelay, linkSignals, retryAfterMs, sleep, type RetryOptions } from '../http/retry.js';
-import type { BodyReader, HttpBody, HttpFetch } from '../http/transport.js';
+import type { BodyReader, HttpAnswer, HttpBody, HttpFetch } from '../http/transport.js';
 import type { Sha256Hasher } from '../platform.js';
 
 /** A download progress report. */
@@ -45,7 +45,10 @@ export interface ArtifactDownloadRequest {
    * store them while they download; `restart` when the download starts over from byte 0.
    */
   sink?: { write(chunk: Uint8Array): void; restart(): void } | undefined;
-  /** Called once the first request is on its way (its headers handed to `fetch`). */
+  /**
+   * Called once, when the first request is on its way (handed to `fetch`), or when `fetch` threw
+   * instead. A download that fails before either does not call it.
+   */
   onRequest?: (() => void) | undefined;
 }
 
@@ -128,6 +131,16 @@ export class ArtifactDownloader {
     // request is on its way (zeroing 7 MiB took ~0.7 ms here, before the request went out), and
     // not zeroed where the platform can (every byte is written before the buffer is used).
     let bytes: Uint8Array | null = null;
+    const allocate = (size: number): Uint8Array => {
+      const made = this.options.allocate?.(size);
+      return made?.byteLength === size ? made : new Uint8Array(size);
+    };
+    let asked = false;
+    const requested = () => {
+      if (asked) return;
+      asked = true;
+      request.onRequest?.();
+    };
     let received = 0;
     let transferred = 0;
     let etag: string | null = null;
@@ -185,10 +198,21 @@ export class ArtifactDownloader {
           if (etag) headers['if-range'] = etag;
         }
         armStall();
-        const answer = this.options.fetch(request.url, { ...this.options.fetchInit, headers, signal: linked.signal });
+        let answer: Promise<HttpAnswer>;
+        try {
+          answer = this.options.fetch(request.url, { ...this.options.fetchInit, headers, signal: linked.signal });
+        } finally {
+          requested(); // On its way, or failed to start: either way nothing waits for it any longer.
+        }
         if (!bytes) {
-          bytes = this.options.allocate?.(expected.size) ?? new Uint8Array(expected.size);
-          request.onRequest?.();
+          try {
+            bytes = allocate(expected.size);
+          } catch (err) {
+            // No memory for it: not a network failure, and not retried. The request is stopped.
+            stall.abort();
+            answer.then((r) => r.body?.cancel(), () => undefined).catch(() => undefined);
+            throw new DownloadError(`no memory for the artifact's ${expected.size} bytes`, { model, cause: err });
+          }
         }
         const res = await answer;
         if (res.status === 206 && received > 0) {
@@ -261,7 +285,7 @@ export class ArtifactDownloader {
         linked.dispose();
       }
     }
-    bytes ??= new Uint8Array(expected.size); // Reached with a byte-less artifact only.
+    bytes ??= allocate(expected.size); // Reached with a byte-less artifact only.
     let checked: DownloadedArtifact['checked'] = 'sha256';
     if (blocks && (await blocks.done())) {
       // One block is the whole artifact: its digest is the artifact's SHA-256, checked already.
