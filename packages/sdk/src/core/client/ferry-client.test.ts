@@ -10,6 +10,7 @@ import {
   FerryError,
   IntegrityError,
   ManifestExpiredError,
+  ManifestInvalidError,
   ManifestMismatchError,
   ManifestRollbackError,
   ManifestSignatureError,
@@ -792,6 +793,20 @@ describe('attacks: each refused with its own error, the previous good model stil
     const failed = await ferry.getModel('digits', { policy: 'latest' }).catch((err: unknown) => err);
     expect(failed).toBeInstanceOf(DownloadError);
     expect((failed as DownloadError).message).toMatch(/no socket left/);
+    await ferry.close();
+  });
+
+  it('a manifest whose candidate list holds junk before a good candidate: refused as malformed, not hung on the download started ahead of its check', async () => {
+    const w = await world();
+    const bytes = modelBytes(1000, 3);
+    const { payload } = await w.server.publish('digits', bytes);
+    // The download ahead takes the good candidate (it has no block list: the list is searched for one).
+    const good = { ...payload.candidates[0]!, blocks: undefined };
+    w.server.nextManifest = await w.signer.sign({ ...payload, candidates: [null, good] as unknown as ManifestCandidate[] });
+    const ferry = w.client();
+    const failed = await ferry.getModel('digits', { policy: 'latest' }).catch((err: unknown) => err);
+    expect(failed).toBeInstanceOf(ManifestInvalidError);
+    expect((failed as Error).message).toMatch(/candidates\[0\] is not an object/);
     await ferry.close();
   });
 

@@ -1138,13 +1138,12 @@ class FerryClient implements Ferry {
         },
       };
       try {
-        // A download that failed before its request went out settles `onRequest` too: a check that
-        // waits for it must not wait for ever (the failure waits for the check, below).
         const result = await this.downloader.download({
           url,
           headers: this.api.headersFor(url),
           // Listed once per artifact, on the first candidate with its bytes.
-          expected: { size: candidate.size, sha256: candidate.sha256, blocks: candidate.blocks ?? p.candidates.find((c) => c.sha256 === candidate.sha256 && c.blocks)?.blocks },
+          // (A download started ahead reads a payload not checked yet: anything may be in its list.)
+          expected: { size: candidate.size, sha256: candidate.sha256, blocks: candidate.blocks ?? p.candidates.find((c) => c?.sha256 === candidate.sha256 && c.blocks)?.blocks },
           model: p.model,
           variant: candidate.variant,
           signal: controller.signal,
@@ -1153,7 +1152,7 @@ class FerryClient implements Ferry {
           },
           sink: sink ?? undefined,
           onRequest: how.onRequest,
-        }).finally(() => how.onRequest?.());
+        });
         // Started ahead of its manifest's verification: nothing is reported or handed on before it.
         if (how.verified) await how.verified;
         this.report({
@@ -1171,6 +1170,9 @@ class FerryClient implements Ferry {
         });
         return { ...result, written };
       } catch (err) {
+        // Failed, maybe before its request went out: a check that waits for the request must not
+        // wait for ever (the failure waits for that check, below).
+        how.onRequest?.();
         await written?.abort();
         // Started ahead of its manifest's verification: if that manifest is refused, its refusal
         // is the report, and nothing of this download is; loads that joined get the refusal.
