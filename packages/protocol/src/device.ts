@@ -34,10 +34,27 @@ export const Device = Type.Object(
 );
 export type Device = Static<typeof Device>;
 
+/** A candidate (a variant on a backend) of the cached manifest that failed on this device. */
+export const FailedCandidate = Type.Object({ variant: Type.String({ maxLength: 64 }), backend: Type.String({ maxLength: 32 }) }, { additionalProperties: false });
+export type FailedCandidate = Static<typeof FailedCandidate>;
+
 export const CachedModel = Type.Object({
   version: Type.Integer({ minimum: 1 }),
   sha256: Type.String({ maxLength: 64 }),
   release: Type.Integer({ minimum: 0 }),
+  backend: Type.Optional(
+    Type.String({
+      maxLength: 32,
+      description:
+        'The backend the cached model runs on here. With it, 304 means the cached bytes on this backend are still the first candidate the device would try (skipping `failed`); without it, that the cached bytes are any candidate.',
+    }),
+  ),
+  failed: Type.Optional(
+    Type.Array(FailedCandidate, {
+      maxItems: 64,
+      description: 'Candidates of the cached release and version that failed here: passed over when deciding whether the cached model is still the best.',
+    }),
+  ),
   kid: Type.Optional(
     Type.String({
       maxLength: 128,
@@ -127,3 +144,20 @@ export const Jwk = Type.Object(
 );
 export const Jwks = Type.Object({ keys: Type.Array(Jwk) });
 export type Jwks = Static<typeof Jwks>;
+
+/**
+ * Whether a device's cached model is still what it would run, given the candidates ranked for it
+ * (the server's 304). A device that names the backend it runs on keeps its model only while that
+ * pair is the first candidate it has not seen fail: one that gained WebGPU, or whose probe missed
+ * it on the start that installed the model, gets the manifest that lists the better candidate
+ * first. Without a backend (an older SDK, or a model only prefetched), any candidate with its bytes will do.
+ */
+export function cachedIsCurrent(candidates: readonly ManifestCandidate[], cached: CachedModel): boolean {
+  if (cached.backend === undefined) return candidates.some((c) => c.sha256 === cached.sha256);
+  const failed = cached.failed;
+  for (const c of candidates) {
+    if (failed?.some((f) => f.variant === c.variant && f.backend === c.backend)) continue;
+    return c.sha256 === cached.sha256 && c.backend === cached.backend;
+  }
+  return false;
+}

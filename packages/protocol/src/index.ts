@@ -42,6 +42,8 @@ export {
   DeviceCapabilities,
   Device,
   CachedModel,
+  FailedCandidate,
+  cachedIsCurrent,
   ResolveRequest,
   ResolveResponse,
   PRECISIONS,

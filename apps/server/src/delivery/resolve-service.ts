@@ -1,4 +1,4 @@
-import type { ManifestPayload, ResolveRequest } from '@ferry/protocol';
+import { cachedIsCurrent, type ManifestPayload, type ResolveRequest } from '@ferry/protocol';
 import { FerryError } from '../errors.js';
 import type { ManifestSigner } from '../signing/manifest-signer.js';
 import type { AppKeyCache, AppKeyRecord } from './app-key-cache.js';
@@ -78,7 +78,7 @@ export class ResolveService {
       cached &&
       cached.release === state.release &&
       cached.version === version.number &&
-      ranking.candidates.some((c) => c.sha256 === cached.sha256) &&
+      cachedIsCurrent(ranking.candidates, cached) &&
       // Signed by a key since replaced: sign it anew, before that key leaves the JWKS.
       (cached.kid === undefined || cached.kid === kid)
     ) {

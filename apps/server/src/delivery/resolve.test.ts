@@ -1,7 +1,7 @@
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMlp, seededBytes } from '@ferry/compress/testing';
-import type { Device, ManifestPayload } from '@ferry/protocol';
+import type { CachedModel, Device, ManifestPayload } from '@ferry/protocol';
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -52,7 +52,7 @@ function device(over: Partial<Device> & { capabilities?: Partial<Device['capabil
   };
 }
 
-async function resolve(model: string, d: Device, cached?: { version: number; sha256: string; release: number; kid?: string }, appKey = s.appKey) {
+async function resolve(model: string, d: Device, cached?: CachedModel, appKey = s.appKey) {
   return s.app.inject({
     method: 'POST',
     url: '/v1/resolve',
@@ -156,6 +156,38 @@ describe('capability-aware manifests', () => {
     await call('PATCH', '/v1/projects/default/models/vision', { description: 'changed' });
     const after = await resolve('vision', d, cached);
     expect(after.statusCode).toBe(200);
+  });
+
+  it('answers 304 to a device that names its backend only while that is still the first candidate it has not seen fail', async () => {
+    const before = device({ capabilities: { backends: ['wasm'] } });
+    const m = await manifestOf('vision', before);
+    expect(order(m)[0]).toBe('wasm-q8@wasm');
+    const cached: CachedModel = { version: m.version, sha256: m.candidates[0]!.sha256, release: m.release, backend: 'wasm' };
+    expect((await resolve('vision', before, cached)).statusCode).toBe(304);
+    // The same device with WebGPU now: the manifest that lists the GPU's variant first.
+    const gained = device({ capabilities: { backends: ['webgpu', 'wasm'], features: ['shader-f16'], memoryMB: 8192 } });
+    const upgrade = await resolve('vision', gained, cached);
+    expect(upgrade.statusCode).toBe(200);
+    const { payload } = await jwtVerify(upgrade.json().manifest, jwks, { algorithms: ['EdDSA'] });
+    expect(order(payload as unknown as ManifestPayload)[0]).toBe('webgpu-f16@webgpu');
+    // Once the GPU's candidates failed here, its int8 bytes on wasm are its best again.
+    const failed = ['webgpu-f16', 'original', 'big-gpu'].map((variant) => ({ variant, backend: 'webgpu' }));
+    expect((await resolve('vision', gained, { ...cached, failed })).statusCode).toBe(304);
+    expect((await resolve('vision', gained, { ...cached, failed: failed.slice(0, 2) })).statusCode).toBe(200);
+    // Its bytes on another backend than the one it would try first.
+    expect((await resolve('vision', device({ capabilities: { backends: ['wasm', 'cpu'] } }), { ...cached, backend: 'cpu' })).statusCode).toBe(200);
+    // An SDK that does not name its backend: any candidate with its bytes is current, as before.
+    const { backend: _, ...unnamed } = cached;
+    expect((await resolve('vision', gained, unnamed)).statusCode).toBe(304);
+  });
+
+  it('refuses a cached reference with more failures than the protocol allows', async () => {
+    const d = device();
+    const m = await manifestOf('vision', d);
+    const failed = Array.from({ length: 65 }, (_, i) => ({ variant: `v${i}`, backend: 'wasm' }));
+    const res = await resolve('vision', d, { version: m.version, sha256: m.candidates[0]!.sha256, release: m.release, backend: 'wasm', failed });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.code).toBe('validation_failed');
   });
 });
 

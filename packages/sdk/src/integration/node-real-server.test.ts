@@ -194,6 +194,77 @@ describe('policies against a real server', () => {
   });
 });
 
+describe('a device whose capabilities change', () => {
+  /** The Node platform, reporting one more feature than it has (as a browser that gained WebGPU would). */
+  function gained(feature: string): Platform {
+    const platform = createNodePlatform();
+    const probe = platform.probeCapabilities.bind(platform);
+    platform.probeCapabilities = async (options) => {
+      const caps = await probe(options);
+      return { ...caps, features: [...caps.features, feature] };
+    };
+    return platform;
+  }
+
+  /** A model whose int8 variant needs `test-accel`, installed (its original on wasm) by a device without it. */
+  async function installedWithout(accel: Uint8Array) {
+    const name = await newModel();
+    const original = mlp(30);
+    const version = await ferry.upload(name, original);
+    await ferry.attachVariant(name, version, 'kind=accel-q8&format=onnx&backends=wasm&precision=int8&features=test-accel', accel);
+    await ferry.publish(name, version);
+    const dir = await cacheDir();
+    const before = device(dir);
+    expect(await before.getModel(name, { policy: 'latest' })).toMatchObject({ variant: 'original', backend: 'wasm' });
+    await before.close();
+    return { name, dir, version, original };
+  }
+
+  const resolves = () => proxy.requests.filter((r) => r.path === '/v1/resolve');
+  const artifacts = () => proxy.requests.filter((r) => r.path.startsWith('/v1/artifacts/'));
+
+  it('gets the variant its new capability allows on the next start, then 304s', async () => {
+    const accel = mlp(31);
+    const { name, dir, version } = await installedWithout(accel);
+    const now = device(dir, { platform: gained('test-accel') });
+    const cached = await now.getModel(name);
+    expect(cached).toMatchObject({ variant: 'original', source: 'cache' });
+    expect(await cached.update).toMatchObject({ updated: true, version });
+    expect(resolves().at(-1)!.status).toBe(200);
+    await now.close();
+
+    const next = device(dir, { platform: gained('test-accel') });
+    const upgraded = await next.getModel(name);
+    expect(upgraded).toMatchObject({ variant: 'accel-q8', backend: 'wasm', source: 'cache' });
+    expect(await runModel(upgraded)).toEqual(await expected(accel));
+    const downloads = artifacts().length;
+    expect(await upgraded.update).toMatchObject({ updated: false, version });
+    expect(resolves().at(-1)!.status).toBe(304);
+    expect(artifacts()).toHaveLength(downloads);
+  });
+
+  it('goes back to the model that ran when the new variant fails here, and is not offered it again', async () => {
+    const { name, dir, version, original } = await installedWithout(new TextEncoder().encode('not an onnx model'));
+    const now = device(dir, { platform: gained('test-accel') });
+    expect(await (await now.getModel(name)).update).toMatchObject({ updated: true, version });
+    await now.close();
+
+    const next = device(dir, { platform: gained('test-accel') });
+    const back = await next.getModel(name);
+    expect(back).toMatchObject({ variant: 'original', backend: 'wasm' });
+    expect(back.failures).toContainEqual(expect.objectContaining({ variant: 'accel-q8', backend: 'wasm' }));
+    expect(await runModel(back)).toEqual(await expected(original));
+    await next.close();
+
+    const downloads = artifacts().length;
+    const later = await device(dir, { platform: gained('test-accel') }).getModel(name);
+    expect(later).toMatchObject({ variant: 'original', source: 'cache' });
+    expect(await later.update).toMatchObject({ updated: false, version });
+    expect(resolves().at(-1)!.status).toBe(304);
+    expect(artifacts()).toHaveLength(downloads);
+  });
+});
+
 describe('attacks against a real server: each refused with its own error, the previous good model still served', () => {
   /** A model with v1 installed on a fresh device, v2 published on the server. */
   async function goodThenNew() {

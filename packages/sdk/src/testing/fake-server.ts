@@ -1,5 +1,5 @@
 import type { JWK } from 'jose';
-import type { ManifestCandidate, ManifestPayload, ResolveRequest, TelemetryBatch } from '@ferry/protocol';
+import { cachedIsCurrent, type ManifestCandidate, type ManifestPayload, type ResolveRequest, type TelemetryBatch } from '@ferry/protocol';
 import { portableSha256 } from '../core/hash/sha256.js';
 import { testCandidate, testManifest, type TestSigner } from './manifest-signer.js';
 
@@ -128,10 +128,12 @@ export class FakeFerryServer {
     if (rollout) return json(200, { manifest: rollout });
     const published = this.published.get(body.model);
     if (!published) return json(404, { error: { code: 'model_not_found', message: `no model ${body.model}` } });
-    // As Ferry's: 304 while the cached bytes are any candidate of the release and version it serves.
+    // As Ferry's: 304 while the cached model is still what the device would run of the release and
+    // version it serves (of the candidates on backends the device offers, which Ferry would rank).
     const p = published.payload;
     const cached = body.cached;
-    if (cached && cached.release === p.release && cached.version === p.version && p.candidates.some((c) => c.sha256 === cached.sha256)) {
+    const offered = p.candidates.filter((c) => body.device.capabilities.backends.includes(c.backend));
+    if (cached && cached.release === p.release && cached.version === p.version && cachedIsCurrent(offered, cached)) {
       return new Response(null, { status: 304 });
     }
     return json(200, { manifest: published.jws });

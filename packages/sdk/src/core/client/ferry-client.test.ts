@@ -120,7 +120,7 @@ describe('getModel policies', () => {
     const again = await w.client().getModel('digits', { policy: 'latest' });
     expect(again.source).toBe('cache');
     expect(w.artifactRequests()).toBe(1);
-    expect(w.server.resolveBodies.at(-1)!.cached).toEqual({ version: 1, release: 1, sha256: sha256Of(bytes), kid: w.signer.kid });
+    expect(w.server.resolveBodies.at(-1)!.cached).toEqual({ version: 1, release: 1, sha256: sha256Of(bytes), kid: w.signer.kid, backend: 'wasm' });
   });
 
   it('sends the device description and pseudonymous install id', async () => {

@@ -142,6 +142,8 @@ function sameModel(installed: InstalledModel | undefined, payload: { release: nu
   return installed !== undefined && installed.release === payload.release && installed.version === payload.version;
 }
 
+/** Failed candidates a resolve request names at most (the protocol's limit). */
+const MAX_FAILED_SENT = 64;
 /** The reason of a candidate skipped because it failed here earlier in the same release and version. */
 const FAILED_BEFORE = 'failed to load here before';
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 1000);
@@ -590,6 +592,17 @@ class FerryClient implements Ferry {
     if (speculate) void this.opened.then(({ cache }) => cache.preloadIndex(), () => undefined);
     if (installed) {
       request.cached = { version: installed.version, sha256: installed.sha256, release: installed.release };
+      // What it runs on, and what failed here: the server answers 304 only while that is still the
+      // first candidate this device would try (it sends a better one first to a device that gained WebGPU).
+      // (Within the protocol's limits, or the request would be refused: a name past them is left out.)
+      if (installed.backend && installed.backend.length <= 32) {
+        request.cached.backend = installed.backend;
+        const failed = installed.failures
+          .filter((f) => f.variant.length <= 64 && f.backend.length <= 32)
+          .slice(0, MAX_FAILED_SENT)
+          .map(({ variant, backend }) => ({ variant, backend }));
+        if (failed.length) request.cached.failed = failed;
+      }
       // The key that signed it: after a rotation the server signs it anew (200, not 304), so the
       // cached manifest never outlives its key in the JWKS.
       const kid = keyIdOf(installed.jws);
@@ -969,6 +982,16 @@ class FerryClient implements Ferry {
     throw err;
   }
 
+  /**
+   * The first candidate of `p` (a manifest of the installed release and version) that a load here
+   * would try: one the device can run that has not failed here. Undefined if none.
+   */
+  private async preferredCandidate(p: ManifestPayload, installed: InstalledModel): Promise<ManifestCandidate | undefined> {
+    const caps = await this.capabilities();
+    const knownBad = new Set(installed.failures.map(failureKey));
+    return p.candidates.find((c) => staticRejection(c, caps, this.runtime) === null && !knownBad.has(failureKey(c)));
+  }
+
   /** Downloads and installs the first usable candidate's bytes without loading them (prefetch, background updates). */
   private async fetchBytesOnly(manifest: VerifiedManifest, options: PrefetchOptions): Promise<InstalledModel> {
     const { cache } = await this.ready;
@@ -1287,11 +1310,17 @@ class FerryClient implements Ferry {
         if (manifest === null) return { updated: false, version: installed!.version, release: installed!.release };
         const p = manifest.payload;
         if (installed && installed.release === p.release && installed.version === p.version) {
-          // Signed anew (the server's key rotated): the same model, kept with the new signature.
-          if (manifest.jws !== installed.jws && p.candidates.some((c) => c.sha256 === installed.sha256 && c.size === installed.size)) {
-            await cache.updateInstalled(name, { jws: manifest.jws });
+          // The same model: signed anew (the server's key rotated), or ranked anew for this device
+          // (it gained a backend, or its probe missed one when the model was installed).
+          const best = await this.preferredCandidate(p, installed);
+          if (!best || (best.sha256 === installed.sha256 && best.size === installed.size)) {
+            // Its bytes stay; the new manifest's order decides the backend on the next start.
+            if (manifest.jws !== installed.jws && p.candidates.some((c) => c.sha256 === installed.sha256 && c.size === installed.size)) {
+              await cache.updateInstalled(name, { jws: manifest.jws });
+            }
+            return { updated: false, version: p.version, release: p.release };
           }
-          return { updated: false, version: p.version, release: p.release };
+          // Other bytes come first here now (a WebGPU variant): fetched for the next start, as an update is.
         }
         const record = await this.fetchBytesOnly(manifest, { conditions, signal });
         return { updated: true, version: record.version, release: record.release };
