@@ -241,20 +241,31 @@ describe('a device whose capabilities change', () => {
     expect(await upgraded.update).toMatchObject({ updated: false, version });
     expect(resolves().at(-1)!.status).toBe(304);
     expect(artifacts()).toHaveLength(downloads);
+    // Until it ran, the cache kept the original's bytes too; now only the new variant's.
+    await next.close();
+    expect((await device(dir).cacheInfo()).usedBytes).toBe(accel.byteLength);
   });
 
-  it('goes back to the model that ran when the new variant fails here, and is not offered it again', async () => {
+  it('goes back to the bytes that ran when the new variant fails here, offline too, and is not offered it again', async () => {
     const { name, dir, version, original } = await installedWithout(new TextEncoder().encode('not an onnx model'));
     const now = device(dir, { platform: gained('test-accel') });
     expect(await (await now.getModel(name)).update).toMatchObject({ updated: true, version });
     await now.close();
 
+    // The next start, offline: the new variant does not load, the original's bytes were kept for that.
+    await proxy.stop();
     const next = device(dir, { platform: gained('test-accel') });
     const back = await next.getModel(name);
-    expect(back).toMatchObject({ variant: 'original', backend: 'wasm' });
+    expect(back).toMatchObject({ variant: 'original', backend: 'wasm', source: 'cache' });
     expect(back.failures).toContainEqual(expect.objectContaining({ variant: 'accel-q8', backend: 'wasm' }));
     expect(await runModel(back)).toEqual(await expected(original));
     await next.close();
+    // The failed variant's bytes are gone from the cache; the original's are what it keeps.
+    const look = device(dir);
+    expect(await look.listCachedModels()).toEqual([expect.objectContaining({ name, variant: 'original', size: original.byteLength })]);
+    expect((await look.cacheInfo()).usedBytes).toBe(original.byteLength);
+
+    proxy = await new FaultyProxy(ferry.url).start();
 
     const downloads = artifacts().length;
     const later = await device(dir, { platform: gained('test-accel') }).getModel(name);

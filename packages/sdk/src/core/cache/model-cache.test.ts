@@ -194,6 +194,51 @@ describe('ModelCache', () => {
     expect((await storage.artifacts.list()).map((e) => e.key)).toEqual([sha256Of(v2)]);
   });
 
+  it('keeps the bytes a better variant replaced as its fallback until dropped, and evicts such bytes before any model’s own', async () => {
+    const { cache, storage } = cacheOf(1000);
+    const [other, wasm, gpu, next] = [bytes(300, 1), bytes(300, 3), bytes(300, 5), bytes(300, 7)];
+    const keys = async () => (await storage.artifacts.list()).map((e) => e.key).sort();
+    await cache.store(sha256Of(other), other);
+    await cache.install(record('other', other));
+    await cache.store(sha256Of(wasm), wasm);
+    await cache.install(record('digits', wasm));
+    await cache.read(sha256Of(wasm), 300); // the digits model ran last: the other one is the least recently used
+    // A better variant of the same release: the bytes that ran are kept beside it.
+    const fallback = { sha256: sha256Of(wasm), size: 300, variant: 'original', backend: 'wasm' };
+    await cache.store(sha256Of(gpu), gpu);
+    await cache.install({ ...record('digits', gpu), variant: 'fp16', backend: null, fallback });
+    expect(await keys()).toEqual([sha256Of(other), sha256Of(wasm), sha256Of(gpu)].sort());
+    expect((await cache.installed('digits'))?.fallback).toEqual(fallback);
+    // Room for a third model: the fallback goes first, though the other model was used longer ago.
+    await cache.store(sha256Of(next), next);
+    await cache.install(record('next', next));
+    expect(await keys()).toEqual([sha256Of(other), sha256Of(gpu), sha256Of(next)].sort());
+    expect((await cache.installed('digits'))?.fallback).toBeUndefined();
+    expect((await cache.installed('digits'))?.sha256).toBe(sha256Of(gpu));
+    // A fallback the cache no longer holds is not recorded.
+    await cache.install({ ...record('digits', gpu), fallback });
+    expect((await cache.installed('digits'))?.fallback).toBeUndefined();
+  });
+
+  it('deletes a fallback’s bytes when it is dropped, and both artifacts when the model is deleted', async () => {
+    const { cache, storage } = cacheOf(1000);
+    const [wasm, gpu] = [bytes(100, 3), bytes(100, 5)];
+    const keys = async () => (await storage.artifacts.list()).map((e) => e.key).sort();
+    await cache.store(sha256Of(wasm), wasm);
+    await cache.install(record('digits', wasm));
+    await cache.store(sha256Of(gpu), gpu);
+    const upgraded = { ...record('digits', gpu), fallback: { sha256: sha256Of(wasm), size: 100, variant: 'original', backend: 'wasm' } };
+    await cache.install(upgraded);
+    await cache.dropFallback('digits');
+    expect(await keys()).toEqual([sha256Of(gpu)]);
+    expect(await cache.installed('digits')).toEqual(record('digits', gpu));
+
+    await cache.store(sha256Of(wasm), wasm);
+    await cache.install(upgraded);
+    await cache.uninstall('digits');
+    expect(await keys()).toEqual([]);
+  });
+
   it('rebuilds its index from what the store holds', async () => {
     const storage = memoryStorage();
     const b = bytes(300, 9);

@@ -19,7 +19,24 @@ export interface InstalledModel {
   /** Candidates of this manifest that do not work on this device, and why. */
   failures: CandidateFailure[];
   installedAt: number;
+  /**
+   * The bytes this model ran on here before a better variant of the same release and version
+   * replaced them (a device that gained WebGPU): kept until the new ones have run here, so that a
+   * variant that fails goes back to them, offline too, with no download.
+   */
+  fallback?: InstalledFallback;
 }
+
+/** See {@link InstalledModel.fallback}. */
+export interface InstalledFallback {
+  sha256: string;
+  size: number;
+  variant: string;
+  backend: string;
+}
+
+/** The artifacts an installed record keeps. */
+const keptBy = (record: InstalledModel): string[] => (record.fallback ? [record.sha256, record.fallback.sha256] : [record.sha256]);
 
 /** An artifact in the cache's index, for the byte budget and LRU eviction. */
 interface IndexedArtifact {
@@ -155,17 +172,37 @@ export class ModelCache {
     return records.filter((r): r is InstalledModel => r !== undefined);
   }
 
-  /** Makes `record` the installed model; the artifact it replaces is deleted unless another model uses it. */
+  /**
+   * Makes `record` the installed model; the artifacts it replaces are deleted unless another model
+   * (or `record`'s fallback) uses them. A fallback whose bytes the cache no longer holds is left out.
+   */
   install(record: InstalledModel): Promise<void> {
     return this.lock.run(async () => {
       // Two files: read together, written together (a name listed without its record reads as not installed).
       const [previous, listed] = await Promise.all([this.readInstalled(record.model), this.storage.meta.get<string[]>(KEY.models)]);
       const names = listed ?? [];
+      if (record.fallback && !Object.hasOwn(await this.loadIndex(), record.fallback.sha256)) {
+        const { fallback: _, ...rest } = record;
+        record = rest;
+      }
       await Promise.all([
         this.storage.meta.set(KEY.installed(record.model), record),
         names.includes(record.model) ? undefined : this.storage.meta.set(KEY.models, [...names, record.model]),
       ]);
-      if (previous && previous.sha256 !== record.sha256) await this.deleteUnreferenced(previous.sha256);
+      const kept = keptBy(record);
+      for (const sha of previous ? keptBy(previous) : []) if (!kept.includes(sha)) await this.deleteUnreferenced(sha);
+    });
+  }
+
+  /** Forgets the installed model's fallback (its new bytes ran here) and deletes those bytes unless another model uses them. */
+  async dropFallback(model: string): Promise<void> {
+    await this.waitForInstall(model);
+    return this.lock.run(async () => {
+      const record = await this.readInstalled(model);
+      if (!record?.fallback) return;
+      const { fallback, ...rest } = record;
+      await this.storage.meta.set(KEY.installed(model), rest);
+      if (fallback.sha256 !== record.sha256) await this.deleteUnreferenced(fallback.sha256);
     });
   }
 
@@ -220,7 +257,7 @@ export class ModelCache {
       await this.storage.meta.delete(KEY.installed(model));
       const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
       if (names.includes(model)) await this.storage.meta.set(KEY.models, names.filter((n) => n !== model));
-      if (record) await this.deleteUnreferenced(record.sha256);
+      for (const sha of record ? keptBy(record) : []) await this.deleteUnreferenced(sha);
       return record !== undefined;
     });
   }
@@ -412,24 +449,40 @@ export class ModelCache {
     }
   }
 
-  /** Evicts the least recently used artifact other than `keep`; returns the bytes freed (0 if none). */
+  /**
+   * Evicts an artifact other than `keep`: bytes kept only as a model's fallback first (the model
+   * runs without them), then the least recently used. Returns the bytes freed (0 if none).
+   */
   private async evictOne(keep: string): Promise<number> {
     const index = await this.loadIndex();
+    const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
+    const records = await Promise.all(names.map((name) => this.readInstalled(name)));
+    // (Only fallbacks: bytes no record names may be a download stored just before its install.)
+    const installed = new Set(records.map((r) => r?.sha256));
+    const fallbacks = new Set(records.map((r) => r?.fallback?.sha256));
+    const spare = (sha: string) => (fallbacks.has(sha) && !installed.has(sha) ? 0 : 1);
     const victim = Object.entries(index)
       .filter(([sha]) => sha !== keep)
-      .sort((a, b) => a[1].lastUsed - b[1].lastUsed)[0];
+      .sort((a, b) => spare(a[0]) - spare(b[0]) || a[1].lastUsed - b[1].lastUsed)[0];
     if (!victim) return 0;
     const [sha, entry] = victim;
     await this.storage.artifacts.delete(sha);
     delete index[sha];
     await this.saveIndex();
-    // A model whose bytes are gone is no longer installed (its release counter stays).
-    const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
+    // A model whose bytes are gone is no longer installed (its release counter stays); one whose
+    // fallback's bytes are gone keeps no fallback.
     const kept: string[] = [];
-    for (const name of names) {
-      const record = await this.readInstalled(name);
-      if (record?.sha256 === sha) await this.storage.meta.delete(KEY.installed(name));
-      else kept.push(name);
+    for (const [i, name] of names.entries()) {
+      const record = records[i];
+      if (record?.sha256 === sha) {
+        await this.storage.meta.delete(KEY.installed(name));
+        continue;
+      }
+      if (record?.fallback?.sha256 === sha) {
+        const { fallback: _, ...rest } = record;
+        await this.storage.meta.set(KEY.installed(name), rest);
+      }
+      kept.push(name);
     }
     if (kept.length !== names.length) await this.storage.meta.set(KEY.models, kept);
     return Math.max(entry.size, 1);
@@ -438,7 +491,8 @@ export class ModelCache {
   private async deleteUnreferenced(sha256: string): Promise<void> {
     const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
     for (const name of names) {
-      if ((await this.readInstalled(name))?.sha256 === sha256) return;
+      const record = await this.readInstalled(name);
+      if (record && keptBy(record).includes(sha256)) return;
     }
     await this.storage.artifacts.delete(sha256);
     const index = await this.loadIndex();

@@ -509,6 +509,27 @@ describe('backends', () => {
     expect((await w.client().getModel('digits', { policy: 'local' })).backend).toBe('webgpu');
   });
 
+  it('a GPU that comes and goes costs no download: a start without it runs the same bytes on wasm, and fetches no wasm variant', async () => {
+    const w = await world({ capabilities: { backends: ['webgpu', 'wasm'] } });
+    const [fp16, int8] = [modelBytes(100, 1), modelBytes(90, 3)];
+    // As Ferry ranks them for a device with WebGPU; without it, int8 comes first on wasm.
+    await w.server.publish('digits', [fp16, int8, fp16], {}, (c, i) => ({ ...c, backend: ['webgpu', 'wasm', 'wasm'][i]!, variant: ['fp16', 'int8', 'fp16'][i]! }));
+    expect(await w.installOnce()).toMatchObject({ variant: 'fp16', backend: 'webgpu' });
+    expect(w.artifactRequests()).toBe(1);
+    const without = w.client({ capabilities: { backends: ['wasm'] } });
+    const model = await without.getModel('digits');
+    expect(model).toMatchObject({ variant: 'fp16', backend: 'wasm', source: 'cache' });
+    expect(await model.update).toMatchObject({ updated: false });
+    await without.close();
+    expect(w.artifactRequests()).toBe(1);
+    const back = w.client();
+    const again = await back.getModel('digits');
+    expect(again).toMatchObject({ variant: 'fp16', backend: 'webgpu', source: 'cache' });
+    expect(await again.update).toMatchObject({ updated: false });
+    await back.close();
+    expect(w.artifactRequests()).toBe(1);
+  });
+
   it('skips candidates this device cannot run (backend, features, memory) before downloading', async () => {
     const w = await world({ capabilities: { backends: ['webgpu', 'wasm'], features: [], memoryMB: 1024 } });
     await w.server.publish('digits', [modelBytes(100, 1), modelBytes(100, 3), modelBytes(100, 5)], {}, (c, i) =>

@@ -1,6 +1,6 @@
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import type { Device, ManifestCandidate, ManifestPayload, ResolveRequest } from '@ferry/protocol';
-import { ModelCache, type InstalledModel } from '../cache/model-cache.js';
+import { ModelCache, type CachedArtifact, type InstalledFallback, type InstalledModel } from '../cache/model-cache.js';
 import { memoryStorage } from '../cache/memory-storage.js';
 import { deviceCapabilities, freezeCapabilities } from '../capabilities.js';
 import { ArtifactDownloader, type DownloadedArtifact, type DownloadProgress } from '../download/artifact-download.js';
@@ -508,7 +508,7 @@ class FerryClient implements Ferry {
       if (handle) {
         // Long done by now: the handle's telemetry is set up before the app gets it.
         await this.ready.catch(() => undefined);
-        if (policy === 'local-then-update') handle.update = this.backgroundUpdate(name, options.conditions);
+        if (policy === 'local-then-update') handle.update = this.backgroundUpdate(name, options.conditions, { before: installed.backend, now: handle.backend });
         return handle;
       }
       // Read again: the failed open recorded what failed here (or uninstalled corrupt bytes).
@@ -522,7 +522,8 @@ class FerryClient implements Ferry {
     const installed = await cache.installed(name);
     const manifest = await this.resolveManifest(name, installed, { signal: options.signal });
     if (manifest === null) return infoOf(installed!);
-    const record = await this.fetchBytesOnly(manifest, options);
+    // A better variant of the installed version (this device gained WebGPU): the bytes that ran stay beside it.
+    const record = await this.fetchBytesOnly(manifest, options, sameModel(installed, manifest.payload) ? fallbackOf(installed) : undefined);
     return infoOf(record);
   }
 
@@ -806,7 +807,8 @@ class FerryClient implements Ferry {
   /**
    * Loads the installed model from the cache: its manifest re-verified (signature, audience, model;
    * not expiry, so that it can be served offline), its bytes re-hashed (both at once), on the
-   * first candidate with the same bytes that works here.
+   * first candidate with the same bytes that works here. When none does and the record keeps the
+   * bytes that ran before them ({@link InstalledModel.fallback}), on those, which it goes back to.
    */
   private async openInstalled(installed: InstalledModel, options: { stale: boolean }): Promise<ModelHandle> {
     const { cache } = await this.opened;
@@ -837,41 +839,77 @@ class FerryClient implements Ferry {
     const caps = await this.capabilities();
     const known = new Set(installed.failures.map(failureKey));
     const failures: CandidateFailure[] = [...installed.failures];
-    let bytes: Uint8Array | null = null;
-    for (const candidate of manifest.payload.candidates) {
-      if (!matches(candidate) || known.has(failureKey(candidate))) continue;
-      const rejection = staticRejection(candidate, caps, this.runtime);
-      if (rejection) {
-        failures.push(this.failure(candidate, rejection, true));
-        continue;
-      }
-      if (!bytes) {
-        const outcome = await reading;
-        if ('error' in outcome) {
-          const err = outcome.error;
-          this.reportFailure(name, err, { version: installed.version, variant: candidate.variant });
-          if (err instanceof CacheCorruptError) await cache.uninstall(name);
-          throw err;
+    /**
+     * The first candidate with these bytes that runs here, or null (each failure recorded). Bytes
+     * gone or corrupt uninstall the model, unless they are only its fallback (then null).
+     */
+    const open = async (sha256: string, size: number, reading: Promise<{ read: CachedArtifact; ms: number } | { error: unknown }>, primary: boolean) => {
+      let bytes: Uint8Array | null = null;
+      for (const candidate of manifest.payload.candidates) {
+        if (candidate.sha256 !== sha256 || candidate.size !== size || known.has(failureKey(candidate))) continue;
+        const rejection = staticRejection(candidate, caps, this.runtime);
+        if (rejection) {
+          failures.push(this.failure(candidate, rejection, true));
+          continue;
         }
-        if ('missing' in outcome.read) {
-          await cache.uninstall(name);
-          throw new CacheCorruptError(`the cached bytes of "${name}" are gone`, { model: name });
+        if (!bytes) {
+          const outcome = await reading;
+          if ('error' in outcome) {
+            const err = outcome.error;
+            this.reportFailure(name, err, { version: installed.version, variant: candidate.variant });
+            if (!primary) return null;
+            if (err instanceof CacheCorruptError) await cache.uninstall(name);
+            throw err;
+          }
+          if ('missing' in outcome.read) {
+            if (!primary) return null;
+            await cache.uninstall(name);
+            throw new CacheCorruptError(`the cached bytes of "${name}" are gone`, { model: name });
+          }
+          bytes = outcome.read.bytes;
+          this.report({ type: 'download', model: name, version: installed.version, variant: candidate.variant, release: installed.release, bytes: 0, ms: outcome.ms, fromCache: true, resumed: false });
         }
-        bytes = outcome.read.bytes;
-        this.report({ type: 'download', model: name, version: installed.version, variant: candidate.variant, release: installed.release, bytes: 0, ms: outcome.ms, fromCache: true, resumed: false });
+        const session = await this.loadSession(manifest, candidate, bytes).catch((err: unknown) => {
+          failures.push(this.failure(candidate, messageOf(err), false));
+          return null;
+        });
+        if (session) return { candidate, session };
       }
-      const session = await this.loadSession(manifest, candidate, bytes).catch((err: unknown) => {
-        failures.push(this.failure(candidate, messageOf(err), false));
-        return null;
-      });
-      if (!session) continue;
+      return null;
+    };
+    const opened = await open(installed.sha256, installed.size, reading, true);
+    if (opened) {
+      const { candidate, session } = opened;
       // Kept, as for a fresh install: how candidates behaved here, not what the device lacked this start.
       const kept = this.kept(failures);
       if (installed.backend !== candidate.backend || kept.length !== installed.failures.length) {
         // Notes for the next load: written behind this one, and a failed write (a full disk) costs only them.
         cache.inBackground(cache.updateInstalled(name, { backend: candidate.backend, failures: kept }));
       }
+      // The new bytes ran here: the ones kept in case they did not go.
+      if (installed.fallback) cache.inBackground(cache.dropFallback(name));
       return this.handle(manifest, candidate, session, { source: 'cache', stale: options.stale, failures });
+    }
+    const fallback = installed.fallback;
+    if (fallback && /^[0-9a-f]{64}$/.test(fallback.sha256)) {
+      const start = this.platform.monotonic();
+      const back = await open(
+        fallback.sha256,
+        fallback.size,
+        cache.read(fallback.sha256, fallback.size, name).then(
+          (read) => ({ read, ms: this.platform.monotonic() - start }),
+          (error: unknown) => ({ error }),
+        ),
+        false,
+      );
+      if (back) {
+        const { candidate, session } = back;
+        // Back on the bytes that ran before: installed again, the ones that failed here deleted.
+        const { fallback: _, ...rest } = installed;
+        const record: InstalledModel = { ...rest, sha256: candidate.sha256, size: candidate.size, variant: candidate.variant, backend: candidate.backend, failures: this.kept(failures) };
+        cache.inBackground(cache.install(record));
+        return this.handle(manifest, candidate, session, { source: 'cache', stale: options.stale, failures });
+      }
     }
     await cache.updateInstalled(name, { failures: this.kept(failures) });
     throw new BackendUnavailableError(`no cached candidate of "${name}" runs here`, failures, { model: name });
@@ -993,7 +1031,7 @@ class FerryClient implements Ferry {
   }
 
   /** Downloads and installs the first usable candidate's bytes without loading them (prefetch, background updates). */
-  private async fetchBytesOnly(manifest: VerifiedManifest, options: PrefetchOptions): Promise<InstalledModel> {
+  private async fetchBytesOnly(manifest: VerifiedManifest, options: PrefetchOptions, fallback?: InstalledFallback): Promise<InstalledModel> {
     const { cache } = await this.ready;
     const caps = await this.capabilities();
     const p = manifest.payload;
@@ -1029,6 +1067,7 @@ class FerryClient implements Ferry {
       }
       await this.releasePersisted.get(manifest);
       const record = this.installedRecord(manifest, candidate, null, failures);
+      if (fallback && fallback.sha256 !== candidate.sha256) record.fallback = fallback;
       await cache.install(record);
       return record;
     }
@@ -1298,7 +1337,12 @@ class FerryClient implements Ferry {
   }
 
   /** `local-then-update`: fetches the newest in the background for the next `getModel`. Never rejects. */
-  private backgroundUpdate(name: string, conditions: DownloadConditions | undefined): Promise<ModelUpdate> {
+  /**
+   * `ran` says on which backend the model ran before this start and on which it runs now: bytes
+   * of the same version that rank better here are fetched only when the two agree (not on a start
+   * that lacks the GPU the model ran on: a GPU that comes and goes does not cost a download each time).
+   */
+  private backgroundUpdate(name: string, conditions: DownloadConditions | undefined, ran: { before: string | null; now: string }): Promise<ModelUpdate> {
     const running = this.updates.get(name);
     if (running) return running;
     const run = (async (): Promise<ModelUpdate> => {
@@ -1313,14 +1357,24 @@ class FerryClient implements Ferry {
           // The same model: signed anew (the server's key rotated), or ranked anew for this device
           // (it gained a backend, or its probe missed one when the model was installed).
           const best = await this.preferredCandidate(p, installed);
-          if (!best || (best.sha256 === installed.sha256 && best.size === installed.size)) {
+          if (
+            !best ||
+            (best.sha256 === installed.sha256 && best.size === installed.size) ||
+            ran.before !== ran.now ||
+            // Nor when the caller's conditions or the cache's budget would keep the download out.
+            best.size > cache.maxBytes ||
+            this.conditionsRefuse(best, conditions) !== null
+          ) {
             // Its bytes stay; the new manifest's order decides the backend on the next start.
             if (manifest.jws !== installed.jws && p.candidates.some((c) => c.sha256 === installed.sha256 && c.size === installed.size)) {
               await cache.updateInstalled(name, { jws: manifest.jws });
             }
             return { updated: false, version: p.version, release: p.release };
           }
-          // Other bytes come first here now (a WebGPU variant): fetched for the next start, as an update is.
+          // Other bytes come first here now (a WebGPU variant): fetched for the next start, the bytes
+          // that ran kept until the new ones have run.
+          const record = await this.fetchBytesOnly(manifest, { conditions, signal }, fallbackOf(installed));
+          return { updated: true, version: record.version, release: record.release };
         }
         const record = await this.fetchBytesOnly(manifest, { conditions, signal });
         return { updated: true, version: record.version, release: record.release };
@@ -1342,6 +1396,11 @@ function keyIdOf(jws: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The installed model's bytes as the fallback of a better variant of its version; none if they never ran here. */
+function fallbackOf(installed: InstalledModel): InstalledFallback | undefined {
+  return installed.backend === null ? undefined : { sha256: installed.sha256, size: installed.size, variant: installed.variant, backend: installed.backend };
 }
 
 function infoOf(record: InstalledModel): CachedModelInfo {
