@@ -98,7 +98,7 @@ export type PrefetchOptions = Omit<GetModelOptions, 'policy'>;
 
 /** Outcome of a background update (`local-then-update`). */
 export interface ModelUpdate {
-  /** True when a newer model was downloaded and installed: the next `getModel` serves it. */
+  /** True when a newer model, or a variant of the same version that suits this device better, was downloaded and installed: the next `getModel` serves it. */
   updated: boolean;
   version: number;
   release: number;
