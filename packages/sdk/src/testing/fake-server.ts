@@ -55,6 +55,13 @@ export class FakeFerryServer {
   nextManifest: string | null = null;
   offline = false;
   telemetryStatus = 202;
+  /**
+   * List in each manifest only the candidates the device can run (its backends and features), in
+   * the published order, signed for it, as Ferry's ranking does. Off: every device gets the
+   * published manifest as it is.
+   */
+  rankForDevice = false;
+  private readonly ranked = new Map<string, string>();
   private releases = new Map<string, number>();
 
   constructor(
@@ -117,7 +124,7 @@ export class FakeFerryServer {
     return json(404, { error: { code: 'not_found', message: 'no route' } });
   };
 
-  private resolve(body: ResolveRequest): Response {
+  private async resolve(body: ResolveRequest): Promise<Response> {
     this.resolveBodies.push(body);
     if (this.nextManifest) {
       const manifest = this.nextManifest;
@@ -132,11 +139,21 @@ export class FakeFerryServer {
     // version it serves (of the candidates on backends the device offers, which Ferry would rank).
     const p = published.payload;
     const cached = body.cached;
-    const offered = p.candidates.filter((c) => body.device.capabilities.backends.includes(c.backend));
+    const caps = body.device.capabilities;
+    const runs = (c: ManifestCandidate) => caps.backends.includes(c.backend) && (c.requires.features ?? []).every((f) => (caps.features ?? []).includes(f));
+    const offered = p.candidates.filter((c) => caps.backends.includes(c.backend) && (!this.rankForDevice || runs(c)));
     if (cached && cached.release === p.release && cached.version === p.version && cachedIsCurrent(offered, cached)) {
       return new Response(null, { status: 304 });
     }
-    return json(200, { manifest: published.jws });
+    if (!this.rankForDevice || offered.length === p.candidates.length) return json(200, { manifest: published.jws });
+    // Signed once per list (Ferry reuses its signed answers too).
+    const key = `${published.jws}|${offered.map((c) => `${c.variant}/${c.backend}`).join(',')}`;
+    let manifest = this.ranked.get(key);
+    if (!manifest) {
+      manifest = await this.signer.sign({ ...p, candidates: offered });
+      this.ranked.set(key, manifest);
+    }
+    return json(200, { manifest });
   }
 
   private artifact(sha: string, request: Request): Response {

@@ -511,6 +511,7 @@ describe('backends', () => {
 
   it('a GPU that comes and goes costs no download: a start without it runs the same bytes on wasm, and fetches no wasm variant', async () => {
     const w = await world({ capabilities: { backends: ['webgpu', 'wasm'] } });
+    w.server.rankForDevice = true;
     const [fp16, int8] = [modelBytes(100, 1), modelBytes(90, 3)];
     // As Ferry ranks them for a device with WebGPU; without it, int8 comes first on wasm.
     await w.server.publish('digits', [fp16, int8, fp16], {}, (c, i) => ({ ...c, backend: ['webgpu', 'wasm', 'wasm'][i]!, variant: ['fp16', 'int8', 'fp16'][i]! }));
@@ -528,6 +529,75 @@ describe('backends', () => {
     expect(await again.update).toMatchObject({ updated: false });
     await back.close();
     expect(w.artifactRequests()).toBe(1);
+  });
+
+  describe('a better variant of the installed version (the server ranks for each device)', () => {
+    const GPU = { backends: ['webgpu', 'wasm'] };
+    const NO_GPU = { backends: ['wasm'] };
+    /** A WebGPU-only fp16 variant and an int8 one for wasm, installed on a start without the GPU. */
+    async function gpuOnlyVariant(options: Parameters<typeof world>[0] = {}) {
+      const w = await world({ capabilities: NO_GPU, ...options });
+      w.server.rankForDevice = true;
+      const [fp16, int8] = [modelBytes(100, 1), modelBytes(90, 3)];
+      await w.server.publish('digits', [fp16, int8], {}, (c, i) => ({ ...c, backend: ['webgpu', 'wasm'][i]!, variant: ['fp16', 'int8'][i]! }));
+      expect(await w.installOnce()).toMatchObject({ variant: 'int8', backend: 'wasm' });
+      /** One app start: its model, once its background update is done. */
+      const start = async (capabilities: Partial<Capabilities>, extra: Parameters<typeof w.client>[0] = {}) => {
+        const ferry = w.client({ capabilities, ...extra });
+        const model = await ferry.getModel('digits');
+        const update = await model.update;
+        await ferry.close();
+        return { variant: model.variant, backend: model.backend, updated: update?.updated };
+      };
+      return { w, fp16, int8, start };
+    }
+
+    it('a GPU that comes and goes, with a variant only it runs: two downloads in all, each start on the best it has', async () => {
+      const { w, start } = await gpuOnlyVariant();
+      expect(await start(GPU)).toEqual({ variant: 'int8', backend: 'wasm', updated: true });
+      expect(w.artifactRequests()).toBe(2);
+      const seen = [];
+      for (const caps of [GPU, NO_GPU, GPU, GPU, NO_GPU, NO_GPU, GPU]) seen.push(await start(caps));
+      expect(seen.map((m) => `${m.variant}@${m.backend}`)).toEqual(['fp16@webgpu', 'int8@wasm', 'fp16@webgpu', 'fp16@webgpu', 'int8@wasm', 'int8@wasm', 'fp16@webgpu']);
+      expect(seen.every((m) => m.updated === false)).toBe(true);
+      expect(w.artifactRequests()).toBe(2);
+    });
+
+    it('new bytes lost from the cache: the start goes back to the ones that ran before, offline', async () => {
+      const { w, fp16, start } = await gpuOnlyVariant();
+      expect(await start(GPU)).toMatchObject({ updated: true });
+      await w.storage.artifacts.delete(sha256Of(fp16));
+      w.server.offline = true;
+      expect(await w.client({ capabilities: GPU }).getModel('digits', { policy: 'local' })).toMatchObject({ variant: 'int8', backend: 'wasm', source: 'cache' });
+    });
+
+    it('keeps every failure of the version, so the server is told of them all and nothing that failed here is fetched again', async () => {
+      // fp16 needs shader-f16, which the device gains; fp32 on WebGL fails here from the start.
+      const caps = { backends: ['webgpu', 'webgl', 'wasm'], features: [] as string[] };
+      const w = await world({ capabilities: caps, runtime: { failInit: ['webgl'] } });
+      w.server.rankForDevice = true;
+      const list = [modelBytes(100, 1), modelBytes(110, 5), modelBytes(90, 3)];
+      await w.server.publish('digits', list, {}, (c, i) => ({
+        ...c,
+        backend: ['webgpu', 'webgl', 'wasm'][i]!,
+        variant: ['fp16', 'fp32', 'int8'][i]!,
+        requires: { ...c.requires, features: i === 0 ? ['shader-f16'] : [] },
+      }));
+      expect(await w.installOnce()).toMatchObject({ variant: 'int8', backend: 'wasm' });
+      expect(w.artifactRequests()).toBe(2);
+      const gained = { ...caps, features: ['shader-f16'] };
+      const failing = createFakeRuntime({ failInit: ['webgl', 'webgpu'] });
+      for (let i = 0; i < 3; i++) {
+        const ferry = w.client({ capabilities: gained, runtime: failing });
+        const model = await ferry.getModel('digits');
+        await model.update;
+        await ferry.close();
+        expect(model).toMatchObject({ variant: 'int8', backend: 'wasm' });
+      }
+      // fp16 fetched once, failed once; fp32 never fetched again.
+      expect(w.artifactRequests()).toBe(3);
+      expect(w.server.resolveBodies.at(-1)!.cached?.failed).toEqual(expect.arrayContaining([{ variant: 'fp32', backend: 'webgl' }, { variant: 'fp16', backend: 'webgpu' }]));
+    });
   });
 
   it('skips candidates this device cannot run (backend, features, memory) before downloading', async () => {

@@ -840,10 +840,14 @@ class FerryClient implements Ferry {
     const known = new Set(installed.failures.map(failureKey));
     const failures: CandidateFailure[] = [...installed.failures];
     /**
-     * The first candidate with these bytes that runs here, or null (each failure recorded). Bytes
-     * gone or corrupt uninstall the model, unless they are only its fallback (then null).
+     * The first candidate with these bytes that runs here, or null (each failure recorded); `lost`
+     * when the bytes are gone or corrupt (reported).
      */
-    const open = async (sha256: string, size: number, reading: Promise<{ read: CachedArtifact; ms: number } | { error: unknown }>, primary: boolean) => {
+    const open = async (
+      sha256: string,
+      size: number,
+      reading: Promise<{ read: CachedArtifact; ms: number } | { error: unknown }>,
+    ): Promise<{ candidate: ManifestCandidate; session: ModelSession } | { lost: unknown } | null> => {
       let bytes: Uint8Array | null = null;
       for (const candidate of manifest.payload.candidates) {
         if (candidate.sha256 !== sha256 || candidate.size !== size || known.has(failureKey(candidate))) continue;
@@ -855,17 +859,10 @@ class FerryClient implements Ferry {
         if (!bytes) {
           const outcome = await reading;
           if ('error' in outcome) {
-            const err = outcome.error;
-            this.reportFailure(name, err, { version: installed.version, variant: candidate.variant });
-            if (!primary) return null;
-            if (err instanceof CacheCorruptError) await cache.uninstall(name);
-            throw err;
+            this.reportFailure(name, outcome.error, { version: installed.version, variant: candidate.variant });
+            return { lost: outcome.error };
           }
-          if ('missing' in outcome.read) {
-            if (!primary) return null;
-            await cache.uninstall(name);
-            throw new CacheCorruptError(`the cached bytes of "${name}" are gone`, { model: name });
-          }
+          if ('missing' in outcome.read) return { lost: new CacheCorruptError(`the cached bytes of "${name}" are gone`, { model: name }) };
           bytes = outcome.read.bytes;
           this.report({ type: 'download', model: name, version: installed.version, variant: candidate.variant, release: installed.release, bytes: 0, ms: outcome.ms, fromCache: true, resumed: false });
         }
@@ -877,8 +874,8 @@ class FerryClient implements Ferry {
       }
       return null;
     };
-    const opened = await open(installed.sha256, installed.size, reading, true);
-    if (opened) {
+    const opened = await open(installed.sha256, installed.size, reading);
+    if (opened && 'session' in opened) {
       const { candidate, session } = opened;
       // Kept, as for a fresh install: how candidates behaved here, not what the device lacked this start.
       const kept = this.kept(failures);
@@ -886,12 +883,17 @@ class FerryClient implements Ferry {
         // Notes for the next load: written behind this one, and a failed write (a full disk) costs only them.
         cache.inBackground(cache.updateInstalled(name, { backend: candidate.backend, failures: kept }));
       }
-      // The new bytes ran here: the ones kept in case they did not go.
-      if (installed.fallback) cache.inBackground(cache.dropFallback(name));
+      // The new bytes ran here: the ones kept in case they did not go are no longer needed, unless
+      // they ran on a GPU, which may be missing on a later start, and the fallback runs where they cannot.
+      if (installed.fallback && !stillNeeded(manifest.payload.candidates, installed.fallback.sha256, installed.sha256, candidate.backend)) {
+        cache.inBackground(cache.dropFallback(name));
+      }
       return this.handle(manifest, candidate, session, { source: 'cache', stale: options.stale, failures });
     }
+    const lost = opened && 'lost' in opened ? opened.lost : null;
     const fallback = installed.fallback;
     if (fallback && /^[0-9a-f]{64}$/.test(fallback.sha256)) {
+      const failedHere = lost !== null || failures.slice(installed.failures.length).some((f) => !this.situational.has(f));
       const start = this.platform.monotonic();
       const back = await open(
         fallback.sha256,
@@ -900,16 +902,24 @@ class FerryClient implements Ferry {
           (read) => ({ read, ms: this.platform.monotonic() - start }),
           (error: unknown) => ({ error }),
         ),
-        false,
       );
-      if (back) {
+      if (back && 'session' in back) {
         const { candidate, session } = back;
-        // Back on the bytes that ran before: installed again, the ones that failed here deleted.
-        const { fallback: _, ...rest } = installed;
-        const record: InstalledModel = { ...rest, sha256: candidate.sha256, size: candidate.size, variant: candidate.variant, backend: candidate.backend, failures: this.kept(failures) };
-        cache.inBackground(cache.install(record));
+        if (failedHere) {
+          // The new bytes failed here (or are gone): back on the ones that ran before, installed
+          // again, with the failure kept; the new bytes are deleted.
+          const { fallback: _, ...rest } = installed;
+          const record: InstalledModel = { ...rest, sha256: candidate.sha256, size: candidate.size, variant: candidate.variant, backend: candidate.backend, failures: this.kept(failures) };
+          cache.inBackground(cache.install(record));
+        }
+        // Else the device lacks, this start, what the new bytes need (a GPU that comes and goes):
+        // the fallback serves this start, and both stay.
         return this.handle(manifest, candidate, session, { source: 'cache', stale: options.stale, failures });
       }
+    }
+    if (lost !== null) {
+      if (lost instanceof CacheCorruptError) await cache.uninstall(name);
+      throw lost;
     }
     await cache.updateInstalled(name, { failures: this.kept(failures) });
     throw new BackendUnavailableError(`no cached candidate of "${name}" runs here`, failures, { model: name });
@@ -1005,7 +1015,7 @@ class FerryClient implements Ferry {
       const download = downloaded.get(candidate.sha256);
       downloaded.delete(candidate.sha256);
       const check = download?.checked === 'blocks' ? () => this.checkWhole(bytes, manifest, candidate) : undefined;
-      cache.installBehind(this.installedRecord(manifest, candidate, candidate.backend, failures), source === 'network' ? bytes : null, download?.written ?? null, check);
+      cache.installBehind(this.installedRecord(manifest, candidate, candidate.backend, failures, knownBad.values()), source === 'network' ? bytes : null, download?.written ?? null, check);
       return this.handle(manifest, candidate, session, { source, stale: false, failures });
     }
     if (skipped !== null) {
@@ -1066,7 +1076,7 @@ class FerryClient implements Ferry {
         }
       }
       await this.releasePersisted.get(manifest);
-      const record = this.installedRecord(manifest, candidate, null, failures);
+      const record = this.installedRecord(manifest, candidate, null, failures, sameModel(previous, p) ? previous.failures : []);
       if (fallback && fallback.sha256 !== candidate.sha256) record.fallback = fallback;
       await cache.install(record);
       return record;
@@ -1106,9 +1116,21 @@ class FerryClient implements Ferry {
   }
 
   /** The cache's record of `candidate` of a verified manifest, installed now. */
-  private installedRecord(manifest: VerifiedManifest, candidate: ManifestCandidate, backend: string | null, failures: CandidateFailure[]): InstalledModel {
+  /**
+   * `carried`: failures known here of the same release and version, kept too (those of candidates
+   * ranked after the installed one were not met on the way to it, and the server is told of all).
+   */
+  private installedRecord(
+    manifest: VerifiedManifest,
+    candidate: ManifestCandidate,
+    backend: string | null,
+    failures: CandidateFailure[],
+    carried: Iterable<CandidateFailure> = [],
+  ): InstalledModel {
     const p = manifest.payload;
     failures = this.kept(failures);
+    const seen = new Set(failures.map(failureKey));
+    for (const f of carried) if (!seen.has(failureKey(f))) failures.push(f);
     return {
       model: p.model,
       jws: manifest.jws,
@@ -1365,15 +1387,22 @@ class FerryClient implements Ferry {
             best.size > cache.maxBytes ||
             this.conditionsRefuse(best, conditions) !== null
           ) {
-            // Its bytes stay; the new manifest's order decides the backend on the next start.
-            if (manifest.jws !== installed.jws && p.candidates.some((c) => c.sha256 === installed.sha256 && c.size === installed.size)) {
+            // Its bytes stay. The new manifest replaces the kept one when signed by another key (the
+            // old one leaves the JWKS), or when it lists them on a backend the kept one did not (the
+            // next start runs there); not when it was ranked for a start that lacked a backend.
+            if (
+              manifest.jws !== installed.jws &&
+              p.candidates.some((c) => c.sha256 === installed.sha256 && c.size === installed.size) &&
+              (keyIdOf(manifest.jws) !== keyIdOf(installed.jws) || listsMore(p.candidates, installed))
+            ) {
               await cache.updateInstalled(name, { jws: manifest.jws });
             }
             return { updated: false, version: p.version, release: p.release };
           }
           // Other bytes come first here now (a WebGPU variant): fetched for the next start, the bytes
-          // that ran kept until the new ones have run.
-          const record = await this.fetchBytesOnly(manifest, { conditions, signal }, fallbackOf(installed));
+          // that ran kept beside them (when both fit the budget) until the new ones have run.
+          const keep = best.size + installed.size <= cache.maxBytes ? fallbackOf(installed) : undefined;
+          const record = await this.fetchBytesOnly(manifest, { conditions, signal }, keep);
           return { updated: true, version: record.version, release: record.release };
         }
         const record = await this.fetchBytesOnly(manifest, { conditions, signal });
@@ -1398,9 +1427,40 @@ function keyIdOf(jws: string): string | undefined {
   }
 }
 
-/** The installed model's bytes as the fallback of a better variant of its version; none if they never ran here. */
+/**
+ * What a better variant of the installed version keeps as its fallback: the installed bytes if
+ * they ran here, else the fallback they have (bytes fetched and not run yet keep the ones that ran).
+ */
 function fallbackOf(installed: InstalledModel): InstalledFallback | undefined {
-  return installed.backend === null ? undefined : { sha256: installed.sha256, size: installed.size, variant: installed.variant, backend: installed.backend };
+  return installed.backend === null ? installed.fallback : { sha256: installed.sha256, size: installed.size, variant: installed.variant, backend: installed.backend };
+}
+
+/** True when `candidates` list the installed bytes on a backend its kept manifest does not. */
+function listsMore(candidates: readonly ManifestCandidate[], installed: InstalledModel): boolean {
+  let kept: readonly ManifestCandidate[];
+  try {
+    kept = (decodeJwt(installed.jws) as unknown as ManifestPayload).candidates;
+    if (!Array.isArray(kept)) return true;
+  } catch {
+    return true;
+  }
+  const on = (list: readonly ManifestCandidate[]) => new Set(list.filter((c) => c.sha256 === installed.sha256 && c.size === installed.size).map((c) => c.backend));
+  const before = on(kept);
+  return [...on(candidates)].some((b) => !before.has(b));
+}
+
+/** Backends a device can have on one start and not the next (a GPU process lost, a driver blocked). */
+const GPU_BACKENDS = new Set(['webgpu', 'webnn', 'webgl', 'coreml', 'nnapi']);
+
+/**
+ * Whether a fallback's bytes are still worth keeping once the installed bytes ran on `ranOn`: only
+ * when that is a GPU and the manifest lists the fallback on a backend it lists the installed bytes
+ * not on (a WebGPU-only variant, its int8 fallback on wasm: a start without the GPU runs that).
+ */
+function stillNeeded(candidates: readonly ManifestCandidate[], fallback: string, primary: string, ranOn: string): boolean {
+  if (!GPU_BACKENDS.has(ranOn)) return false;
+  const primaryOn = new Set(candidates.filter((c) => c.sha256 === primary).map((c) => c.backend));
+  return candidates.some((c) => c.sha256 === fallback && !primaryOn.has(c.backend));
 }
 
 function infoOf(record: InstalledModel): CachedModelInfo {
