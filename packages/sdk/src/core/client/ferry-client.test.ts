@@ -571,6 +571,47 @@ describe('backends', () => {
       expect(await w.client({ capabilities: GPU }).getModel('digits', { policy: 'local' })).toMatchObject({ variant: 'int8', backend: 'wasm', source: 'cache' });
     });
 
+    it('a key rotation answered to a start without the GPU: back on the fallback under the new key, so the model outlives the old one', async () => {
+      const { w, int8, start } = await gpuOnlyVariant();
+      await start(GPU);
+      expect(await start(GPU)).toMatchObject({ variant: 'fp16', backend: 'webgpu' });
+      // The server now signs with a new key; for a device without the GPU it lists int8 only.
+      const rotated = await createTestSigner();
+      const keys = [w.signer.publicJwk, rotated.publicJwk];
+      const published = w.server.published.get('digits')!.payload;
+      w.server.nextManifest = await rotated.sign({ ...published, candidates: published.candidates.filter((c) => c.sha256 === sha256Of(int8)) });
+      expect(await start(NO_GPU, { trustedKeys: keys })).toMatchObject({ variant: 'int8', backend: 'wasm', updated: false });
+      // The old key has left: an offline start still has its model.
+      w.server.offline = true;
+      const later = w.client({ capabilities: NO_GPU, trustedKeys: rotated.publicJwk });
+      expect(await later.getModel('digits', { policy: 'local' })).toMatchObject({ variant: 'int8', backend: 'wasm', source: 'cache' });
+    });
+
+    it('new bytes that fail to read (not corrupt) once: the start runs the fallback and keeps both, the next runs the new bytes', async () => {
+      const { w, fp16, start } = await gpuOnlyVariant();
+      await start(GPU);
+      const match = w.storage.artifacts.match.bind(w.storage.artifacts);
+      let failures = 1;
+      w.storage.artifacts.match = async (key) => {
+        if (key === sha256Of(fp16) && failures-- > 0) throw new Error('EIO: i/o error, read');
+        return match(key);
+      };
+      w.server.offline = true;
+      expect(await w.client({ capabilities: GPU }).getModel('digits', { policy: 'local' })).toMatchObject({ variant: 'int8', backend: 'wasm', source: 'cache' });
+      expect(await w.client({ capabilities: GPU }).getModel('digits', { policy: 'local' })).toMatchObject({ variant: 'fp16', backend: 'webgpu', source: 'cache' });
+    });
+
+    it('a prefetch on a start without the GPU changes nothing: the next start with it runs the GPU variant, with no download', async () => {
+      const { w, start } = await gpuOnlyVariant();
+      await start(GPU);
+      expect(await start(GPU)).toMatchObject({ variant: 'fp16', backend: 'webgpu' });
+      const without = w.client({ capabilities: NO_GPU });
+      expect(await without.prefetch('digits')).toMatchObject({ variant: 'fp16' });
+      await without.close();
+      expect(await start(GPU)).toMatchObject({ variant: 'fp16', backend: 'webgpu' });
+      expect(w.artifactRequests()).toBe(2);
+    });
+
     it('keeps every failure of the version, so the server is told of them all and nothing that failed here is fetched again', async () => {
       // fp16 needs shader-f16, which the device gains; fp32 on WebGL fails here from the start.
       const caps = { backends: ['webgpu', 'webgl', 'wasm'], features: [] as string[] };

@@ -522,9 +522,14 @@ class FerryClient implements Ferry {
     const installed = await cache.installed(name);
     const manifest = await this.resolveManifest(name, installed, { signal: options.signal });
     if (manifest === null) return infoOf(installed!);
-    // A better variant of the installed version (this device gained WebGPU): the bytes that ran stay beside it.
-    const record = await this.fetchBytesOnly(manifest, options, sameModel(installed, manifest.payload) ? fallbackOf(installed) : undefined);
-    return infoOf(record);
+    if (sameModel(installed, manifest.payload)) {
+      // A better variant of the installed version (this device gained WebGPU), fetched only while
+      // the device has the backend the model ran on (as a background update does).
+      const ranOn = installed.backend;
+      const steady = ranOn !== null && (await this.capabilities()).backends.includes(ranOn) && this.runtime.supports(ranOn);
+      return infoOf((await this.updateSameVersion(manifest, installed, options, steady)) ?? (await cache.installed(name)) ?? installed);
+    }
+    return infoOf(await this.fetchBytesOnly(manifest, options));
   }
 
   async listCachedModels(): Promise<CachedModelInfo[]> {
@@ -841,7 +846,7 @@ class FerryClient implements Ferry {
     const failures: CandidateFailure[] = [...installed.failures];
     /**
      * The first candidate with these bytes that runs here, or null (each failure recorded); `lost`
-     * when the bytes are gone or corrupt (reported).
+     * when the bytes cannot be read: gone, corrupt (reported), or a read error (reported).
      */
     const open = async (
       sha256: string,
@@ -893,7 +898,11 @@ class FerryClient implements Ferry {
     const lost = opened && 'lost' in opened ? opened.lost : null;
     const fallback = installed.fallback;
     if (fallback && /^[0-9a-f]{64}$/.test(fallback.sha256)) {
-      const failedHere = lost !== null || failures.slice(installed.failures.length).some((f) => !this.situational.has(f));
+      // The new bytes are done for here when they are corrupt or gone, or when none of their
+      // candidates was passed over only for what this start lacks (all failed, now or before). A
+      // start without the GPU they need, or a read that failed (not a corrupt file), leaves them be.
+      const passedOver = failures.slice(installed.failures.length).some((f) => this.situational.has(f));
+      const failedHere = lost !== null ? lost instanceof CacheCorruptError : !passedOver;
       const start = this.platform.monotonic();
       const back = await open(
         fallback.sha256,
@@ -913,7 +922,10 @@ class FerryClient implements Ferry {
           cache.inBackground(cache.install(record));
         }
         // Else the device lacks, this start, what the new bytes need (a GPU that comes and goes):
-        // the fallback serves this start, and both stay.
+        // the fallback serves this start, both stay, and only what failed here is noted.
+        else if (this.kept(failures).length !== installed.failures.length) {
+          cache.inBackground(cache.updateInstalled(name, { failures: this.kept(failures) }));
+        }
         return this.handle(manifest, candidate, session, { source: 'cache', stale: options.stale, failures });
       }
     }
@@ -1031,6 +1043,45 @@ class FerryClient implements Ferry {
   }
 
   /**
+   * A fresh manifest of the installed release and version (`installed`): when it ranks other bytes
+   * first for this device (it gained WebGPU), those are downloaded and installed with the bytes
+   * that ran kept as their fallback (when both fit the budget); only on a `steady` start (one that
+   * runs the model on the backend its record says it ran on: not a start without the GPU), and
+   * when the caller's conditions allow. Returns the new record, or null when nothing was fetched:
+   * the manifest then replaces the kept one when it is signed by another key (the old one leaves
+   * the JWKS) or lists the installed bytes on more backends, not when it was ranked for a start
+   * that lacked one (the next start with the GPU would find no candidate for it).
+   */
+  private async updateSameVersion(manifest: VerifiedManifest, installed: InstalledModel, options: PrefetchOptions, steady: boolean): Promise<InstalledModel | null> {
+    const { cache } = await this.opened;
+    const p = manifest.payload;
+    const lists = (sha256: string, size: number) => p.candidates.some((c) => c.sha256 === sha256 && c.size === size);
+    const best = await this.preferredCandidate(p, installed);
+    if (
+      best &&
+      !(best.sha256 === installed.sha256 && best.size === installed.size) &&
+      steady &&
+      best.size <= cache.maxBytes &&
+      this.conditionsRefuse(best, options.conditions) === null
+    ) {
+      const keep = fallbackOf(installed);
+      return this.fetchBytesOnly(manifest, options, keep && best.size + keep.size <= cache.maxBytes ? keep : undefined);
+    }
+    if (manifest.jws === installed.jws) return null;
+    const rotated = keyIdOf(manifest.jws) !== keyIdOf(installed.jws);
+    if (lists(installed.sha256, installed.size)) {
+      if (rotated || listsMore(p.candidates, installed)) await cache.updateInstalled(installed.model, { jws: manifest.jws });
+    } else if (rotated && installed.fallback && lists(installed.fallback.sha256, installed.fallback.size)) {
+      // A new key, answered to a start without the GPU: the manifest lists only the fallback's
+      // bytes. The model goes back to them under it (kept under the old key, it would stop
+      // verifying once that key leaves the JWKS, and be lost offline).
+      const { fallback, ...rest } = installed;
+      await cache.install({ ...rest, jws: manifest.jws, sha256: fallback.sha256, size: fallback.size, variant: fallback.variant, backend: fallback.backend });
+    }
+    return null;
+  }
+
+  /**
    * The first candidate of `p` (a manifest of the installed release and version) that a load here
    * would try: one the device can run that has not failed here. Undefined if none.
    */
@@ -1077,7 +1128,8 @@ class FerryClient implements Ferry {
       }
       await this.releasePersisted.get(manifest);
       const record = this.installedRecord(manifest, candidate, null, failures, sameModel(previous, p) ? previous.failures : []);
-      if (fallback && fallback.sha256 !== candidate.sha256) record.fallback = fallback;
+      const keep = fallback && fallback.sha256 !== candidate.sha256 ? fallback : previous?.sha256 === candidate.sha256 ? previous.fallback : undefined;
+      if (keep) record.fallback = keep;
       await cache.install(record);
       return record;
     }
@@ -1115,9 +1167,8 @@ class FerryClient implements Ferry {
     return failures.filter((f) => !this.situational.has(f));
   }
 
-  /** The cache's record of `candidate` of a verified manifest, installed now. */
   /**
-   * `carried`: failures known here of the same release and version, kept too (those of candidates
+   * The cache's record of `candidate` of a verified manifest, installed now. `carried`: failures known here of the same release and version, kept too (those of candidates
    * ranked after the installed one were not met on the way to it, and the server is told of all).
    */
   private installedRecord(
@@ -1130,7 +1181,11 @@ class FerryClient implements Ferry {
     const p = manifest.payload;
     failures = this.kept(failures);
     const seen = new Set(failures.map(failureKey));
-    for (const f of carried) if (!seen.has(failureKey(f))) failures.push(f);
+    for (const f of carried) {
+      if (seen.has(failureKey(f))) continue;
+      seen.add(failureKey(f));
+      failures.push(f);
+    }
     return {
       model: p.model,
       jws: manifest.jws,
@@ -1375,35 +1430,11 @@ class FerryClient implements Ferry {
         const manifest = await this.resolveManifest(name, installed, { signal });
         if (manifest === null) return { updated: false, version: installed!.version, release: installed!.release };
         const p = manifest.payload;
-        if (installed && installed.release === p.release && installed.version === p.version) {
+        if (sameModel(installed, p)) {
           // The same model: signed anew (the server's key rotated), or ranked anew for this device
           // (it gained a backend, or its probe missed one when the model was installed).
-          const best = await this.preferredCandidate(p, installed);
-          if (
-            !best ||
-            (best.sha256 === installed.sha256 && best.size === installed.size) ||
-            ran.before !== ran.now ||
-            // Nor when the caller's conditions or the cache's budget would keep the download out.
-            best.size > cache.maxBytes ||
-            this.conditionsRefuse(best, conditions) !== null
-          ) {
-            // Its bytes stay. The new manifest replaces the kept one when signed by another key (the
-            // old one leaves the JWKS), or when it lists them on a backend the kept one did not (the
-            // next start runs there); not when it was ranked for a start that lacked a backend.
-            if (
-              manifest.jws !== installed.jws &&
-              p.candidates.some((c) => c.sha256 === installed.sha256 && c.size === installed.size) &&
-              (keyIdOf(manifest.jws) !== keyIdOf(installed.jws) || listsMore(p.candidates, installed))
-            ) {
-              await cache.updateInstalled(name, { jws: manifest.jws });
-            }
-            return { updated: false, version: p.version, release: p.release };
-          }
-          // Other bytes come first here now (a WebGPU variant): fetched for the next start, the bytes
-          // that ran kept beside them (when both fit the budget) until the new ones have run.
-          const keep = best.size + installed.size <= cache.maxBytes ? fallbackOf(installed) : undefined;
-          const record = await this.fetchBytesOnly(manifest, { conditions, signal }, keep);
-          return { updated: true, version: record.version, release: record.release };
+          const record = await this.updateSameVersion(manifest, installed, { conditions, signal }, ran.before === ran.now);
+          return { updated: record !== null, version: p.version, release: p.release };
         }
         const record = await this.fetchBytesOnly(manifest, { conditions, signal });
         return { updated: true, version: record.version, release: record.release };
