@@ -239,6 +239,30 @@ describe('ModelCache', () => {
     expect(await keys()).toEqual([]);
   });
 
+  it('goes back to a fallback only from the record it was asked about, and only while its bytes are held', async () => {
+    const { cache, storage } = cacheOf(1000);
+    const [wasm, gpu] = [bytes(100, 3), bytes(100, 5)];
+    const keys = async () => (await storage.artifacts.list()).map((e) => e.key).sort();
+    await cache.store(sha256Of(wasm), wasm);
+    await cache.store(sha256Of(gpu), gpu);
+    const fallback = { sha256: sha256Of(wasm), size: 100, variant: 'original', backend: 'wasm' };
+    await cache.install({ ...record('digits', gpu), jws: 'a.b.c', fallback });
+    // Asked about another manifest (the record changed meanwhile): nothing changes.
+    expect(await cache.backToFallback('digits', 'x.y.z', { jws: 'd.e.f', variant: 'original', backend: 'wasm' })).toBe(false);
+    expect((await cache.installed('digits'))?.sha256).toBe(sha256Of(gpu));
+    expect(await cache.backToFallback('digits', 'a.b.c', { jws: 'd.e.f', variant: 'original', backend: 'wasm' })).toBe(true);
+    expect(await cache.installed('digits')).toMatchObject({ sha256: sha256Of(wasm), jws: 'd.e.f', variant: 'original', backend: 'wasm', failures: [] });
+    expect((await cache.installed('digits'))?.fallback).toBeUndefined();
+    expect(await keys()).toEqual([sha256Of(wasm)]);
+    // A fallback whose bytes are gone: the record stays as it is.
+    await cache.store(sha256Of(gpu), gpu);
+    await cache.install({ ...record('digits', gpu), jws: 'a.b.c', fallback });
+    await storage.artifacts.delete(sha256Of(wasm));
+    const fresh = cacheOf(1000, storage).cache;
+    expect(await fresh.backToFallback('digits', 'a.b.c', { jws: 'd.e.f', variant: 'original', backend: 'wasm' })).toBe(false);
+    expect((await fresh.installed('digits'))?.sha256).toBe(sha256Of(gpu));
+  });
+
   it('rebuilds its index from what the store holds', async () => {
     const storage = memoryStorage();
     const b = bytes(300, 9);

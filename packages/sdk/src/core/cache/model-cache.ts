@@ -194,6 +194,29 @@ export class ModelCache {
     });
   }
 
+  /**
+   * Puts `model` back on its fallback's bytes, as the candidate `back` of them ran (or will run),
+   * with `jws` as its manifest and `failures` noted (else the record's kept): only if the installed record is still the one
+   * signed by `expectedJws` and its fallback's bytes are still held. The bytes it replaces are
+   * deleted unless another model uses them. False when nothing changed.
+   */
+  backToFallback(
+    model: string,
+    expectedJws: string,
+    next: { jws: string; variant: string; backend: string | null; failures?: CandidateFailure[] },
+  ): Promise<boolean> {
+    return this.lock.run(async () => {
+      const record = await this.readInstalled(model);
+      const fallback = record?.fallback;
+      if (!record || !fallback || record.jws !== expectedJws || !Object.hasOwn(await this.loadIndex(), fallback.sha256)) return false;
+      const { fallback: _, ...rest } = record;
+      const { failures = record.failures, ...fields } = next;
+      await this.storage.meta.set(KEY.installed(model), { ...rest, ...fields, failures, sha256: fallback.sha256, size: fallback.size });
+      if (record.sha256 !== fallback.sha256) await this.deleteUnreferenced(record.sha256);
+      return true;
+    });
+  }
+
   /** Forgets the installed model's fallback (its new bytes ran here) and deletes those bytes unless another model uses them. */
   async dropFallback(model: string): Promise<void> {
     await this.waitForInstall(model);

@@ -601,6 +601,22 @@ describe('backends', () => {
       expect(await w.client({ capabilities: GPU }).getModel('digits', { policy: 'local' })).toMatchObject({ variant: 'fp16', backend: 'webgpu', source: 'cache' });
     });
 
+    it('new bytes that fail on the backend they were fetched for are given up, whatever else this device lacks', async () => {
+      const w = await world({ capabilities: NO_GPU });
+      const [fp16, int8] = [modelBytes(100, 1), modelBytes(90, 3)];
+      // Listed on WebNN too (the device never has it): passed over on every start, not a reason to keep them.
+      await w.server.publish('digits', [fp16, fp16, int8], {}, (c, i) => ({ ...c, backend: ['webgpu', 'webnn', 'wasm'][i]!, variant: ['fp16', 'fp16', 'int8'][i]! }));
+      expect(await w.installOnce()).toMatchObject({ variant: 'int8', backend: 'wasm' });
+      const gpu = w.client({ capabilities: GPU });
+      expect(await (await gpu.getModel('digits')).update).toMatchObject({ updated: true });
+      await gpu.close();
+      const failing = w.client({ capabilities: GPU, runtime: createFakeRuntime({ failInit: ['webgpu'] }) });
+      expect(await failing.getModel('digits')).toMatchObject({ variant: 'int8', backend: 'wasm' });
+      await failing.close();
+      expect(await w.client().listCachedModels()).toEqual([expect.objectContaining({ variant: 'int8', backend: 'wasm' })]);
+      expect((await w.client().cacheInfo()).usedBytes).toBe(int8.byteLength);
+    });
+
     it('a prefetch on a start without the GPU changes nothing: the next start with it runs the GPU variant, with no download', async () => {
       const { w, start } = await gpuOnlyVariant();
       await start(GPU);

@@ -526,7 +526,8 @@ class FerryClient implements Ferry {
       // A better variant of the installed version (this device gained WebGPU), fetched only while
       // the device has the backend the model ran on (as a background update does).
       const ranOn = installed.backend;
-      const steady = ranOn !== null && (await this.capabilities()).backends.includes(ranOn) && this.runtime.supports(ranOn);
+      // (A model prefetched and not run yet: as prefetch always did, the candidate that ranks first now.)
+      const steady = ranOn === null || ((await this.capabilities()).backends.includes(ranOn) && this.runtime.supports(ranOn));
       return infoOf((await this.updateSameVersion(manifest, installed, options, steady)) ?? (await cache.installed(name)) ?? installed);
     }
     return infoOf(await this.fetchBytesOnly(manifest, options));
@@ -901,7 +902,10 @@ class FerryClient implements Ferry {
       // The new bytes are done for here when they are corrupt or gone, or when none of their
       // candidates was passed over only for what this start lacks (all failed, now or before). A
       // start without the GPU they need, or a read that failed (not a corrupt file), leaves them be.
-      const passedOver = failures.slice(installed.failures.length).some((f) => this.situational.has(f));
+      // (Passed over on the backend they ran on, or, not run yet, the one they were fetched for: the
+      // first their manifest lists them on. Not a backend this device may never have had.)
+      const aim = installed.backend ?? manifest.payload.candidates.find(matches)?.backend;
+      const passedOver = failures.slice(installed.failures.length).some((f) => this.situational.has(f) && f.backend === aim);
       const failedHere = lost !== null ? lost instanceof CacheCorruptError : !passedOver;
       const start = this.platform.monotonic();
       const back = await open(
@@ -915,11 +919,10 @@ class FerryClient implements Ferry {
       if (back && 'session' in back) {
         const { candidate, session } = back;
         if (failedHere) {
-          // The new bytes failed here (or are gone): back on the ones that ran before, installed
-          // again, with the failure kept; the new bytes are deleted.
-          const { fallback: _, ...rest } = installed;
-          const record: InstalledModel = { ...rest, sha256: candidate.sha256, size: candidate.size, variant: candidate.variant, backend: candidate.backend, failures: this.kept(failures) };
-          cache.inBackground(cache.install(record));
+          // The new bytes failed here (or are gone): back on the ones that ran before, with the
+          // failure kept; the new bytes are deleted (unless the record changed meanwhile).
+          const back = { jws: installed.jws, variant: candidate.variant, backend: candidate.backend, failures: this.kept(failures) };
+          cache.inBackground(cache.backToFallback(name, installed.jws, back));
         }
         // Else the device lacks, this start, what the new bytes need (a GPU that comes and goes):
         // the fallback serves this start, both stay, and only what failed here is noted.
@@ -1075,8 +1078,8 @@ class FerryClient implements Ferry {
       // A new key, answered to a start without the GPU: the manifest lists only the fallback's
       // bytes. The model goes back to them under it (kept under the old key, it would stop
       // verifying once that key leaves the JWKS, and be lost offline).
-      const { fallback, ...rest } = installed;
-      await cache.install({ ...rest, jws: manifest.jws, sha256: fallback.sha256, size: fallback.size, variant: fallback.variant, backend: fallback.backend });
+      const { variant, backend } = installed.fallback;
+      await cache.backToFallback(installed.model, installed.jws, { jws: manifest.jws, variant, backend });
     }
     return null;
   }
@@ -1128,7 +1131,7 @@ class FerryClient implements Ferry {
       }
       await this.releasePersisted.get(manifest);
       const record = this.installedRecord(manifest, candidate, null, failures, sameModel(previous, p) ? previous.failures : []);
-      const keep = fallback && fallback.sha256 !== candidate.sha256 ? fallback : previous?.sha256 === candidate.sha256 ? previous.fallback : undefined;
+      const keep = fallback && fallback.sha256 !== candidate.sha256 ? fallback : sameModel(previous, p) && previous.sha256 === candidate.sha256 ? previous.fallback : undefined;
       if (keep) record.fallback = keep;
       await cache.install(record);
       return record;
