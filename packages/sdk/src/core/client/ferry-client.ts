@@ -921,12 +921,11 @@ class FerryClient implements Ferry {
         if (failedHere) {
           // The new bytes failed here (or are gone): back on the ones that ran before, with the
           // failure kept; the new bytes are deleted (unless the record changed meanwhile).
-          const back = { jws: installed.jws, variant: candidate.variant, backend: candidate.backend, failures: this.kept(failures) };
-          cache.inBackground(cache.backToFallback(name, installed.jws, back));
-        }
-        // Else the device lacks, this start, what the new bytes need (a GPU that comes and goes):
-        // the fallback serves this start, both stay, and only what failed here is noted.
-        else if (this.kept(failures).length !== installed.failures.length) {
+          const noted = { jws: installed.jws, variant: candidate.variant, backend: candidate.backend, failures: this.kept(failures) };
+          cache.inBackground(cache.backToFallback(name, installed.jws, noted));
+        } else if (this.kept(failures).length !== installed.failures.length) {
+          // The device lacks, this start, what the new bytes need (a GPU that comes and goes): the
+          // fallback serves this start, both stay, and only what failed here is noted.
           cache.inBackground(cache.updateInstalled(name, { failures: this.kept(failures) }));
         }
         return this.handle(manifest, candidate, session, { source: 'cache', stale: options.stale, failures });
