@@ -1,6 +1,6 @@
 // The platform-free core of the Ferry SDK. Apps import `@ferry/sdk` (browser or Node, picked by
 // export conditions); this entry is for new platforms: bring a `Platform` and call `createFerry`.
-export { createFerry } from './client/ferry-client.js';
+export { createFerry } from './client/create-ferry.js';
 export * from './public-api.js';
 // What a platform adapter or a custom runtime needs besides the public API.
 export type { CoreFerryOptions } from './client/public-types.js';

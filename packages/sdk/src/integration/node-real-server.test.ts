@@ -3,7 +3,7 @@
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import * as ort from 'onnxruntime-web';
 import { buildMlp } from '@ferry/compress/testing';
 import {
@@ -116,6 +116,21 @@ describe('policies against a real server', () => {
     expect(again.source).toBe('cache');
     expect(proxy.requests.filter((r) => r.path.startsWith('/v1/artifacts')).length).toBe(before);
     expect(proxy.requests.filter((r) => r.path === '/v1/resolve').at(-1)!.status).toBe(304);
+  });
+
+  it('checks manifests with Node’s native Ed25519, on a fresh load and on a cached one', async () => {
+    const name = await newModel();
+    await ferry.release(name, mlp(40));
+    const dir = await cacheDir();
+    for (const policy of ['latest', 'local'] as const) {
+      const platform = createNodePlatform();
+      const check = vi.spyOn(platform, 'verifyEd25519');
+      const client = device(dir, { platform });
+      await client.getModel(name, { policy });
+      await client.close();
+      expect(check).toHaveBeenCalled();
+      expect(check.mock.results.every((r) => r.value === true)).toBe(true);
+    }
   });
 
   it('local: the cached model without any request; local-then-update: cached now, newest next time', async () => {

@@ -8,7 +8,7 @@ import { softmax } from '../processing/classification.js';
 import { FakeFerryServer } from '../../testing/fake-server.js';
 import { createTestSigner } from '../../testing/manifest-signer.js';
 import { createMemoryPlatform } from '../../testing/memory-platform.js';
-import { createFerry } from './ferry-client.js';
+import { createFerry } from './create-ferry.js';
 
 const LABELS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
 

@@ -23,7 +23,7 @@ import { createFakeRuntime, type FakeRuntimeOptions } from '../../testing/fake-r
 import { FakeFerryServer, sha256Of } from '../../testing/fake-server.js';
 import { createTestSigner, testCandidate, testManifest } from '../../testing/manifest-signer.js';
 import { createMemoryPlatform } from '../../testing/memory-platform.js';
-import { createFerry } from './ferry-client.js';
+import { createFerry } from './create-ferry.js';
 import type { FerryOptions, GetModelOptions } from './public-types.js';
 
 const modelBytes = (n: number, seed = 1) => new Uint8Array(n).map((_, i) => (i * seed + seed) % 256);

@@ -25,6 +25,7 @@ import { warmUpFeeds, type InferenceRuntime, type ModelSession } from '../infere
 import { SessionPool } from '../inference/session-pool.js';
 import { KeyRing } from '../manifest/key-ring.js';
 import { ManifestVerifier, type AudienceCheck, type VerifiedManifest } from '../manifest/manifest-verifier.js';
+import type { NativeJwsCheck } from '../manifest/native-check.js';
 import type { ArtifactWriter, Capabilities, Platform, Pixels, PlatformStorage, QuickStore } from '../platform.js';
 import { randomId } from '../random-id.js';
 import { TelemetryClient, type TelemetryRecord } from '../telemetry/telemetry-client.js';
@@ -154,17 +155,12 @@ const BLOCK_DIGESTS = 'block-digests';
 const MAX_FEATURES = 64;
 
 /**
- * The Ferry client over a platform adapter. Browser and Node apps use `createFerry` from
- * `@ferry/sdk`, which brings its platform; this one is for other platforms and tests.
- *
- * @example
- * ```ts
- * const ferry = createFerry({ platform, serverUrl, appKey, trustedKeys });
- * const model = await ferry.getModel('digits', { policy: 'latest' });
- * ```
+ * The Ferry client over a platform adapter, checking manifests with `nativeCheck` where given
+ * (see `createFerry` in `create-ferry.ts`, which makes it from the platform's `verifyEd25519`).
+ * The browser entry calls this directly: browsers have no native check, and their bundles leave its code out.
  */
-export function createFerry(options: CoreFerryOptions): Ferry {
-  return new FerryClient(options);
+export function createFerryClient(options: CoreFerryOptions, nativeCheck?: NativeJwsCheck): Ferry {
+  return new FerryClient(options, nativeCheck);
 }
 
 class FerryClient implements Ferry {
@@ -196,7 +192,10 @@ class FerryClient implements Ferry {
   private readonly quick: { store: QuickStore; id: string; firstStart: boolean } | null;
   private cacheOpen = false;
 
-  constructor(private readonly options: CoreFerryOptions) {
+  constructor(
+    private readonly options: CoreFerryOptions,
+    nativeCheck?: NativeJwsCheck,
+  ) {
     const { platform } = options;
     if (!options.serverUrl) throw new TypeError('createFerry needs serverUrl');
     if (!options.appKey) throw new TypeError('createFerry needs appKey');
@@ -241,7 +240,7 @@ class FerryClient implements Ferry {
       audience: this.audienceCheck(),
       now: () => platform.now(),
       clockSkewSeconds: options.clockSkewSeconds ?? 60,
-      ...(platform.verifyEd25519 ? { verifyEd25519: platform.verifyEd25519.bind(platform) } : {}),
+      ...(nativeCheck ? { nativeCheck } : {}),
     });
     // Probing (GPU adapter, storage estimate) overlaps with opening the cache. It is asked first:
     // a resolve waits for it, and the storage estimate would otherwise queue behind the cache's

@@ -8,6 +8,7 @@ import { createNodePlatform } from '../../platform/node/node-platform.js';
 import type { Platform } from '../platform.js';
 import { KeyRing, type TrustedKeys } from './key-ring.js';
 import { MANIFEST_TYPE, ManifestVerifier, fixedAudiences } from './manifest-verifier.js';
+import { ed25519JwsCheck } from './native-check.js';
 import {
   ManifestExpiredError,
   ManifestInvalidError,
@@ -36,7 +37,7 @@ function baseSetup(options: SetupOptions = {}) {
     audience: fixedAudiences(['test-app-key', 'ak_123']),
     now,
     clockSkewSeconds: 60,
-    ...(options.native ? { verifyEd25519: options.native } : {}),
+    ...(options.native ? { nativeCheck: ed25519JwsCheck(options.native) } : {}),
   });
 }
 

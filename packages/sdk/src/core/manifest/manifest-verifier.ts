@@ -1,4 +1,4 @@
-import { base64url, compactVerify, decodeProtectedHeader, type JWK, type ProtectedHeaderParameters } from 'jose';
+import { compactVerify, decodeProtectedHeader, type ProtectedHeaderParameters } from 'jose';
 import type { ManifestCandidate, ManifestPayload } from '@ferry/protocol';
 import { blocksFit } from '../download/artifact-download.js';
 import {
@@ -8,7 +8,8 @@ import {
   ManifestMismatchError,
   ManifestSignatureError,
 } from '../errors.js';
-import type { Ed25519PublicJwk, Platform } from '../platform.js';
+import type { Platform } from '../platform.js';
+import type { NativeJwsCheck } from './native-check.js';
 import type { KeyRing } from './key-ring.js';
 
 /** Where the verifier gets its keys (a {@link KeyRing}). */
@@ -16,7 +17,8 @@ export type KeySource = Pick<KeyRing, 'keySets' | 'refresh'>;
 
 /** `typ` of manifest headers (same value as `MANIFEST_TYPE` in `@ferry/protocol`, kept here to keep schemas out of bundles). */
 export const MANIFEST_TYPE = 'ferry-manifest+jwt';
-const ALGORITHMS = ['EdDSA', 'Ed25519'];
+/** The `alg` values accepted (jose's names for Ed25519). */
+export const ALGORITHMS = ['EdDSA', 'Ed25519'];
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** A manifest whose signature and claims were checked. */
@@ -53,8 +55,11 @@ export interface ManifestVerifierOptions {
   now: () => number;
   /** Allowed clock difference with the server, in seconds. */
   clockSkewSeconds: number;
-  /** The platform's native Ed25519 check, if any ({@link Platform.verifyEd25519}); else jose's, with WebCrypto. */
-  verifyEd25519?: Platform['verifyEd25519'];
+  /**
+   * A check with the platform's native Ed25519 ({@link Platform.verifyEd25519}, through
+   * {@link ed25519JwsCheck}), tried first for each key set; else (or when it does not decide) jose's, with WebCrypto.
+   */
+  nativeCheck?: NativeJwsCheck;
 }
 
 /**
@@ -105,33 +110,17 @@ export class ManifestVerifier {
   private async verifySignature(jws: string, header: ProtectedHeaderParameters, options: VerifyOptions): Promise<Uint8Array> {
     const ctx = { model: options.model };
     const kid = header.kid;
-    const native = this.options.verifyEd25519;
-    const plain = native ? plainEdDsa(jws, header) : null;
+    const native = this.options.nativeCheck;
     for (let refreshed = false; ; refreshed = true) {
       let unknownKey = false;
       for (const { keys, resolver } of await this.options.keys.keySets()) {
-        if (native && plain) {
-          // The keys jose would pick for this header. None: as jose, an unknown key.
-          const picked = keys.filter((k) => josePicks(k, header.alg!, kid));
-          if (!picked.length) {
-            unknownKey = true;
-            continue;
-          }
-          // One plain public key, as jose would import it: the platform checks the signature.
-          // Anything else (several keys, which jose refuses; a key jose would fail to import; a
-          // platform check that throws or answers anything but a boolean) is jose's to decide.
-          const only = picked.length === 1 ? picked[0]! : null;
-          if (only && plainPublicKey(only)) {
-            let verdict: unknown;
-            try {
-              verdict = native(only, plain.signingInput, plain.signature);
-            } catch {
-              verdict = undefined;
-            }
-            if (verdict === true) return plain.payload;
-            if (verdict === false) continue;
-          }
+        const verdict = native?.(jws, header, keys);
+        if (verdict === 'unknown-key') {
+          unknownKey = true;
+          continue;
         }
+        if (verdict === 'bad-signature') continue;
+        if (verdict) return verdict.payload;
         try {
           const { payload } = await compactVerify(jws, resolver, { algorithms: ALGORITHMS });
           return payload;
@@ -157,53 +146,6 @@ export class ManifestVerifier {
       );
     }
   }
-}
-
-/** The header parameters the native check understands; a header with any other (`crit`, `b64`, `jwk`, …) goes to jose. */
-const PLAIN_HEADER = new Set(['alg', 'kid', 'typ']);
-const BASE64URL = /^[A-Za-z0-9_-]*$/;
-
-/**
- * A compact JWS whose signature a platform's Ed25519 check can take as is: three base64url parts,
- * a protected header of only `alg` (EdDSA), `kid` and `typ`, a 64-byte signature. Null for
- * anything else, which jose then checks (and refuses, or accepts by rules the native path does not
- * know).
- */
-function plainEdDsa(jws: string, header: ProtectedHeaderParameters): { signingInput: Uint8Array; signature: Uint8Array; payload: Uint8Array } | null {
-  if (!Object.keys(header).every((k) => PLAIN_HEADER.has(k)) || !ALGORITHMS.includes(header.alg ?? '')) return null;
-  if (header.kid !== undefined && typeof header.kid !== 'string') return null;
-  const parts = jws.split('.');
-  if (parts.length !== 3 || !parts.every((p) => BASE64URL.test(p))) return null;
-  try {
-    const signature = base64url.decode(parts[2]!);
-    if (signature.byteLength !== 64) return null;
-    return { signingInput: new TextEncoder().encode(`${parts[0]}.${parts[1]}`), signature, payload: base64url.decode(parts[1]!) };
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Whether jose's JWKS resolver (`createLocalJWKSet`, jose 6) takes `k` as a candidate for an EdDSA
- * header with `alg` and `kid`: its own test, for the OKP / Ed25519 entry of its algorithm table.
- */
-function josePicks(k: JWK, alg: string, kid: string | undefined): boolean {
-  const ops: unknown = k.key_ops;
-  return (
-    (k.ext === undefined || typeof k.ext === 'boolean') &&
-    (ops === undefined || (Array.isArray(ops) && ops.every((op, i) => typeof op === 'string' && ops.indexOf(op) === i) && ops.includes('verify'))) &&
-    k.kty === 'OKP' &&
-    (kid === undefined || k.kid === kid) &&
-    (k.alg === undefined || k.alg === alg) &&
-    (k.use === undefined || k.use === 'sig') &&
-    k.crv === 'Ed25519'
-  );
-}
-
-/** A key jose imports as a public verifying key: `x` and no private part, `key_ops` (if any) only `verify`. */
-function plainPublicKey(k: JWK): k is JWK & Ed25519PublicJwk {
-  const ops: unknown = k.key_ops;
-  return typeof k.x === 'string' && k.d === undefined && (ops === undefined || (Array.isArray(ops) && ops.length === 1 && ops[0] === 'verify'));
 }
 
 function fail(message: string, model: string): never {

@@ -1,5 +1,5 @@
 // @ferry/sdk for browsers: the core with the browser platform (OPFS / IndexedDB, WebGPU / WebGL / wasm).
-import { createFerry as createCoreFerry } from '../../core/client/ferry-client.js';
+import { createFerryClient as createCoreFerry } from '../../core/client/ferry-client.js';
 import type { Ferry, FerryOptions } from '../../core/client/public-types.js';
 import type { Platform } from '../../core/platform.js';
 import { createBrowserPlatform, type BrowserStorageKind } from './browser-platform.js';

@@ -1,5 +1,5 @@
 // @ferry/sdk for Node: the core with the Node platform (cache directory, node:crypto, onnxruntime-web wasm).
-import { createFerry as createCoreFerry } from '../../core/client/ferry-client.js';
+import { createFerry as createCoreFerry } from '../../core/client/create-ferry.js';
 import type { Ferry, FerryOptions } from '../../core/client/public-types.js';
 import type { Platform } from '../../core/platform.js';
 import { createNodePlatform } from './node-platform.js';
