@@ -68,6 +68,11 @@ if (Object.keys(inputs).some((p) => p.includes('typebox'))) {
   console.log('FAIL: typebox (wire schemas) reached the bundle');
   process.exit(1);
 }
+// Node's native Ed25519 check: browsers have none, and the browser entry leaves its code out.
+if (Object.entries(inputs).some(([p, { bytesInOutput }]) => p.includes('core/manifest/native-check') && bytesInOutput > 0)) {
+  console.log('FAIL: the native Ed25519 check (core/manifest/native-check.ts) reached the browser bundle');
+  process.exit(1);
+}
 const ok = s.gzip <= TARGET_KB * 1024;
 console.log(`${ok ? 'ok' : 'MISSED'}: ${kb(s.gzip)} gzip, target ≤ ${TARGET_KB} KiB`);
 process.exit(ok ? 0 : 1);

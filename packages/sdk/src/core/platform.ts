@@ -238,7 +238,8 @@ export interface Platform {
    * if it has one: true when `signature` is `key`'s over `data`. Manifests are then checked without
    * WebCrypto, whose calls in Node each wait for a thread-pool round trip (0.3–2 ms measured on a
    * cold load, against ~0.1 ms). `key` is a public JWK (`kty` OKP, `crv` Ed25519) from the pinned
-   * keys or the JWKS. Without it, jose checks them with WebCrypto.
+   * keys or the JWKS. Without it, jose checks them with WebCrypto. Used by the `createFerry` of
+   * `@ferry/sdk/core` and of the Node entry; the browser entry's leaves it out (and its code).
    */
   verifyEd25519?(key: Ed25519PublicJwk, data: Uint8Array, signature: Uint8Array): boolean;
   /** Loads `onnxruntime-web`; the core calls it on the first model load only. */

@@ -14,6 +14,7 @@ import type { CoreFerryOptions, Ferry } from './public-types.js';
  * ```
  */
 export function createFerry(options: CoreFerryOptions): Ferry {
-  const { platform } = options;
-  return createFerryClient(options, platform.verifyEd25519 ? ed25519JwsCheck(platform.verifyEd25519.bind(platform)) : undefined);
+  // (`platform` missing: the client's own checks say so.)
+  const platform = options.platform as CoreFerryOptions['platform'] | undefined;
+  return createFerryClient(options, platform?.verifyEd25519 ? ed25519JwsCheck(platform.verifyEd25519.bind(platform)) : undefined);
 }

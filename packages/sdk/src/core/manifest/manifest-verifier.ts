@@ -9,7 +9,7 @@ import {
   ManifestSignatureError,
 } from '../errors.js';
 import type { Platform } from '../platform.js';
-import type { NativeJwsCheck } from './native-check.js';
+import type { NativeJwsCheck, ed25519JwsCheck } from './native-check.js';
 import type { KeyRing } from './key-ring.js';
 
 /** Where the verifier gets its keys (a {@link KeyRing}). */
