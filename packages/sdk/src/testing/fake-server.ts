@@ -140,8 +140,8 @@ export class FakeFerryServer {
     const p = published.payload;
     const cached = body.cached;
     const caps = body.device.capabilities;
-    const runs = (c: ManifestCandidate) => caps.backends.includes(c.backend) && (c.requires.features ?? []).every((f) => (caps.features ?? []).includes(f));
-    const offered = p.candidates.filter((c) => caps.backends.includes(c.backend) && (!this.rankForDevice || runs(c)));
+    const hasFeatures = (c: ManifestCandidate) => (c.requires.features ?? []).every((f) => (caps.features ?? []).includes(f));
+    const offered = p.candidates.filter((c) => caps.backends.includes(c.backend) && (!this.rankForDevice || hasFeatures(c)));
     if (cached && cached.release === p.release && cached.version === p.version && cachedIsCurrent(offered, cached)) {
       return new Response(null, { status: 304 });
     }

@@ -195,10 +195,10 @@ export class ModelCache {
   }
 
   /**
-   * Puts `model` back on its fallback's bytes, as the candidate `back` of them ran (or will run),
-   * with `jws` as its manifest and `failures` noted (else the record's kept): only if the installed record is still the one
-   * signed by `expectedJws` and its fallback's bytes are still held. The bytes it replaces are
-   * deleted unless another model uses them. False when nothing changed.
+   * Puts `model` back on its fallback's bytes (as `next.variant` on `next.backend`), with
+   * `next.jws` as its manifest and `next.failures` noted (else the record's kept): only if the
+   * installed record is still the one signed by `expectedJws` and its fallback's bytes are still
+   * held. The bytes it replaces are deleted unless another model uses them. False when nothing changed.
    */
   backToFallback(
     model: string,

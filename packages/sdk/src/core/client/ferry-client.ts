@@ -143,6 +143,10 @@ function sameModel(installed: InstalledModel | undefined, payload: { release: nu
   return installed !== undefined && installed.release === payload.release && installed.version === payload.version;
 }
 
+/** A cache key that can be an artifact's: a SHA-256 in hex (a record holding anything else is not read). */
+const SHA256_KEY = /^[0-9a-f]{64}$/;
+/** Whether `c` is the artifact `bytes` (same SHA-256 and length). */
+const sameBytes = (c: { sha256: string; size: number }, bytes: { sha256: string; size: number }) => c.sha256 === bytes.sha256 && c.size === bytes.size;
 /** Failed candidates a resolve request names at most (the protocol's limit). */
 const MAX_FAILED_SENT = 64;
 /** The reason of a candidate skipped because it failed here earlier in the same release and version. */
@@ -681,7 +685,7 @@ class FerryClient implements Ferry {
     });
     if (
       !candidate ||
-      !/^[0-9a-f]{64}$/.test(String(candidate.sha256)) ||
+      !SHA256_KEY.test(String(candidate.sha256)) ||
       !Number.isSafeInteger(candidate.size) ||
       candidate.size <= 0 ||
       candidate.size > MAX_SPECULATIVE_BYTES ||
@@ -820,14 +824,17 @@ class FerryClient implements Ferry {
     const name = installed.model;
     // The bytes are read and hashed while the manifest is checked; neither is used before both are,
     // and the bytes only if the verified manifest names their SHA-256 and length.
-    const started = this.platform.monotonic();
-    // (A record whose key is not a SHA-256 names no candidate: it is refused below, unread.)
-    const read = /^[0-9a-f]{64}$/.test(installed.sha256) ? cache.read(installed.sha256, installed.size, name) : Promise.resolve({ missing: true as const });
-    const reading = read.then(
-      (read) => ({ read, ms: this.platform.monotonic() - started }),
-      (error: unknown) => ({ error }),
-    );
-    const matches = (c: ManifestCandidate) => c.sha256 === installed.sha256 && c.size === installed.size;
+    /** The artifact read back (and re-hashed), with how long that took. A key that is not a SHA-256 names no candidate: not read. */
+    const readTimed = (bytes: { sha256: string; size: number }): Promise<{ read: CachedArtifact; ms: number } | { error: unknown }> => {
+      const started = this.platform.monotonic();
+      const read = SHA256_KEY.test(bytes.sha256) ? cache.read(bytes.sha256, bytes.size, name) : Promise.resolve({ missing: true as const });
+      return read.then(
+        (read) => ({ read, ms: this.platform.monotonic() - started }),
+        (error: unknown) => ({ error }),
+      );
+    };
+    const reading = readTimed(installed);
+    const matches = (c: ManifestCandidate) => sameBytes(c, installed);
     let manifest: VerifiedManifest;
     try {
       manifest = await this.verifier.verify(installed.jws, { model: name, checkExpiry: false });
@@ -849,13 +856,12 @@ class FerryClient implements Ferry {
      * when the bytes cannot be read: gone, corrupt (reported), or a read error (reported).
      */
     const open = async (
-      sha256: string,
-      size: number,
+      of: { sha256: string; size: number },
       reading: Promise<{ read: CachedArtifact; ms: number } | { error: unknown }>,
     ): Promise<{ candidate: ManifestCandidate; session: ModelSession } | { lost: unknown } | null> => {
       let bytes: Uint8Array | null = null;
       for (const candidate of manifest.payload.candidates) {
-        if (candidate.sha256 !== sha256 || candidate.size !== size || known.has(failureKey(candidate))) continue;
+        if (!sameBytes(candidate, of) || known.has(failureKey(candidate))) continue;
         const rejection = staticRejection(candidate, caps, this.runtime);
         if (rejection) {
           failures.push(this.failure(candidate, rejection, true));
@@ -879,7 +885,7 @@ class FerryClient implements Ferry {
       }
       return null;
     };
-    const opened = await open(installed.sha256, installed.size, reading);
+    const opened = await open(installed, reading);
     if (opened && 'session' in opened) {
       const { candidate, session } = opened;
       // Kept, as for a fresh install: how candidates behaved here, not what the device lacked this start.
@@ -890,14 +896,14 @@ class FerryClient implements Ferry {
       }
       // The new bytes ran here: the ones kept in case they did not go are no longer needed, unless
       // they ran on a GPU, which may be missing on a later start, and the fallback runs where they cannot.
-      if (installed.fallback && !stillNeeded(manifest.payload.candidates, installed.fallback.sha256, installed.sha256, candidate.backend)) {
+      if (installed.fallback && !stillNeeded(manifest.payload.candidates, installed.fallback, installed, candidate.backend)) {
         cache.inBackground(cache.dropFallback(name));
       }
       return this.handle(manifest, candidate, session, { source: 'cache', stale: options.stale, failures });
     }
     const lost = opened && 'lost' in opened ? opened.lost : null;
     const fallback = installed.fallback;
-    if (fallback && /^[0-9a-f]{64}$/.test(fallback.sha256)) {
+    if (fallback) {
       // The new bytes are done for here when they are corrupt or gone, or when none of their
       // candidates was passed over only for what this start lacks (all failed, now or before). A
       // start without the GPU they need, or a read that failed (not a corrupt file), leaves them be.
@@ -906,15 +912,7 @@ class FerryClient implements Ferry {
       const aim = installed.backend ?? manifest.payload.candidates.find(matches)?.backend;
       const passedOver = failures.slice(installed.failures.length).some((f) => this.situational.has(f) && f.backend === aim);
       const failedHere = lost !== null ? lost instanceof CacheCorruptError : !passedOver;
-      const start = this.platform.monotonic();
-      const back = await open(
-        fallback.sha256,
-        fallback.size,
-        cache.read(fallback.sha256, fallback.size, name).then(
-          (read) => ({ read, ms: this.platform.monotonic() - start }),
-          (error: unknown) => ({ error }),
-        ),
-      );
+      const back = await open(fallback, readTimed(fallback));
       if (back && 'session' in back) {
         const { candidate, session } = back;
         if (failedHere) {
@@ -1056,11 +1054,11 @@ class FerryClient implements Ferry {
   private async updateSameVersion(manifest: VerifiedManifest, installed: InstalledModel, options: PrefetchOptions, steady: boolean): Promise<InstalledModel | null> {
     const { cache } = await this.opened;
     const p = manifest.payload;
-    const lists = (sha256: string, size: number) => p.candidates.some((c) => c.sha256 === sha256 && c.size === size);
+    const lists = (bytes: { sha256: string; size: number }) => p.candidates.some((c) => sameBytes(c, bytes));
     const best = await this.preferredCandidate(p, installed);
     if (
       best &&
-      !(best.sha256 === installed.sha256 && best.size === installed.size) &&
+      !sameBytes(best, installed) &&
       steady &&
       best.size <= cache.maxBytes &&
       this.conditionsRefuse(best, options.conditions) === null
@@ -1070,9 +1068,9 @@ class FerryClient implements Ferry {
     }
     if (manifest.jws === installed.jws) return null;
     const rotated = keyIdOf(manifest.jws) !== keyIdOf(installed.jws);
-    if (lists(installed.sha256, installed.size)) {
+    if (lists(installed)) {
       if (rotated || listsMore(p.candidates, installed)) await cache.updateInstalled(installed.model, { jws: manifest.jws });
-    } else if (rotated && installed.fallback && lists(installed.fallback.sha256, installed.fallback.size)) {
+    } else if (rotated && installed.fallback && lists(installed.fallback)) {
       // A new key, answered to a start without the GPU: the manifest lists only the fallback's
       // bytes. The model goes back to them under it (kept under the old key, it would stop
       // verifying once that key leaves the JWKS, and be lost offline).
@@ -1169,8 +1167,9 @@ class FerryClient implements Ferry {
   }
 
   /**
-   * The cache's record of `candidate` of a verified manifest, installed now. `carried`: failures known here of the same release and version, kept too (those of candidates
-   * ranked after the installed one were not met on the way to it, and the server is told of all).
+   * The cache's record of `candidate` of a verified manifest, installed now. `carried`: failures
+   * known here of the same release and version, kept too (those of candidates ranked after the
+   * installed one were not met on the way to it, and the server is told of all).
    */
   private installedRecord(
     manifest: VerifiedManifest,
@@ -1414,9 +1413,9 @@ class FerryClient implements Ferry {
     return this.platform.toPixels(image);
   }
 
-  /** `local-then-update`: fetches the newest in the background for the next `getModel`. Never rejects. */
   /**
-   * `ran` says on which backend the model ran before this start and on which it runs now: bytes
+   * `local-then-update`: fetches the newest in the background for the next `getModel`. Never
+   * rejects. `ran` says on which backend the model ran before this start and on which it runs now: bytes
    * of the same version that rank better here are fetched only when the two agree (not on a start
    * that lacks the GPU the model ran on: a GPU that comes and goes does not cost a download each time).
    */
@@ -1476,7 +1475,7 @@ function listsMore(candidates: readonly ManifestCandidate[], installed: Installe
   } catch {
     return true;
   }
-  const on = (list: readonly ManifestCandidate[]) => new Set(list.filter((c) => c.sha256 === installed.sha256 && c.size === installed.size).map((c) => c.backend));
+  const on = (list: readonly ManifestCandidate[]) => new Set(list.filter((c) => sameBytes(c, installed)).map((c) => c.backend));
   const before = on(kept);
   return [...on(candidates)].some((b) => !before.has(b));
 }
@@ -1489,10 +1488,10 @@ const GPU_BACKENDS = new Set(['webgpu', 'webnn', 'webgl', 'coreml', 'nnapi']);
  * when that is a GPU and the manifest lists the fallback on a backend it lists the installed bytes
  * not on (a WebGPU-only variant, its int8 fallback on wasm: a start without the GPU runs that).
  */
-function stillNeeded(candidates: readonly ManifestCandidate[], fallback: string, primary: string, ranOn: string): boolean {
+function stillNeeded(candidates: readonly ManifestCandidate[], fallback: InstalledFallback, primary: InstalledModel, ranOn: string): boolean {
   if (!GPU_BACKENDS.has(ranOn)) return false;
-  const primaryOn = new Set(candidates.filter((c) => c.sha256 === primary).map((c) => c.backend));
-  return candidates.some((c) => c.sha256 === fallback && !primaryOn.has(c.backend));
+  const primaryOn = new Set(candidates.filter((c) => sameBytes(c, primary)).map((c) => c.backend));
+  return candidates.some((c) => sameBytes(c, fallback) && !primaryOn.has(c.backend));
 }
 
 function infoOf(record: InstalledModel): CachedModelInfo {
