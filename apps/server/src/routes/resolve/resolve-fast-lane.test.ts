@@ -88,6 +88,18 @@ describe('resolve fast lane', () => {
     expect(lane).toEqual(route);
   });
 
+  it('refuses a cached reference naming more failures than the protocol allows, as the route does', async () => {
+    const cached = { version: 1, sha256: 'a'.repeat(64), release: 1, backend: 'wasm' };
+    const failed = (n: number) => Array.from({ length: n }, (_, i) => ({ variant: `v${i}`, backend: 'wasm' }));
+    const within = await both({ ...json, 'x-ferry-app-key': s.appKey }, JSON.stringify({ model: 'lane', device, cached: { ...cached, failed: failed(64) } }));
+    expect(within.lane.status).toBe(200);
+    const over = await both({ ...json, 'x-ferry-app-key': s.appKey }, JSON.stringify({ model: 'lane', device, cached: { ...cached, failed: failed(65) } }));
+    expect(over.taken).toBe(true);
+    expect(over.lane.status).toBe(400);
+    expect((over.lane.body as { error: { code: string; message: string } }).error).toMatchObject({ code: 'validation_failed', message: expect.stringContaining('failed') });
+    expect(over.lane).toEqual(over.route);
+  });
+
   it.each([
     ['a missing app key', {}],
     ['an unknown app key', { 'x-ferry-app-key': 'fry_ak_nope' }],
