@@ -147,6 +147,27 @@ describe('ModelCache', () => {
     expect(await cache.usedBytes()).toBe(800);
   });
 
+  it('makes room for a large artifact in one pass: the oldest models evicted, each installed record read once', async () => {
+    const { cache, storage } = cacheOf(1000);
+    const small = Array.from({ length: 10 }, (_, i) => bytes(100, 11 + 2 * i));
+    for (const [i, x] of small.entries()) {
+      await cache.store(sha256Of(x), x);
+      await cache.install(record(`m${i}`, x));
+    }
+    const reads: string[] = [];
+    const get = storage.meta.get.bind(storage.meta);
+    storage.meta.get = (key) => {
+      reads.push(key);
+      return get(key);
+    };
+    const large = bytes(650, 3);
+    expect(await cache.store(sha256Of(large), large)).toBe(true);
+    expect(reads.filter((k) => k.startsWith('installed/')).sort()).toEqual(small.map((_, i) => `installed/m${i}`).sort());
+    // 650 bytes within 1000: the seven oldest of the ten models go, the three newest stay.
+    expect((await cache.listInstalled()).map((r) => r.model).sort()).toEqual(['m7', 'm8', 'm9']);
+    expect(await cache.usedBytes()).toBe(950);
+  });
+
   it('stays within the budget when two clients (tabs, processes) share one cache', async () => {
     const storage = memoryStorage();
     const first = new ModelCache(storage, { maxBytes: 1000, now: () => 1 });

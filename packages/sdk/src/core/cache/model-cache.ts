@@ -428,7 +428,7 @@ export class ModelCache {
             stored = true;
           } catch (err) {
             if ((err as { name?: string }).name !== 'QuotaExceededError') throw err;
-            if (!(await this.evictOne(sha256))) return false;
+            if (!(await this.evict(sha256, 1))) return false;
           }
         }
         index[sha256] = { size, lastUsed: this.stamp() };
@@ -464,19 +464,17 @@ export class ModelCache {
 
   private async evictUntil(limit: number, keep: string): Promise<void> {
     const index = await this.loadIndex();
-    let used = Object.values(index).reduce((sum, a) => sum + a.size, 0);
-    while (used > limit) {
-      const freed = await this.evictOne(keep);
-      if (!freed) return;
-      used -= freed;
-    }
+    const used = Object.values(index).reduce((sum, a) => sum + a.size, 0);
+    if (used > limit) await this.evict(keep, used - limit);
   }
 
   /**
-   * Evicts an artifact other than `keep`: bytes kept only as a model's fallback first (the model
-   * runs without them), then the least recently used. Returns the bytes freed (0 if none).
+   * Evicts artifacts other than `keep` until at least `bytes` are freed, or all others are gone:
+   * bytes kept only as a model's fallback first (the model runs without them), then the least
+   * recently used. The installed records are read once, whatever the number evicted. Returns the
+   * bytes freed (0 if none).
    */
-  private async evictOne(keep: string): Promise<number> {
+  private async evict(keep: string, bytes: number): Promise<number> {
     const index = await this.loadIndex();
     const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
     const records = await Promise.all(names.map((name) => this.readInstalled(name)));
@@ -484,31 +482,37 @@ export class ModelCache {
     const installed = new Set(records.map((r) => r?.sha256));
     const fallbacks = new Set(records.map((r) => r?.fallback?.sha256));
     const spare = (sha: string) => (fallbacks.has(sha) && !installed.has(sha) ? 0 : 1);
-    const victim = Object.entries(index)
+    const order = Object.entries(index)
       .filter(([sha]) => sha !== keep)
-      .sort((a, b) => spare(a[0]) - spare(b[0]) || a[1].lastUsed - b[1].lastUsed)[0];
-    if (!victim) return 0;
-    const [sha, entry] = victim;
-    await this.storage.artifacts.delete(sha);
-    delete index[sha];
+      .sort((a, b) => spare(a[0]) - spare(b[0]) || a[1].lastUsed - b[1].lastUsed);
+    const gone = new Set<string>();
+    let freed = 0;
+    for (const [sha, entry] of order) {
+      if (freed >= bytes) break;
+      await this.storage.artifacts.delete(sha);
+      delete index[sha];
+      gone.add(sha);
+      freed += Math.max(entry.size, 1);
+    }
+    if (!gone.size) return 0;
     await this.saveIndex();
     // A model whose bytes are gone is no longer installed (its release counter stays); one whose
     // fallback's bytes are gone keeps no fallback.
     const kept: string[] = [];
     for (const [i, name] of names.entries()) {
       const record = records[i];
-      if (record?.sha256 === sha) {
+      if (record && gone.has(record.sha256)) {
         await this.storage.meta.delete(KEY.installed(name));
         continue;
       }
-      if (record?.fallback?.sha256 === sha) {
+      if (record?.fallback && gone.has(record.fallback.sha256)) {
         const { fallback: _, ...rest } = record;
         await this.storage.meta.set(KEY.installed(name), rest);
       }
       kept.push(name);
     }
     if (kept.length !== names.length) await this.storage.meta.set(KEY.models, kept);
-    return Math.max(entry.size, 1);
+    return freed;
   }
 
   private async deleteUnreferenced(sha256: string): Promise<void> {
