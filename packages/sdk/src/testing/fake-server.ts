@@ -39,7 +39,8 @@ export class FakeFerryServer {
   readonly origin = 'http://ferry.test';
   readonly artifacts = new Map<string, Uint8Array>();
   readonly published = new Map<string, Published>();
-  readonly requests: { method: string; path: string; headers: Record<string, string> }[] = [];
+  /** Every request, with the status it was answered with (none while unanswered, or when it failed). */
+  readonly requests: { method: string; path: string; headers: Record<string, string>; status?: number }[] = [];
   readonly resolveBodies: ResolveRequest[] = [];
   readonly telemetry: TelemetryBatch[] = [];
   faults: ArtifactFaults = {};
@@ -95,8 +96,14 @@ export class FakeFerryServer {
   readonly fetch: typeof fetch = async (input, init) => {
     const request = new Request(input, init);
     const url = new URL(request.url);
-    const headers = Object.fromEntries(request.headers);
-    this.requests.push({ method: request.method, path: url.pathname, headers });
+    const entry: (typeof this.requests)[number] = { method: request.method, path: url.pathname, headers: Object.fromEntries(request.headers) };
+    this.requests.push(entry);
+    const response = await this.answer(request, url);
+    entry.status = response.status;
+    return response;
+  };
+
+  private async answer(request: Request, url: URL): Promise<Response> {
     if (this.offline) throw new TypeError('fetch failed');
     if (url.origin !== this.origin) return json(404, { error: { code: 'not_found', message: 'unknown host' } });
     if (url.pathname === '/v1/keys') {
@@ -122,7 +129,7 @@ export class FakeFerryServer {
     const artifact = /^\/v1\/artifacts\/([0-9a-f]{64})$/.exec(url.pathname);
     if (artifact) return this.artifact(artifact[1]!, request);
     return json(404, { error: { code: 'not_found', message: 'no route' } });
-  };
+  }
 
   private async resolve(body: ResolveRequest): Promise<Response> {
     this.resolveBodies.push(body);

@@ -563,6 +563,27 @@ describe('backends', () => {
       expect(w.artifactRequests()).toBe(2);
     });
 
+    it('a start without the GPU reads and hashes the fallback bytes only; a start with it, the GPU variant only', async () => {
+      const { w, fp16, int8, start } = await gpuOnlyVariant();
+      expect(await start(GPU)).toMatchObject({ updated: true });
+      expect(await start(GPU)).toMatchObject({ variant: 'fp16', backend: 'webgpu' });
+      const reads: string[] = [];
+      const match = w.storage.artifacts.match.bind(w.storage.artifacts);
+      w.storage.artifacts.match = (key) => {
+        reads.push(key === sha256Of(fp16) ? 'fp16' : key === sha256Of(int8) ? 'int8' : key);
+        return match(key);
+      };
+      const answers = () => w.server.requests.filter((r) => r.path === '/v1/resolve').map((r) => r.status);
+      const before = answers().length;
+      expect(await start(NO_GPU)).toMatchObject({ variant: 'int8', backend: 'wasm' });
+      expect(reads).toEqual(['int8']);
+      reads.length = 0;
+      expect(await start(GPU)).toMatchObject({ variant: 'fp16', backend: 'webgpu' });
+      expect(reads).toEqual(['fp16']);
+      // Each start asked about the bytes that served it, which are still its best: 304, no manifest sent again.
+      expect(answers().slice(before)).toEqual([304, 304]);
+    });
+
     it('new bytes lost from the cache: the start goes back to the ones that ran before, offline', async () => {
       const { w, fp16, start } = await gpuOnlyVariant();
       expect(await start(GPU)).toMatchObject({ updated: true });

@@ -511,7 +511,7 @@ class FerryClient implements Ferry {
       if (handle) {
         // Long done by now: the handle's telemetry is set up before the app gets it.
         await this.ready.catch(() => undefined);
-        if (policy === 'local-then-update') handle.update = this.backgroundUpdate(name, options.conditions, { before: installed.backend, now: handle.backend });
+        if (policy === 'local-then-update') handle.update = this.backgroundUpdate(name, options.conditions, { before: installed.backend, now: handle.backend, bytes: handle });
         return handle;
       }
       // Read again: the failed open recorded what failed here (or uninstalled corrupt bytes).
@@ -833,7 +833,11 @@ class FerryClient implements Ferry {
         (error: unknown) => ({ error }),
       );
     };
-    const reading = readTimed(installed);
+    // With a fallback kept, the installed bytes are read early only when they may run this start
+    // (their backend known to be here): a start without the GPU they ran on reads the fallback's alone.
+    const ranOn = installed.backend;
+    const mayRun = !installed.fallback || (ranOn !== null && this.capsKnown?.backends.includes(ranOn) === true && this.runtime.supports(ranOn));
+    const early = mayRun ? readTimed(installed) : null;
     const matches = (c: ManifestCandidate) => sameBytes(c, installed);
     let manifest: VerifiedManifest;
     try {
@@ -857,7 +861,7 @@ class FerryClient implements Ferry {
      */
     const open = async (
       of: { sha256: string; size: number },
-      reading: Promise<{ read: CachedArtifact; ms: number } | { error: unknown }>,
+      reading: () => Promise<{ read: CachedArtifact; ms: number } | { error: unknown }>,
     ): Promise<{ candidate: ManifestCandidate; session: ModelSession } | { lost: unknown } | null> => {
       let bytes: Uint8Array | null = null;
       for (const candidate of manifest.payload.candidates) {
@@ -868,7 +872,7 @@ class FerryClient implements Ferry {
           continue;
         }
         if (!bytes) {
-          const outcome = await reading;
+          const outcome = await reading();
           if ('error' in outcome) {
             this.reportFailure(name, outcome.error, { version: installed.version, variant: candidate.variant });
             return { lost: outcome.error };
@@ -885,7 +889,7 @@ class FerryClient implements Ferry {
       }
       return null;
     };
-    const opened = await open(installed, reading);
+    const opened = await open(installed, () => early ?? readTimed(installed));
     if (opened && 'session' in opened) {
       const { candidate, session } = opened;
       // Kept, as for a fresh install: how candidates behaved here, not what the device lacked this start.
@@ -912,7 +916,7 @@ class FerryClient implements Ferry {
       const aim = installed.backend ?? manifest.payload.candidates.find(matches)?.backend;
       const passedOver = failures.slice(installed.failures.length).some((f) => this.situational.has(f) && f.backend === aim);
       const failedHere = lost !== null ? lost instanceof CacheCorruptError : !passedOver;
-      const back = await open(fallback, readTimed(fallback));
+      const back = await open(fallback, () => readTimed(fallback));
       if (back && 'session' in back) {
         const { candidate, session } = back;
         if (failedHere) {
@@ -1418,8 +1422,14 @@ class FerryClient implements Ferry {
    * rejects. `ran` says on which backend the model ran before this start and on which it runs now: bytes
    * of the same version that rank better here are fetched only when the two agree (not on a start
    * that lacks the GPU the model ran on: a GPU that comes and goes does not cost a download each time).
+   * When the fallback served this start (`ran.bytes`), it is what the server is asked about: while it
+   * is still this device's first candidate, the answer is a 304, not the manifest again each start.
    */
-  private backgroundUpdate(name: string, conditions: DownloadConditions | undefined, ran: { before: string | null; now: string }): Promise<ModelUpdate> {
+  private backgroundUpdate(
+    name: string,
+    conditions: DownloadConditions | undefined,
+    ran: { before: string | null; now: string; bytes: { sha256: string; size: number } },
+  ): Promise<ModelUpdate> {
     const running = this.updates.get(name);
     if (running) return running;
     const run = (async (): Promise<ModelUpdate> => {
@@ -1427,7 +1437,8 @@ class FerryClient implements Ferry {
       const installed = await cache.installed(name);
       try {
         const signal = this.closing.signal;
-        const manifest = await this.resolveManifest(name, installed, { signal });
+        const served = installed?.fallback && sameBytes(installed.fallback, ran.bytes) ? { ...installed, sha256: ran.bytes.sha256, size: ran.bytes.size, backend: ran.now } : installed;
+        const manifest = await this.resolveManifest(name, served, { signal });
         if (manifest === null) return { updated: false, version: installed!.version, release: installed!.release };
         const p = manifest.payload;
         if (sameModel(installed, p)) {
