@@ -1,5 +1,6 @@
 // The Node SDK against the real Ferry server (apps/server) on a loopback port, through a proxy
 // that plays a flaky network or a man in the middle where a test needs one.
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +24,7 @@ import {
 } from '../platform/node/index.js';
 import { FaultyProxy } from '../testing/http-proxy.js';
 import { createTestSigner } from '../testing/manifest-signer.js';
-import { startRealFerry, type RealFerry } from '../testing/real-server.js';
+import { startRealFerry, startS3, type RealFerry } from '../testing/real-server.js';
 
 let ferry: RealFerry;
 let proxy: FaultyProxy;
@@ -561,5 +562,96 @@ describe('keys from the server (jwksUrl) and their rotation', () => {
     } finally {
       proxy = await new FaultyProxy(ferry.url).start();
     }
+  });
+});
+
+describe('artifacts redirected to S3 (FERRY_ARTIFACT_DELIVERY=redirect): the device downloads from the bucket', () => {
+  let s3: Awaited<ReturnType<typeof startS3>>;
+  /** The network between devices (and Ferry) and the bucket. */
+  let bucket: FaultyProxy;
+  let redirecting: RealFerry;
+  /** The network between devices and this Ferry. */
+  let front: FaultyProxy;
+
+  beforeAll(async () => {
+    s3 = await startS3();
+    const objects = `/${s3.config.bucket}/`;
+    bucket = await new FaultyProxy(s3.config.endpoint, { isArtifact: (path) => path.startsWith(objects) }).start();
+    redirecting = await startRealFerry({ config: { s3: { ...s3.config, endpoint: bucket.url }, artifactDelivery: 'redirect' } });
+    front = await new FaultyProxy(redirecting.url).start();
+  });
+  afterAll(async () => {
+    await front?.stop();
+    await redirecting?.close();
+    await bucket?.stop();
+    await s3?.stop();
+  });
+
+  const onRedirecting = (): Partial<FerryOptions> => ({ serverUrl: front.url, appKey: redirecting.appKey, appKeyId: redirecting.appKeyId, trustedKeys: redirecting.jwks });
+  const artifactAnswers = () => front.requests.filter((r) => r.path.startsWith('/v1/artifacts/')).map((r) => r.status);
+  const bucketGets = () => bucket.requests.filter((r) => r.method === 'GET' && r.path.startsWith(`/${s3.config.bucket}/`));
+  async function released(bytes: Uint8Array): Promise<string> {
+    const name = await newModelName();
+    await redirecting.createModel(name, { labels: ['a', 'b', 'c', 'd'] });
+    await redirecting.release(name, bytes);
+    return name;
+  }
+  const newModelName = async () => `r${++modelCount}-${Math.random().toString(36).slice(2, 6)}`;
+
+  it('latest: Ferry answers 302 to a presigned URL; the bytes come from the bucket, verified, cached, run; the next start asks nothing of the bucket', async () => {
+    const bytes = mlp(31);
+    const name = await released(bytes);
+    front.requests.length = 0;
+    bucket.requests.length = 0;
+    const dir = await cacheDir();
+    const first = device(dir, onRedirecting());
+    const model = await first.getModel(name, { policy: 'latest' });
+    expect(model).toMatchObject({ source: 'network', size: bytes.byteLength, version: 1 });
+    expect(await runModel(model)).toEqual(await expected(bytes));
+    await first.close(); // The app quits (its install written), and starts again.
+
+    expect(artifactAnswers()).toEqual([302]);
+    const gets = bucketGets();
+    expect(gets.map((r) => r.status)).toEqual([200]);
+    expect(gets[0]!.path).toMatch(/X-Amz-Signature=/);
+    const again = await device(dir, onRedirecting()).getModel(name, { policy: 'latest' });
+    expect(again).toMatchObject({ source: 'cache', version: 1 });
+    expect(artifactAnswers()).toEqual([302]);
+    expect(bucketGets()).toHaveLength(1);
+  });
+
+  it('resumes from the bucket with Range after the connection to it is cut halfway, through a second redirect', async () => {
+    const bytes = buildMlp({ inputSize: 784, hidden: [256], outputs: 10, seed: 32 }); // ~800 KB
+    const name = await released(bytes);
+    front.requests.length = 0;
+    bucket.requests.length = 0;
+    bucket.faults.cutArtifactAfter = { bytes: Math.floor(bytes.byteLength / 2), times: 1 };
+    const client = device(await cacheDir(), onRedirecting());
+    const model = await client.getModel(name, { policy: 'latest' });
+    expect(model).toMatchObject({ source: 'network', size: bytes.byteLength });
+    expect(artifactAnswers()).toEqual([302, 302]);
+    const gets = bucketGets();
+    expect(gets).toHaveLength(2);
+    const from = Number(/^bytes=(\d+)-$/.exec(gets[1]!.headers.range ?? '')?.[1]);
+    expect(from).toBeGreaterThan(0);
+    expect(gets[1]!.status).toBe(206);
+    await client.telemetry.flush();
+    const events = await redirecting.server.app.db.prisma.telemetryEvent.findMany({ where: { model: name, type: 'download' } });
+    expect(events.map((e) => e.payload)).toContainEqual(expect.objectContaining({ resumed: true, fromCache: false, bytes: bytes.byteLength }));
+  });
+
+  it('bytes changed in the bucket → IntegrityError, the previous good model still served', async () => {
+    const name = await released(mlp(33));
+    const dir = await cacheDir();
+    expect((await device(dir, onRedirecting()).getModel(name, { policy: 'latest' })).version).toBe(1);
+    const next = mlp(34);
+    const version = await redirecting.upload(name, next);
+    const sha = createHash('sha256').update(next).digest('hex');
+    await redirecting.tamperBlob(sha);
+    await redirecting.publish(name, version);
+    const err = await device(dir, onRedirecting()).getModel(name, { policy: 'latest' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    const kept = await device(dir, onRedirecting()).getModel(name, { policy: 'local' });
+    expect(kept.version).toBe(1);
   });
 });

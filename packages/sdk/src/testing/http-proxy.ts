@@ -20,8 +20,8 @@ export interface ProxiedRequest {
 }
 
 /**
- * A small reverse proxy in front of a real Ferry server: what a flaky network or a man in the
- * middle looks like to the SDK. Everything else passes through unchanged.
+ * A small reverse proxy in front of a real Ferry server (or the S3 bucket it redirects to): what a
+ * flaky network or a man in the middle looks like to the SDK. Everything else passes through unchanged.
  */
 export class FaultyProxy {
   readonly requests: ProxiedRequest[] = [];
@@ -30,7 +30,11 @@ export class FaultyProxy {
   private readonly sockets = new Set<Socket>();
   url = '';
 
-  constructor(private readonly upstream: string) {
+  /** `isArtifact`: which paths are artifact downloads (Ferry's `/v1/artifacts/…` by default; a bucket's objects in front of S3). */
+  constructor(
+    private readonly upstream: string,
+    private readonly options: { isArtifact?: (path: string) => boolean } = {},
+  ) {
     this.server = createServer((req, res) => void this.handle(req, res).catch(() => res.destroy()));
     this.server.on('connection', (s) => {
       this.sockets.add(s);
@@ -64,7 +68,7 @@ export class FaultyProxy {
       r.end(body);
     });
     seen.status = upstream.statusCode;
-    const isArtifact = target.pathname.startsWith('/v1/artifacts/');
+    const isArtifact = this.options.isArtifact ? this.options.isArtifact(target.pathname) : target.pathname.startsWith('/v1/artifacts/');
     const f = this.faults;
 
     if (target.pathname === '/v1/resolve' && f.rewriteResolve) {

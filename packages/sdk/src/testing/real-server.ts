@@ -45,12 +45,33 @@ export interface RealFerry {
   close(): Promise<void>;
 }
 
-const SERVER_TESTING = ['..', '..', '..', '..', 'apps', 'server', 'src', 'testing', 'test-server.ts'];
+const SERVER_TESTING = ['..', '..', '..', '..', 'apps', 'server', 'src', 'testing'];
+const serverTesting = (file: string) => join(dirname(fileURLToPath(import.meta.url)), ...SERVER_TESTING, file);
 
-export async function startRealFerry(): Promise<RealFerry> {
-  const modulePath = join(dirname(fileURLToPath(import.meta.url)), ...SERVER_TESTING);
-  const { startTestServer } = (await import(/* @vite-ignore */ modulePath)) as { startTestServer: () => Promise<ServerUnderTest> };
-  const server = await startTestServer();
+/** The S3 settings of the server's config (apps/server/src/config.ts). */
+export interface S3Settings {
+  bucket: string;
+  endpoint: string;
+  region: string;
+  forcePathStyle: boolean;
+  prefix: string;
+}
+
+/** An S3-protocol server (s3rver) on a loopback port with one empty bucket, as the server's tests start it. */
+export async function startS3(): Promise<{ config: S3Settings; stop: () => Promise<void> }> {
+  const { startS3Server } = (await import(/* @vite-ignore */ serverTesting('test-env.ts'))) as { startS3Server: () => Promise<{ config: S3Settings; stop: () => Promise<void> }> };
+  return startS3Server();
+}
+
+/**
+ * Starts Ferry on fresh storage (PGlite and files, or PostgreSQL and S3 under CI's second run);
+ * `config` overrides the server's settings (say, `s3` and `artifactDelivery: 'redirect'`).
+ */
+export async function startRealFerry(options: { config?: Record<string, unknown> } = {}): Promise<RealFerry> {
+  const { startTestServer } = (await import(/* @vite-ignore */ serverTesting('test-server.ts'))) as {
+    startTestServer: (options: { config?: Record<string, unknown> }) => Promise<ServerUnderTest>;
+  };
+  const server = await startTestServer(options);
   const url = await server.app.listen({ port: 0, host: '127.0.0.1' });
   const admin = server.admin;
   const call = async (method: string, path: string, payload?: unknown, headers: Record<string, string> = {}) => {
