@@ -45,15 +45,18 @@ export async function createTestDatabase(baseUrl: string): Promise<{ url: string
   };
 }
 
-/** An S3-protocol server on a loopback port with one empty bucket. */
-export async function startS3Server(): Promise<{ config: S3Config; stop: () => Promise<void> }> {
+/**
+ * An S3-protocol server on a loopback port with one empty bucket; `cors`: the bucket's CORS
+ * configuration (S3's XML), for browsers that download from it.
+ */
+export async function startS3Server(options: { cors?: string } = {}): Promise<{ config: S3Config; stop: () => Promise<void> }> {
   const dir = await tempDir('ferry-s3-');
   const server = new S3rver({
     address: '127.0.0.1',
     port: 0,
     directory: dir.path,
     silent: true,
-    configureBuckets: [{ name: 'ferry' }],
+    configureBuckets: [{ name: 'ferry', configs: options.cors ? [options.cors] : [] }],
   });
   const address = await server.run();
   // s3rver accepts any credentials; the SDK still wants some.

@@ -9,9 +9,23 @@ import { build } from 'esbuild';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMnistDigits } from '@ferry/compress/testing';
-import { startRealFerry, type RealFerry } from '../testing/real-server.js';
+import { FaultyProxy } from '../testing/http-proxy.js';
+import { startRealFerry, startS3, type RealFerry } from '../testing/real-server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+/** The bucket's CORS rule for browsers downloading from it (README.md, FERRY_ARTIFACT_DELIVERY=redirect). */
+const BUCKET_CORS = `<CORSConfiguration>
+  <CORSRule>
+    <AllowedOrigin>*</AllowedOrigin>
+    <AllowedMethod>GET</AllowedMethod>
+    <AllowedHeader>x-ferry-app-key</AllowedHeader>
+    <AllowedHeader>range</AllowedHeader>
+    <AllowedHeader>if-range</AllowedHeader>
+    <ExposeHeader>ETag</ExposeHeader>
+    <ExposeHeader>Content-Range</ExposeHeader>
+    <MaxAgeSeconds>86400</MaxAgeSeconds>
+  </CORSRule>
+</CORSConfiguration>`;
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..', '..', '..');
 const example = join(repo, 'examples', 'web');
@@ -332,6 +346,55 @@ describe.skipIf(!available)('in Chromium against a real server', () => {
     expect((refused as { message: string }).message).toMatch(/^block \d of the artifact/);
     expect(await load('local')).toMatchObject({ version: 1, source: 'cache', logits: (first as { logits: number[] }).logits });
     await harness.close();
+  });
+
+  it('SDK in the page: downloads from the S3 bucket Ferry redirects to (presigned URL), as the bucket’s CORS rule allows', async () => {
+    const { buildMlp } = await import('@ferry/compress/testing');
+    const ort = await import('onnxruntime-web');
+    // The rule README.md gives for FERRY_ARTIFACT_DELIVERY=redirect.
+    const s3 = await startS3({ cors: BUCKET_CORS });
+    const objects = `/${s3.config.bucket}/`;
+    const bucket = await new FaultyProxy(s3.config.endpoint, { isArtifact: (path) => path.startsWith(objects) }).start();
+    const redirecting = await startRealFerry({ config: { s3: { ...s3.config, endpoint: bucket.url }, artifactDelivery: 'redirect' } });
+    try {
+      const bytes = buildMlp({ inputSize: 16, hidden: [64], outputs: 4, seed: 51 });
+      await redirecting.createModel('redirected');
+      await redirecting.release('redirected', bytes);
+      bucket.requests.length = 0;
+      const harness = await openHarness();
+      const input = Array.from({ length: 16 }, (_, i) => (i - 8) / 8);
+      const out = await harness.evaluate(
+        async ({ config, wasmPaths, input }) => {
+          const client = window.harness.createFerry({ ...config, cache: { namespace: 'redirect-test' }, ort: { wasmPaths }, telemetry: false });
+          try {
+            const model = await client.getModel('redirected', { policy: 'latest' });
+            const out = await model.run({ input: { type: 'float32', data: Float32Array.from(input), dims: [1, 16] } });
+            const cached = (await client.listCachedModels()).map((m) => `${m.name}@${m.version}`);
+            return { source: model.source, logits: Array.from(out.logits!.data as Float32Array), cached };
+          } catch (err) {
+            return { error: (err as { code?: string }).code, message: (err as Error).message };
+          } finally {
+            await client.close();
+          }
+        },
+        { config: { serverUrl: redirecting.url, appKey: redirecting.appKey, appKeyId: redirecting.appKeyId, trustedKeys: redirecting.jwks }, wasmPaths: `${site.url}/ort/`, input },
+      );
+      await harness.close();
+      const session = await ort.InferenceSession.create(bytes);
+      const want = await session.run({ input: new ort.Tensor('float32', Float32Array.from(input), [1, 16]) });
+      await session.release();
+      expect(out).toEqual({ source: 'network', logits: Array.from(want.logits!.data as Float32Array), cached: ['redirected@1'] });
+      // The page's request to Ferry was answered with a redirect it followed to the bucket, preflight first.
+      const toBucket = bucket.requests.filter((r) => r.path.startsWith(objects) && r.method !== 'PUT');
+      expect(toBucket.map((r) => `${r.method} ${r.status}`)).toEqual(['OPTIONS 200', 'GET 200']);
+      expect(toBucket[1]!.path).toMatch(/X-Amz-Signature=/);
+      // Redirected from another origin than the page's, the request's origin is opaque: any origin must be allowed.
+      expect(toBucket.map((r) => r.headers.origin)).toEqual(['null', 'null']);
+    } finally {
+      await redirecting.close();
+      await bucket.stop();
+      await s3.stop();
+    }
   });
 
   it('example: reloads offline, the page from its service worker and the model from OPFS', async () => {

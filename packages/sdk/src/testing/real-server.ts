@@ -57,10 +57,15 @@ export interface S3Settings {
   prefix: string;
 }
 
-/** An S3-protocol server (s3rver) on a loopback port with one empty bucket, as the server's tests start it. */
-export async function startS3(): Promise<{ config: S3Settings; stop: () => Promise<void> }> {
-  const { startS3Server } = (await import(/* @vite-ignore */ serverTesting('test-env.ts'))) as { startS3Server: () => Promise<{ config: S3Settings; stop: () => Promise<void> }> };
-  return startS3Server();
+/**
+ * An S3-protocol server (s3rver) on a loopback port with one empty bucket, as the server's tests
+ * start it; `cors`: the bucket's CORS configuration (S3's XML).
+ */
+export async function startS3(options: { cors?: string } = {}): Promise<{ config: S3Settings; stop: () => Promise<void> }> {
+  const { startS3Server } = (await import(/* @vite-ignore */ serverTesting('test-env.ts'))) as {
+    startS3Server: (options: { cors?: string }) => Promise<{ config: S3Settings; stop: () => Promise<void> }>;
+  };
+  return startS3Server(options);
 }
 
 /**
