@@ -6,13 +6,15 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMnistDigits } from '@ferry/compress/testing';
 import { FaultyProxy } from '../testing/http-proxy.js';
 import { startRealFerry, startS3, type RealFerry } from '../testing/real-server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+/** WebGPU without a GPU: Chromium's SwiftShader Vulkan (shipped in Debian's package) as the adapter. */
+const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader', '--disable-vulkan-surface'];
 /** The bucket's CORS rule for browsers downloading from it (README.md, FERRY_ARTIFACT_DELIVERY=redirect). */
 const BUCKET_CORS = `<CORSConfiguration>
   <CORSRule>
@@ -395,6 +397,51 @@ describe.skipIf(!available)('in Chromium against a real server', () => {
       await bucket.stop();
       await s3.stop();
     }
+  });
+
+  describe('with WebGPU (SwiftShader, Chromium’s software Vulkan: no GPU needed)', () => {
+    let gpuBrowser: Browser;
+    beforeAll(async () => {
+      gpuBrowser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', ...WEBGPU_FLAGS] });
+    }, 60_000);
+    afterAll(async () => {
+      await gpuBrowser?.close();
+    });
+
+    it('SDK in the page: probes WebGPU, is offered the WebGPU candidate first, and runs the model with onnxruntime-web on WebGPU', async () => {
+      const harness = await gpuBrowser.newPage();
+      harness.on('pageerror', (err) => console.error('page error:', err));
+      await harness.goto(`${site.url}/harness/index.html`);
+      await harness.waitForFunction(() => 'harness' in window);
+      const config = await readConfig();
+      const out = await harness.evaluate(
+        async ({ config, wasmPaths }) => {
+          const run = async (backends?: string[]) => {
+            const ferry = window.harness.createFerry({ ...config, cache: { namespace: `gpu-${backends?.join('-') ?? 'all'}` }, ort: { wasmPaths, ...(backends ? { backends } : {}) }, telemetry: false });
+            try {
+              const caps = await ferry.capabilities();
+              const model = await ferry.getModel('digits', { policy: 'latest' });
+              const input = Float32Array.from({ length: 784 }, (_, i) => (i % 13) / 13);
+              const outputs = await model.run({ input: { type: 'float32', data: input, dims: [1, 784] } });
+              return { backends: caps.backends, features: caps.features, backend: model.backend, failures: model.failures, logits: Array.from(outputs.logits!.data as Float32Array) };
+            } finally {
+              await ferry.close();
+            }
+          };
+          // The same model on wasm only (the runtime told it has no WebGPU), to compare the outputs.
+          return { gpu: await run(), wasm: await run(['wasm']) };
+        },
+        { config: { serverUrl: site.url, appKey: config.appKey, appKeyId: config.appKeyId, trustedKeys: ferry.jwks }, wasmPaths: `${site.url}/ort/` },
+      );
+      await harness.close();
+      expect(out.gpu.backends).toContain('webgpu');
+      // SwiftShader has no f16 shaders: a variant that needs them is never tried here.
+      expect(out.gpu.features).not.toContain('shader-f16');
+      expect(out.gpu).toMatchObject({ backend: 'webgpu', failures: [] });
+      expect(out.wasm.backend).toBe('wasm');
+      expect(out.gpu.logits).toHaveLength(10);
+      for (const [i, v] of out.gpu.logits.entries()) expect(v).toBeCloseTo(out.wasm.logits[i]!, 3);
+    });
   });
 
   it('example: reloads offline, the page from its service worker and the model from OPFS', async () => {
