@@ -563,6 +563,29 @@ describe('backends', () => {
       expect(w.artifactRequests()).toBe(2);
     });
 
+    it('bytes that run on both backends: a start without the GPU runs the fallback the server ranks first on wasm, not the installed bytes on wasm', async () => {
+      const w = await world({ capabilities: NO_GPU });
+      w.server.rankForDevice = true;
+      const [fp32, int8] = [modelBytes(100, 1), modelBytes(90, 3)];
+      // As Ferry ranks them for a device with WebGPU (fp32 on the GPU, then int8 before fp32 on wasm).
+      await w.server.publish('digits', [fp32, int8, fp32], {}, (c, i) => ({ ...c, backend: ['webgpu', 'wasm', 'wasm'][i]!, variant: ['original', 'int8', 'original'][i]! }));
+      const start = async (capabilities: Partial<Capabilities>) => {
+        const ferry = w.client({ capabilities });
+        const model = await ferry.getModel('digits');
+        const update = await model.update;
+        await ferry.close();
+        return `${model.variant}@${model.backend} ${model.source} updated=${update?.updated}`;
+      };
+      const answers = () => w.server.requests.filter((r) => r.path === '/v1/resolve').map((r) => r.status);
+      expect(await start(NO_GPU)).toBe('int8@wasm network updated=undefined');
+      expect(await start(GPU)).toBe('int8@wasm cache updated=true');
+      expect(await start(GPU)).toBe('original@webgpu cache updated=false');
+      expect(await start(NO_GPU)).toBe('int8@wasm cache updated=false');
+      expect(await start(GPU)).toBe('original@webgpu cache updated=false');
+      expect(answers()).toEqual([200, 200, 304, 304, 304]);
+      expect(w.artifactRequests()).toBe(2);
+    });
+
     it('a start without the GPU reads and hashes the fallback bytes only; a start with it, the GPU variant only', async () => {
       const { w, fp16, int8, start } = await gpuOnlyVariant();
       expect(await start(GPU)).toMatchObject({ updated: true });

@@ -854,6 +854,8 @@ class FerryClient implements Ferry {
     }
     const caps = await this.capabilities();
     const known = new Set(installed.failures.map(failureKey));
+    /** Candidates this open already tried or passed over (each once, whichever bytes go first). */
+    const tried = new Set<string>();
     const failures: CandidateFailure[] = [...installed.failures];
     /**
      * The first candidate with these bytes that runs here, or null (each failure recorded); `lost`
@@ -865,7 +867,9 @@ class FerryClient implements Ferry {
     ): Promise<{ candidate: ManifestCandidate; session: ModelSession } | { lost: unknown } | null> => {
       let bytes: Uint8Array | null = null;
       for (const candidate of manifest.payload.candidates) {
-        if (!sameBytes(candidate, of) || known.has(failureKey(candidate))) continue;
+        const key = failureKey(candidate);
+        if (!sameBytes(candidate, of) || known.has(key) || tried.has(key)) continue;
+        tried.add(key);
         const rejection = staticRejection(candidate, caps, this.runtime);
         if (rejection) {
           failures.push(this.failure(candidate, rejection, true));
@@ -889,6 +893,24 @@ class FerryClient implements Ferry {
       }
       return null;
     };
+    const fallback = installed.fallback;
+    // Of the bytes held, the manifest's first candidate that can run this start says which go first.
+    // On a start without the GPU the installed bytes were fetched for, that can be the fallback's,
+    // ranked above the installed bytes on the backend left (int8 before fp32 on wasm): they run.
+    const best = manifest.payload.candidates.find(
+      (c) => !known.has(failureKey(c)) && staticRejection(c, caps, this.runtime) === null && (sameBytes(c, installed) || (fallback !== undefined && sameBytes(c, fallback))),
+    );
+    if (fallback && best && sameBytes(best, fallback) && !sameBytes(best, installed)) {
+      const first = await open(fallback, () => readTimed(fallback));
+      if (first && 'session' in first) {
+        // The installed bytes were not tried, so nothing is said of them; only what failed is noted.
+        const kept = this.kept(failures);
+        if (kept.length !== installed.failures.length) cache.inBackground(cache.updateInstalled(name, { failures: kept }));
+        return this.handle(manifest, first.candidate, first.session, { source: 'cache', stale: options.stale, failures });
+      }
+      // Corrupt or gone (not a read that failed once): the installed bytes go on without them.
+      if (first && 'lost' in first && first.lost instanceof CacheCorruptError) cache.inBackground(cache.dropFallback(name));
+    }
     const opened = await open(installed, () => early ?? readTimed(installed));
     if (opened && 'session' in opened) {
       const { candidate, session } = opened;
@@ -906,7 +928,6 @@ class FerryClient implements Ferry {
       return this.handle(manifest, candidate, session, { source: 'cache', stale: options.stale, failures });
     }
     const lost = opened && 'lost' in opened ? opened.lost : null;
-    const fallback = installed.fallback;
     if (fallback) {
       // The new bytes are done for here when they are corrupt or gone, or when none of their
       // candidates was passed over only for what this start lacks (all failed, now or before). A
@@ -1496,13 +1517,19 @@ const GPU_BACKENDS = new Set(['webgpu', 'webnn', 'webgl', 'coreml', 'nnapi']);
 
 /**
  * Whether a fallback's bytes are still worth keeping once the installed bytes ran on `ranOn`: only
- * when that is a GPU and the manifest lists the fallback on a backend it lists the installed bytes
- * not on (a WebGPU-only variant, its int8 fallback on wasm: a start without the GPU runs that).
+ * when that is a GPU and the manifest ranks the fallback on some backend before the installed bytes
+ * there, or lists the installed bytes not there at all (a WebGPU-only variant, or an fp32 one that
+ * runs on wasm after the int8 fallback: a start without the GPU runs the fallback).
  */
 function stillNeeded(candidates: readonly ManifestCandidate[], fallback: InstalledFallback, primary: InstalledModel, ranOn: string): boolean {
   if (!GPU_BACKENDS.has(ranOn)) return false;
-  const primaryOn = new Set(candidates.filter((c) => sameBytes(c, primary)).map((c) => c.backend));
-  return candidates.some((c) => sameBytes(c, fallback) && !primaryOn.has(c.backend));
+  const seen = new Set<string>();
+  for (const c of candidates) {
+    if (seen.has(c.backend)) continue;
+    if (sameBytes(c, primary)) seen.add(c.backend);
+    else if (sameBytes(c, fallback)) return true;
+  }
+  return false;
 }
 
 function infoOf(record: InstalledModel): CachedModelInfo {
