@@ -442,6 +442,66 @@ describe.skipIf(!available)('in Chromium against a real server', () => {
       expect(out.gpu.logits).toHaveLength(10);
       for (const [i, v] of out.gpu.logits.entries()) expect(v).toBeCloseTo(out.wasm.logits[i]!, 3);
     });
+
+    it('a GPU that comes and goes (one browser profile, started with and without WebGPU): two downloads in all, each start on the best bytes it has, 304s', async () => {
+      const { buildMlp } = await import('@ferry/compress/testing');
+      // A model whose int8 variant is for wasm only: a device without WebGPU is offered it first, one with WebGPU the fp32 original.
+      const name = 'gpu-comes-and-goes';
+      await ferry.createModel(name);
+      const version = await ferry.upload(name, buildMlp({ inputSize: 16, hidden: [32], outputs: 4, seed: 61 }));
+      await ferry.attachVariant(name, version, 'kind=small-q8&format=onnx&backends=wasm&precision=int8', buildMlp({ inputSize: 16, hidden: [32], outputs: 4, seed: 62 }));
+      await ferry.publish(name, version);
+      const config = await readConfig();
+      const deviceProfile = await mkdtemp(join(tmpdir(), 'ferry-chromium-gpu-'));
+      /** One app start in a browser on the device's profile, with or without WebGPU: what it ran and what it asked of Ferry. */
+      const start = async (gpu: boolean) => {
+        const browser = await chromium.launchPersistentContext(deviceProfile, {
+          executablePath: CHROMIUM,
+          headless: true,
+          args: ['--no-sandbox', ...(gpu ? WEBGPU_FLAGS : ['--disable-gpu'])],
+        });
+        try {
+          const p = browser.pages()[0] ?? (await browser.newPage());
+          await p.goto(`${site.url}/harness/index.html`);
+          await p.waitForFunction(() => 'harness' in window);
+          return await p.evaluate(
+            async ({ config, wasmPaths, name }) => {
+              const asked: string[] = [];
+              const recording: typeof fetch = async (input, init) => {
+                const url = input instanceof Request ? input.url : String(input);
+                const res = await fetch(input, init);
+                if (url.includes('/v1/resolve')) asked.push(`resolve ${res.status}`);
+                if (url.includes('/v1/artifacts/')) asked.push(`artifact ${res.status}`);
+                return res;
+              };
+              const ferry = window.harness.createFerry({ ...config, fetch: recording, cache: { namespace: 'comes-and-goes' }, ort: { wasmPaths }, telemetry: false });
+              try {
+                const model = await ferry.getModel(name);
+                const update = await model.update;
+                return { ran: `${model.variant}@${model.backend}`, source: model.source, updated: update?.updated, asked };
+              } finally {
+                await ferry.close();
+              }
+            },
+            { config: { serverUrl: site.url, appKey: config.appKey, appKeyId: config.appKeyId, trustedKeys: ferry.jwks }, wasmPaths: `${site.url}/ort/`, name },
+          );
+        } finally {
+          await browser.close();
+        }
+      };
+      try {
+        // First start, without WebGPU: int8 downloaded and run on wasm.
+        expect(await start(false)).toMatchObject({ ran: 'small-q8@wasm', source: 'network', asked: ['resolve 200', 'artifact 200'] });
+        // WebGPU appears: the cached int8 runs now, and the fp32 original for WebGPU is fetched for the next start.
+        expect(await start(true)).toMatchObject({ ran: 'small-q8@wasm', source: 'cache', updated: true, asked: ['resolve 200', 'artifact 200'] });
+        expect(await start(true)).toMatchObject({ ran: 'original@webgpu', source: 'cache', updated: false, asked: ['resolve 304'] });
+        // Without WebGPU again: the int8 bytes kept as the fallback run, and Ferry answers 304 about them.
+        expect(await start(false)).toMatchObject({ ran: 'small-q8@wasm', source: 'cache', updated: false, asked: ['resolve 304'] });
+        expect(await start(true)).toMatchObject({ ran: 'original@webgpu', source: 'cache', updated: false, asked: ['resolve 304'] });
+      } finally {
+        await rm(deviceProfile, { recursive: true, force: true });
+      }
+    });
   });
 
   it('example: reloads offline, the page from its service worker and the model from OPFS', async () => {
