@@ -563,27 +563,85 @@ describe('backends', () => {
       expect(w.artifactRequests()).toBe(2);
     });
 
-    it('bytes that run on both backends: a start without the GPU runs the fallback the server ranks first on wasm, not the installed bytes on wasm', async () => {
+    /**
+     * fp32 bytes for WebGPU that also run on wasm, ranked after an int8 variant for wasm only (as
+     * Ferry ranks them for a device with WebGPU): installed on a GPU-less start, then the fp32 bytes
+     * fetched when WebGPU appears, with the int8 ones kept as their fallback.
+     */
+    async function fp32OverInt8() {
       const w = await world({ capabilities: NO_GPU });
       w.server.rankForDevice = true;
       const [fp32, int8] = [modelBytes(100, 1), modelBytes(90, 3)];
-      // As Ferry ranks them for a device with WebGPU (fp32 on the GPU, then int8 before fp32 on wasm).
       await w.server.publish('digits', [fp32, int8, fp32], {}, (c, i) => ({ ...c, backend: ['webgpu', 'wasm', 'wasm'][i]!, variant: ['original', 'int8', 'original'][i]! }));
-      const start = async (capabilities: Partial<Capabilities>) => {
-        const ferry = w.client({ capabilities });
-        const model = await ferry.getModel('digits');
-        const update = await model.update;
-        await ferry.close();
-        return `${model.variant}@${model.backend} ${model.source} updated=${update?.updated}`;
+      const start = async (capabilities: Partial<Capabilities>, extra: { runtime?: ReturnType<typeof createFakeRuntime>; policy?: 'local' } = {}) => {
+        const ferry = w.client({ capabilities, ...(extra.runtime ? { runtime: extra.runtime } : {}) });
+        try {
+          const model = await ferry.getModel('digits', extra.policy ? { policy: extra.policy } : {});
+          const update = await model.update;
+          return `${model.variant}@${model.backend} ${model.source} updated=${update?.updated}`;
+        } finally {
+          await ferry.close();
+        }
       };
       const answers = () => w.server.requests.filter((r) => r.path === '/v1/resolve').map((r) => r.status);
+      const record = () => w.client().listCachedModels();
       expect(await start(NO_GPU)).toBe('int8@wasm network updated=undefined');
       expect(await start(GPU)).toBe('int8@wasm cache updated=true');
       expect(await start(GPU)).toBe('original@webgpu cache updated=false');
+      return { w, fp32, int8, start, answers, record };
+    }
+    /** Reads of `sha256` fail (an I/O error, not a corrupt file) `times` times. */
+    function failReads(w: Awaited<ReturnType<typeof world>>, sha256: string, times: number) {
+      const match = w.storage.artifacts.match.bind(w.storage.artifacts);
+      w.storage.artifacts.match = async (key) => {
+        if (key === sha256 && times-- > 0) throw new Error('EIO: i/o error');
+        return match(key);
+      };
+    }
+
+    it('bytes that run on both backends: a start without the GPU runs the fallback the server ranks first on wasm, not the installed bytes on wasm', async () => {
+      const { w, start, answers } = await fp32OverInt8();
       expect(await start(NO_GPU)).toBe('int8@wasm cache updated=false');
       expect(await start(GPU)).toBe('original@webgpu cache updated=false');
       expect(answers()).toEqual([200, 200, 304, 304, 304]);
       expect(w.artifactRequests()).toBe(2);
+    });
+
+    it('a read error of the fallback on a start without the GPU: the fp32 bytes serve that start, the fallback stays for the next', async () => {
+      const { w, int8, start } = await fp32OverInt8();
+      failReads(w, sha256Of(int8), 1);
+      expect(await start(NO_GPU)).toBe('original@wasm cache updated=false');
+      expect(await start(NO_GPU)).toBe('int8@wasm cache updated=false');
+      expect(await start(GPU)).toBe('original@webgpu cache updated=false');
+      expect(w.artifactRequests()).toBe(2);
+    });
+
+    it('the GPU variant fails for real: the start runs the fallback ranked first on wasm, the device goes back to it, nothing is fetched again', async () => {
+      const { w, start, answers, record } = await fp32OverInt8();
+      const broken = () => createFakeRuntime({ failInit: ['webgpu'] });
+      expect(await start(GPU, { runtime: broken() })).toBe('int8@wasm cache updated=false');
+      expect((await record()).map((m) => m.variant)).toEqual(['int8']);
+      expect(await start(GPU, { runtime: broken() })).toBe('int8@wasm cache updated=false');
+      expect(answers().slice(-2)).toEqual([304, 304]);
+      expect(w.artifactRequests()).toBe(2);
+    });
+
+    it('new bytes whose every candidate failed here (one start with the fallback unreadable too): the next start gives them up for the fallback', async () => {
+      const { w, int8, start } = await gpuOnlyVariant();
+      expect(await start(GPU)).toMatchObject({ updated: true });
+      w.server.offline = true;
+      failReads(w, sha256Of(int8), 1);
+      const broken = createFakeRuntime({ failInit: ['webgpu'] });
+      const ferry = w.client({ capabilities: GPU, runtime: broken });
+      // Neither runs (and the server cannot be reached): the start fails; fp16's failure is noted.
+      await expect(ferry.getModel('digits', { policy: 'local' })).rejects.toThrow();
+      await ferry.close();
+      // fp16 failed on WebGPU, its only backend: the next start runs int8 and goes back to it for good.
+      const next = w.client({ capabilities: GPU, runtime: createFakeRuntime({ failInit: ['webgpu'] }) });
+      expect(await next.getModel('digits', { policy: 'local' })).toMatchObject({ variant: 'int8', backend: 'wasm' });
+      await next.close();
+      const installed = await w.client().listCachedModels();
+      expect(installed.map((m) => `${m.variant}@${m.backend}`)).toEqual(['int8@wasm']);
     });
 
     it('a start without the GPU reads and hashes the fallback bytes only; a start with it, the GPU variant only', async () => {

@@ -854,110 +854,106 @@ class FerryClient implements Ferry {
     }
     const caps = await this.capabilities();
     const known = new Set(installed.failures.map(failureKey));
-    /** Candidates this open already tried or passed over (each once, whichever bytes go first). */
-    const tried = new Set<string>();
     const failures: CandidateFailure[] = [...installed.failures];
-    /**
-     * The first candidate with these bytes that runs here, or null (each failure recorded); `lost`
-     * when the bytes cannot be read: gone, corrupt (reported), or a read error (reported).
-     */
-    const open = async (
-      of: { sha256: string; size: number },
-      reading: () => Promise<{ read: CachedArtifact; ms: number } | { error: unknown }>,
-    ): Promise<{ candidate: ManifestCandidate; session: ModelSession } | { lost: unknown } | null> => {
-      let bytes: Uint8Array | null = null;
-      for (const candidate of manifest.payload.candidates) {
-        const key = failureKey(candidate);
-        if (!sameBytes(candidate, of) || known.has(key) || tried.has(key)) continue;
-        tried.add(key);
-        const rejection = staticRejection(candidate, caps, this.runtime);
-        if (rejection) {
-          failures.push(this.failure(candidate, rejection, true));
+    const fallback = installed.fallback;
+    // The bytes held: the installed ones and, if other, the fallback's. The manifest's candidates
+    // are tried in its order, whichever bytes they name: on a start without the GPU the installed
+    // bytes were fetched for, the fallback's can rank first on the backend left (int8 before fp32
+    // on wasm), and then they run.
+    const held: { sha256: string; size: number }[] = fallback && !sameBytes(fallback, installed) ? [installed, fallback] : [installed];
+    const bytesRead = new Map<object, Uint8Array>();
+    /** Bytes that could not be read this start: gone, corrupt (reported), or a read error (reported). */
+    const lost = new Map<object, unknown>();
+    let ran: { candidate: ManifestCandidate; session: ModelSession; of: object } | null = null;
+    for (const candidate of manifest.payload.candidates) {
+      const of = held.find((h) => sameBytes(candidate, h));
+      if (!of || known.has(failureKey(candidate)) || lost.has(of)) continue;
+      const rejection = staticRejection(candidate, caps, this.runtime);
+      if (rejection) {
+        failures.push(this.failure(candidate, rejection, true));
+        continue;
+      }
+      let bytes = bytesRead.get(of);
+      if (!bytes) {
+        const outcome = await (of === installed ? (early ?? readTimed(installed)) : readTimed(of));
+        if ('error' in outcome) {
+          this.reportFailure(name, outcome.error, { version: installed.version, variant: candidate.variant });
+          lost.set(of, outcome.error);
           continue;
         }
-        if (!bytes) {
-          const outcome = await reading();
-          if ('error' in outcome) {
-            this.reportFailure(name, outcome.error, { version: installed.version, variant: candidate.variant });
-            return { lost: outcome.error };
-          }
-          if ('missing' in outcome.read) return { lost: new CacheCorruptError(`the cached bytes of "${name}" are gone`, { model: name }) };
-          bytes = outcome.read.bytes;
-          this.report({ type: 'download', model: name, version: installed.version, variant: candidate.variant, release: installed.release, bytes: 0, ms: outcome.ms, fromCache: true, resumed: false });
+        if ('missing' in outcome.read) {
+          lost.set(of, new CacheCorruptError(`the cached bytes of "${name}" are gone`, { model: name }));
+          continue;
         }
-        const session = await this.loadSession(manifest, candidate, bytes).catch((err: unknown) => {
-          failures.push(this.failure(candidate, messageOf(err), false));
-          return null;
-        });
-        if (session) return { candidate, session };
+        bytes = outcome.read.bytes;
+        bytesRead.set(of, bytes);
+        this.report({ type: 'download', model: name, version: installed.version, variant: candidate.variant, release: installed.release, bytes: 0, ms: outcome.ms, fromCache: true, resumed: false });
       }
-      return null;
-    };
-    const fallback = installed.fallback;
-    // Of the bytes held, the manifest's first candidate that can run this start says which go first.
-    // On a start without the GPU the installed bytes were fetched for, that can be the fallback's,
-    // ranked above the installed bytes on the backend left (int8 before fp32 on wasm): they run.
-    const best = manifest.payload.candidates.find(
-      (c) => !known.has(failureKey(c)) && staticRejection(c, caps, this.runtime) === null && (sameBytes(c, installed) || (fallback !== undefined && sameBytes(c, fallback))),
-    );
-    if (fallback && best && sameBytes(best, fallback) && !sameBytes(best, installed)) {
-      const first = await open(fallback, () => readTimed(fallback));
-      if (first && 'session' in first) {
-        // The installed bytes were not tried, so nothing is said of them; only what failed is noted.
-        const kept = this.kept(failures);
-        if (kept.length !== installed.failures.length) cache.inBackground(cache.updateInstalled(name, { failures: kept }));
-        return this.handle(manifest, first.candidate, first.session, { source: 'cache', stale: options.stale, failures });
+      const session = await this.loadSession(manifest, candidate, bytes).catch((err: unknown) => {
+        failures.push(this.failure(candidate, messageOf(err), false));
+        return null;
+      });
+      if (session) {
+        ran = { candidate, session, of };
+        break;
       }
-      // Corrupt or gone (not a read that failed once): the installed bytes go on without them.
-      if (first && 'lost' in first && first.lost instanceof CacheCorruptError) cache.inBackground(cache.dropFallback(name));
     }
-    const opened = await open(installed, () => early ?? readTimed(installed));
-    if (opened && 'session' in opened) {
-      const { candidate, session } = opened;
-      // Kept, as for a fresh install: how candidates behaved here, not what the device lacked this start.
-      const kept = this.kept(failures);
-      if (installed.backend !== candidate.backend || kept.length !== installed.failures.length) {
-        // Notes for the next load: written behind this one, and a failed write (a full disk) costs only them.
-        cache.inBackground(cache.updateInstalled(name, { backend: candidate.backend, failures: kept }));
-      }
-      // The new bytes ran here: the ones kept in case they did not go are no longer needed, unless
-      // they ran on a GPU, which may be missing on a later start, and the fallback runs where they cannot.
-      if (installed.fallback && !stillNeeded(manifest.payload.candidates, installed.fallback, installed, candidate.backend)) {
-        cache.inBackground(cache.dropFallback(name));
+    // Kept, as for a fresh install: how candidates behaved here, not what the device lacked this start.
+    const kept = this.kept(failures);
+    const noteFailures = () => {
+      // Notes for the next load: written behind this one, and a failed write (a full disk) costs only them.
+      if (kept.length !== installed.failures.length) cache.inBackground(cache.updateInstalled(name, { failures: kept }));
+    };
+    const installedLost = lost.has(installed) ? lost.get(installed) : null;
+    const fallbackGone = fallback !== undefined && lost.get(fallback) instanceof CacheCorruptError;
+    if (ran && ran.of === installed) {
+      const { candidate, session } = ran;
+      if (fallback && lost.has(fallback) && !fallbackGone) {
+        // The fallback, ranked first, could not be read this start (a read error, not a corrupt
+        // file): an exception, which changes nothing but the failures noted.
+        noteFailures();
+      } else {
+        if (installed.backend !== candidate.backend || kept.length !== installed.failures.length) {
+          cache.inBackground(cache.updateInstalled(name, { backend: candidate.backend, failures: kept }));
+        }
+        // The new bytes ran here: the ones kept in case they did not go are no longer needed, unless
+        // they ran on a GPU, which may be missing on a later start, and the fallback ranks first
+        // without it; or they are gone.
+        if (fallback && (fallbackGone || !stillNeeded(manifest.payload.candidates, fallback, installed, candidate.backend))) {
+          cache.inBackground(cache.dropFallback(name));
+        }
       }
       return this.handle(manifest, candidate, session, { source: 'cache', stale: options.stale, failures });
     }
-    const lost = opened && 'lost' in opened ? opened.lost : null;
-    if (fallback) {
-      // The new bytes are done for here when they are corrupt or gone, or when none of their
-      // candidates was passed over only for what this start lacks (all failed, now or before). A
-      // start without the GPU they need, or a read that failed (not a corrupt file), leaves them be.
-      // (Passed over on the backend they ran on, or, not run yet, the one they were fetched for: the
-      // first their manifest lists them on. Not a backend this device may never have had.)
+    if (ran) {
+      const { candidate, session } = ran;
+      // The fallback's bytes ran. The installed ones are done for here when they are corrupt or
+      // gone, or when none of their candidates was passed over only for what this start lacks (all
+      // failed, now or before). A start without the GPU they need, or a read that failed (not a
+      // corrupt file), leaves them be. (Passed over on the backend they ran on, or, not run yet, the
+      // one they were fetched for: the first their manifest lists them on. Not a backend this
+      // device may never have had.)
       const aim = installed.backend ?? manifest.payload.candidates.find(matches)?.backend;
-      const passedOver = failures.slice(installed.failures.length).some((f) => this.situational.has(f) && f.backend === aim);
-      const failedHere = lost !== null ? lost instanceof CacheCorruptError : !passedOver;
-      const back = await open(fallback, () => readTimed(fallback));
-      if (back && 'session' in back) {
-        const { candidate, session } = back;
-        if (failedHere) {
-          // The new bytes failed here (or are gone): back on the ones that ran before, with the
-          // failure kept; the new bytes are deleted (unless the record changed meanwhile).
-          const noted = { jws: installed.jws, variant: candidate.variant, backend: candidate.backend, failures: this.kept(failures) };
-          cache.inBackground(cache.backToFallback(name, installed.jws, noted));
-        } else if (this.kept(failures).length !== installed.failures.length) {
-          // The device lacks, this start, what the new bytes need (a GPU that comes and goes): the
-          // fallback serves this start, both stay, and only what failed here is noted.
-          cache.inBackground(cache.updateInstalled(name, { failures: this.kept(failures) }));
-        }
-        return this.handle(manifest, candidate, session, { source: 'cache', stale: options.stale, failures });
+      const passedOver = failures.slice(installed.failures.length).some((f) => this.situational.has(f) && f.variant === installed.variant && f.backend === aim);
+      const failedHere = installedLost !== null ? installedLost instanceof CacheCorruptError : !passedOver;
+      if (failedHere) {
+        // Back on the bytes that ran before, with the failure kept; the new bytes are deleted
+        // (unless the record changed meanwhile).
+        const noted = { jws: installed.jws, variant: candidate.variant, backend: candidate.backend, failures: kept };
+        cache.inBackground(cache.backToFallback(name, installed.jws, noted));
+      } else {
+        // The device lacks, this start, what the new bytes need (a GPU that comes and goes): the
+        // fallback serves this start, both stay, and only what failed here is noted.
+        noteFailures();
       }
+      return this.handle(manifest, candidate, session, { source: 'cache', stale: options.stale, failures });
     }
-    if (lost !== null) {
-      if (lost instanceof CacheCorruptError) await cache.uninstall(name);
-      throw lost;
+    if (fallbackGone) cache.inBackground(cache.dropFallback(name));
+    if (installedLost !== null) {
+      if (installedLost instanceof CacheCorruptError) await cache.uninstall(name);
+      throw installedLost;
     }
-    await cache.updateInstalled(name, { failures: this.kept(failures) });
+    await cache.updateInstalled(name, { failures: kept });
     throw new BackendUnavailableError(`no cached candidate of "${name}" runs here`, failures, { model: name });
   }
 
