@@ -573,8 +573,9 @@ describe('backends', () => {
       w.server.rankForDevice = true;
       const [fp32, int8] = [modelBytes(100, 1), modelBytes(90, 3)];
       await w.server.publish('digits', [fp32, int8, fp32], {}, (c, i) => ({ ...c, backend: ['webgpu', 'wasm', 'wasm'][i]!, variant: ['original', 'int8', 'original'][i]! }));
-      const start = async (capabilities: Partial<Capabilities>, extra: { runtime?: ReturnType<typeof createFakeRuntime>; policy?: 'local' } = {}) => {
-        const ferry = w.client({ capabilities, ...(extra.runtime ? { runtime: extra.runtime } : {}) });
+      const start = async (capabilities: Partial<Capabilities>, extra: { runtime?: ReturnType<typeof createFakeRuntime>; policy?: 'local'; trustedKeys?: FerryOptions['trustedKeys'] } = {}) => {
+        const { policy: _, ...options } = extra;
+        const ferry = w.client({ capabilities, ...options });
         try {
           const model = await ferry.getModel('digits', extra.policy ? { policy: extra.policy } : {});
           const update = await model.update;
@@ -623,6 +624,32 @@ describe('backends', () => {
       expect((await record()).map((m) => m.variant)).toEqual(['int8']);
       expect(await start(GPU, { runtime: broken() })).toBe('int8@wasm cache updated=false');
       expect(answers().slice(-2)).toEqual([304, 304]);
+      expect(w.artifactRequests()).toBe(2);
+    });
+
+    it('a key rotation answered to a start without the GPU, then starts with it: the fp32 bytes, which never failed, are not given up', async () => {
+      const { w, start } = await fp32OverInt8();
+      const rotated = await createTestSigner();
+      const keys = [w.signer.publicJwk, rotated.publicJwk];
+      const published = w.server.published.get('digits')!.payload;
+      // Signed with a new key, as Ferry ranks them for a device without WebGPU: wasm candidates only.
+      w.server.nextManifest = await rotated.sign({ ...published, candidates: published.candidates.filter((c) => c.backend === 'wasm') });
+      expect(await start(NO_GPU, { trustedKeys: keys })).toBe('int8@wasm cache updated=false');
+      // The kept manifest lists the fp32 bytes on wasm only, after int8: a start with the GPU runs
+      // int8, reaching no fp32 candidate, and its update brings back the manifest for the GPU.
+      expect(await start(GPU, { trustedKeys: keys })).toBe('int8@wasm cache updated=false');
+      expect(await start(GPU, { trustedKeys: keys })).toBe('original@webgpu cache updated=false');
+      expect(w.artifactRequests()).toBe(2);
+    });
+
+    it('a prefetch on a start without the GPU, with the GPU variant fetched and not run yet: it is kept, the next start with the GPU runs it', async () => {
+      const { w, start } = await gpuOnlyVariant();
+      expect(await start(GPU)).toMatchObject({ variant: 'int8', updated: true });
+      expect(await start(NO_GPU)).toMatchObject({ variant: 'int8', backend: 'wasm' });
+      const ferry = w.client({ capabilities: NO_GPU });
+      await ferry.prefetch('digits');
+      await ferry.close();
+      expect(await start(GPU)).toMatchObject({ variant: 'fp16', backend: 'webgpu', updated: false });
       expect(w.artifactRequests()).toBe(2);
     });
 

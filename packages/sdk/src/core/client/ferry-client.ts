@@ -528,8 +528,10 @@ class FerryClient implements Ferry {
     if (sameModel(installed, manifest.payload)) {
       // A better variant of the installed version (this device gained WebGPU), fetched only while
       // the device has the backend the model ran on (as a background update does).
-      const ranOn = installed.backend;
-      // (A model prefetched and not run yet: as prefetch always did, the candidate that ranks first now.)
+      // Bytes fetched and not run yet, with a fallback that did run: the backend they are for (in
+      // their kept manifest). A model prefetched and never run: as prefetch always did, the
+      // candidate that ranks first now.
+      const ranOn = installed.fallback ? (aimOf(installed, keptCandidates(installed)) ?? null) : installed.backend;
       const steady = ranOn === null || ((await this.capabilities()).backends.includes(ranOn) && this.runtime.supports(ranOn));
       return infoOf((await this.updateSameVersion(manifest, installed, options, steady)) ?? (await cache.installed(name)) ?? installed);
     }
@@ -816,8 +818,9 @@ class FerryClient implements Ferry {
   /**
    * Loads the installed model from the cache: its manifest re-verified (signature, audience, model;
    * not expiry, so that it can be served offline), its bytes re-hashed (both at once), on the
-   * first candidate with the same bytes that works here. When none does and the record keeps the
-   * bytes that ran before them ({@link InstalledModel.fallback}), on those, which it goes back to.
+   * first candidate of that manifest that works here, of those naming the installed bytes or the
+   * ones kept as their fallback ({@link InstalledModel.fallback}). The installed bytes are given
+   * up for the fallback only when they are corrupt or gone or failed on the backend they are for.
    */
   private async openInstalled(installed: InstalledModel, options: { stale: boolean }): Promise<ModelHandle> {
     const { cache } = await this.opened;
@@ -927,15 +930,14 @@ class FerryClient implements Ferry {
     }
     if (ran) {
       const { candidate, session } = ran;
-      // The fallback's bytes ran. The installed ones are done for here when they are corrupt or
-      // gone, or when none of their candidates was passed over only for what this start lacks (all
-      // failed, now or before). A start without the GPU they need, or a read that failed (not a
-      // corrupt file), leaves them be. (Passed over on the backend they ran on, or, not run yet, the
-      // one they were fetched for: the first their manifest lists them on. Not a backend this
-      // device may never have had.)
-      const aim = installed.backend ?? manifest.payload.candidates.find(matches)?.backend;
-      const passedOver = failures.slice(installed.failures.length).some((f) => this.situational.has(f) && f.variant === installed.variant && f.backend === aim);
-      const failedHere = installedLost !== null ? installedLost instanceof CacheCorruptError : !passedOver;
+      // The fallback's bytes ran. The installed ones are done for here only on evidence: they are
+      // corrupt or gone, or they failed for real (now or before) on the backend they are for: the
+      // one they ran on or, not run yet, the first their manifest lists them on (not a backend this
+      // device may never have had). A start that lacks that backend, reaches none of their
+      // candidates (the fallback ranked first) or cannot read them leaves them be.
+      const aim = aimOf(installed, manifest.payload.candidates);
+      const failedOnAim = kept.some((f) => f.variant === installed.variant && f.backend === aim);
+      const failedHere = installedLost !== null ? installedLost instanceof CacheCorruptError : failedOnAim;
       if (failedHere) {
         // Back on the bytes that ran before, with the failure kept; the new bytes are deleted
         // (unless the record changed meanwhile).
@@ -1476,6 +1478,14 @@ class FerryClient implements Ferry {
   }
 }
 
+/**
+ * The backend installed bytes are for: the one they ran on or, not run yet, the first that
+ * `candidates` (their manifest's, or a fresh one) list them on.
+ */
+function aimOf(installed: InstalledModel, candidates: readonly ManifestCandidate[]): string | undefined {
+  return installed.backend ?? candidates.find((c) => sameBytes(c, installed))?.backend;
+}
+
 /** The `kid` in a compact JWS's protected header, if it has one. */
 function keyIdOf(jws: string): string | undefined {
   try {
@@ -1494,15 +1504,20 @@ function fallbackOf(installed: InstalledModel): InstalledFallback | undefined {
   return installed.backend === null ? installed.fallback : { sha256: installed.sha256, size: installed.size, variant: installed.variant, backend: installed.backend };
 }
 
+/** The candidates of the installed record's kept manifest (verified when it was installed); none if unreadable. */
+function keptCandidates(installed: InstalledModel): readonly ManifestCandidate[] {
+  try {
+    const candidates = (decodeJwt(installed.jws) as unknown as ManifestPayload).candidates;
+    return Array.isArray(candidates) ? candidates : [];
+  } catch {
+    return [];
+  }
+}
+
 /** True when `candidates` list the installed bytes on a backend its kept manifest does not. */
 function listsMore(candidates: readonly ManifestCandidate[], installed: InstalledModel): boolean {
-  let kept: readonly ManifestCandidate[];
-  try {
-    kept = (decodeJwt(installed.jws) as unknown as ManifestPayload).candidates;
-    if (!Array.isArray(kept)) return true;
-  } catch {
-    return true;
-  }
+  const kept = keptCandidates(installed);
+  if (!kept.length) return true;
   const on = (list: readonly ManifestCandidate[]) => new Set(list.filter((c) => sameBytes(c, installed)).map((c) => c.backend));
   const before = on(kept);
   return [...on(candidates)].some((b) => !before.has(b));
