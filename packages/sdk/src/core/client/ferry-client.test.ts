@@ -627,6 +627,34 @@ describe('backends', () => {
       expect(w.artifactRequests()).toBe(2);
     });
 
+    it('latest, with a GPU that comes and goes: the GPU variant fetched beside the int8 bytes, each start on the best it holds, no download again', async () => {
+      const { w } = await gpuOnlyVariant();
+      const latest = async (capabilities: Partial<Capabilities>) => {
+        const ferry = w.client({ capabilities });
+        const model = await ferry.getModel('digits', { policy: 'latest' });
+        await ferry.close();
+        return `${model.variant}@${model.backend} ${model.source}`;
+      };
+      expect(await latest(GPU)).toBe('fp16@webgpu network');
+      expect(await latest(NO_GPU)).toBe('int8@wasm cache');
+      expect(await latest(GPU)).toBe('fp16@webgpu cache');
+      expect(await latest(NO_GPU)).toBe('int8@wasm cache');
+      expect(w.artifactRequests()).toBe(2);
+    });
+
+    it('latest, fp32 bytes for the GPU over an int8 fallback: a start without the GPU runs the int8 bytes, and the fp32 ones stay', async () => {
+      const { w } = await fp32OverInt8();
+      const latest = async (capabilities: Partial<Capabilities>) => {
+        const ferry = w.client({ capabilities });
+        const model = await ferry.getModel('digits', { policy: 'latest' });
+        await ferry.close();
+        return `${model.variant}@${model.backend} ${model.source}`;
+      };
+      expect(await latest(NO_GPU)).toBe('int8@wasm cache');
+      expect(await latest(GPU)).toBe('original@webgpu cache');
+      expect(w.artifactRequests()).toBe(2);
+    });
+
     it('a key rotation answered to a start without the GPU, then starts with it: the fp32 bytes, which never failed, are not given up', async () => {
       const { w, start } = await fp32OverInt8();
       const rotated = await createTestSigner();

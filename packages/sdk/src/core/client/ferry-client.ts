@@ -528,14 +528,19 @@ class FerryClient implements Ferry {
     if (sameModel(installed, manifest.payload)) {
       // A better variant of the installed version (this device gained WebGPU), fetched only while
       // the device has the backend the model ran on (as a background update does).
-      // Bytes fetched and not run yet, with a fallback that did run: the backend they are for (in
-      // their kept manifest). A model prefetched and never run: as prefetch always did, the
-      // candidate that ranks first now.
-      const ranOn = installed.fallback ? (aimOf(installed, keptCandidates(installed)) ?? null) : installed.backend;
-      const steady = ranOn === null || ((await this.capabilities()).backends.includes(ranOn) && this.runtime.supports(ranOn));
-      return infoOf((await this.updateSameVersion(manifest, installed, options, steady)) ?? (await cache.installed(name)) ?? installed);
+      return infoOf((await this.updateSameVersion(manifest, installed, options, await this.hasBackendFor(installed))) ?? (await cache.installed(name)) ?? installed);
     }
     return infoOf(await this.fetchBytesOnly(manifest, options));
+  }
+
+  /**
+   * Whether this start has the backend the installed bytes are for: the one they ran on or, fetched
+   * and not run yet beside a fallback that did, the first their kept manifest lists them on. True
+   * for a model prefetched and never run (the candidate that ranks first now is as good as any).
+   */
+  private async hasBackendFor(installed: InstalledModel): Promise<boolean> {
+    const ranOn = installed.fallback ? (aimOf(installed, keptCandidates(installed)) ?? null) : installed.backend;
+    return ranOn === null || ((await this.capabilities()).backends.includes(ranOn) && this.runtime.supports(ranOn));
   }
 
   async listCachedModels(): Promise<CachedModelInfo[]> {
@@ -785,12 +790,39 @@ class FerryClient implements Ferry {
       const { cache } = await this.opened;
       return this.fetchLatest(name, { ...options, fallback: undefined, installed: await cache.installed(name) }, false);
     }
+    if (allowNotModified && fallback && sameModel(fallback, manifest.payload)) {
+      // The installed release and version, sent again (ranked anew for this start, or signed
+      // anew): handled as a background update is, before the model is returned. A better variant
+      // is fetched, kept beside the bytes that ran as their fallback, only on a start that has the
+      // backend the model is for; the model then opens on the best bytes it holds. (Loaded as a
+      // fresh manifest, a start without the GPU installed the wasm variant in place of the GPU's,
+      // and the next start with it downloaded that again.)
+      const handle = await this.openUpdated(manifest, fallback, options);
+      if (handle) return handle;
+    }
     try {
       return await this.loadManifest(manifest, options);
     } finally {
       // A download started ahead that this load did not take (it writes nothing ahead: just forget it).
       for (const c of manifest.payload.candidates) if (this.speculative.get(c.sha256)?.owner === options) this.speculative.delete(c.sha256);
     }
+  }
+
+  /**
+   * `latest` answered with the installed release and version: the same variant update as in the
+   * background ({@link updateSameVersion}), then the installed model opened. Null when it cannot be
+   * opened (corrupt, or nothing runs here): the load goes on with the fresh manifest.
+   */
+  private async openUpdated(manifest: VerifiedManifest, installed: InstalledModel, options: LoadOptions): Promise<FerryModel | null> {
+    const { cache } = await this.opened;
+    // A download that fails leaves the bytes held, which are of the newest version too.
+    const fetched = await this.updateSameVersion(manifest, installed, options, await this.hasBackendFor(installed)).catch(() => null);
+    const now = fetched ?? (await cache.installed(installed.model));
+    if (!now) return null;
+    return this.openInstalled(now, { stale: false, fetched: fetched !== null }).catch((err: unknown) => {
+      if (err instanceof CacheCorruptError || err instanceof BackendUnavailableError) return null;
+      throw err;
+    });
   }
 
   /**
@@ -822,7 +854,7 @@ class FerryClient implements Ferry {
    * ones kept as their fallback ({@link InstalledModel.fallback}). The installed bytes are given
    * up for the fallback only when they are corrupt or gone or failed on the backend they are for.
    */
-  private async openInstalled(installed: InstalledModel, options: { stale: boolean }): Promise<ModelHandle> {
+  private async openInstalled(installed: InstalledModel, options: { stale: boolean; fetched?: boolean }): Promise<ModelHandle> {
     const { cache } = await this.opened;
     const name = installed.model;
     // The bytes are read and hashed while the manifest is checked; neither is used before both are,
@@ -911,6 +943,8 @@ class FerryClient implements Ferry {
     const fallbackGone = fallback !== undefined && lost.get(fallback) instanceof CacheCorruptError;
     if (ran && ran.of === installed) {
       const { candidate, session } = ran;
+      // (Bytes this load has just fetched: from the network.)
+      const source = options.fetched ? 'network' : 'cache';
       if (fallback && lost.has(fallback) && !fallbackGone) {
         // The fallback, ranked first, could not be read this start (a read error, not a corrupt
         // file): an exception, which changes nothing but the failures noted.
@@ -926,7 +960,7 @@ class FerryClient implements Ferry {
           cache.inBackground(cache.dropFallback(name));
         }
       }
-      return this.handle(manifest, candidate, session, { source: 'cache', stale: options.stale, failures });
+      return this.handle(manifest, candidate, session, { source, stale: options.stale, failures });
     }
     if (ran) {
       const { candidate, session } = ran;
