@@ -642,6 +642,21 @@ describe('backends', () => {
       expect(w.artifactRequests()).toBe(2);
     });
 
+    it('latest, cancelled while it fetches the better variant: the load rejects, the installed model is unchanged', async () => {
+      const { w } = await gpuOnlyVariant();
+      let release!: () => void;
+      w.server.faults.hold = { bytes: 50, until: new Promise<void>((r) => (release = r)) };
+      const controller = new AbortController();
+      const ferry = w.client({ capabilities: GPU });
+      const loading = ferry.getModel('digits', { policy: 'latest', signal: controller.signal }).catch((e: unknown) => e);
+      while (w.artifactRequests() < 2) await new Promise((r) => setTimeout(r, 1));
+      controller.abort();
+      release();
+      expect(await loading).toBeInstanceOf(DownloadAbortedError);
+      await ferry.close();
+      expect((await w.client().listCachedModels()).map((m) => `${m.variant}@${m.backend}`)).toEqual(['int8@wasm']);
+    });
+
     it('latest, fp32 bytes for the GPU over an int8 fallback: a start without the GPU runs the int8 bytes, and the fp32 ones stay', async () => {
       const { w } = await fp32OverInt8();
       const latest = async (capabilities: Partial<Capabilities>) => {

@@ -815,8 +815,12 @@ class FerryClient implements Ferry {
    */
   private async openUpdated(manifest: VerifiedManifest, installed: InstalledModel, options: LoadOptions): Promise<FerryModel | null> {
     const { cache } = await this.opened;
-    // A download that fails leaves the bytes held, which are of the newest version too.
-    const fetched = await this.updateSameVersion(manifest, installed, options, await this.hasBackendFor(installed)).catch(() => null);
+    // A download that fails leaves the bytes held, which are of the newest version too (a
+    // cancelled load is cancelled, though).
+    const fetched = await this.updateSameVersion(manifest, installed, options, await this.hasBackendFor(installed)).catch((err: unknown) => {
+      if (options.signal?.aborted) throw err;
+      return null;
+    });
     const now = fetched ?? (await cache.installed(installed.model));
     if (!now) return null;
     return this.openInstalled(now, { stale: false, fetched: fetched !== null }).catch((err: unknown) => {
