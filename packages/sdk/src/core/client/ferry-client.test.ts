@@ -591,6 +591,13 @@ describe('backends', () => {
       expect(await start(GPU)).toBe('original@webgpu cache updated=false');
       return { w, fp32, int8, start, answers, record };
     }
+    /** One app start with `latest` on a device with these capabilities: what ran, from where. */
+    async function latestStart(w: Awaited<ReturnType<typeof world>>, capabilities: Partial<Capabilities>): Promise<string> {
+      const ferry = w.client({ capabilities });
+      const model = await ferry.getModel('digits', { policy: 'latest' });
+      await ferry.close();
+      return `${model.variant}@${model.backend} ${model.source}`;
+    }
     /** Reads of `sha256` fail (an I/O error, not a corrupt file) `times` times. */
     function failReads(w: Awaited<ReturnType<typeof world>>, sha256: string, times: number) {
       const match = w.storage.artifacts.match.bind(w.storage.artifacts);
@@ -629,12 +636,7 @@ describe('backends', () => {
 
     it('latest, with a GPU that comes and goes: the GPU variant fetched beside the int8 bytes, each start on the best it holds, no download again', async () => {
       const { w } = await gpuOnlyVariant();
-      const latest = async (capabilities: Partial<Capabilities>) => {
-        const ferry = w.client({ capabilities });
-        const model = await ferry.getModel('digits', { policy: 'latest' });
-        await ferry.close();
-        return `${model.variant}@${model.backend} ${model.source}`;
-      };
+      const latest = (capabilities: Partial<Capabilities>) => latestStart(w, capabilities);
       expect(await latest(GPU)).toBe('fp16@webgpu network');
       expect(await latest(NO_GPU)).toBe('int8@wasm cache');
       expect(await latest(GPU)).toBe('fp16@webgpu cache');
@@ -659,12 +661,7 @@ describe('backends', () => {
 
     it('latest, fp32 bytes for the GPU over an int8 fallback: a start without the GPU runs the int8 bytes, and the fp32 ones stay', async () => {
       const { w } = await fp32OverInt8();
-      const latest = async (capabilities: Partial<Capabilities>) => {
-        const ferry = w.client({ capabilities });
-        const model = await ferry.getModel('digits', { policy: 'latest' });
-        await ferry.close();
-        return `${model.variant}@${model.backend} ${model.source}`;
-      };
+      const latest = (capabilities: Partial<Capabilities>) => latestStart(w, capabilities);
       expect(await latest(NO_GPU)).toBe('int8@wasm cache');
       expect(await latest(GPU)).toBe('original@webgpu cache');
       expect(w.artifactRequests()).toBe(2);
