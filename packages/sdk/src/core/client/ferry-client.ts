@@ -123,9 +123,14 @@ class RefusedAhead extends DownloadAbortedError {}
 const isInstallId = (id: unknown): id is string => typeof id === 'string' && id.length >= 8 && id.length <= 128;
 
 /** Why a candidate cannot be used here before anything is downloaded; null when it can. */
+/** Whether the device has `backend` this start and the runtime runs it. */
+function backendHere(backend: string, caps: Capabilities, runtime: InferenceRuntime): boolean {
+  return caps.backends.includes(backend) && runtime.supports(backend);
+}
+
 function staticRejection(candidate: ManifestCandidate, caps: Capabilities, runtime: InferenceRuntime): string | null {
   if (!caps.formats.includes(candidate.format)) return `format "${candidate.format}" is not supported here`;
-  if (!caps.backends.includes(candidate.backend) || !runtime.supports(candidate.backend)) return `backend "${candidate.backend}" is not available here`;
+  if (!backendHere(candidate.backend, caps, runtime)) return `backend "${candidate.backend}" is not available here`;
   const missing = (candidate.requires?.features ?? []).filter((f) => !caps.features.includes(f));
   if (missing.length) return `needs ${missing.join(', ')}`;
   const minMemory = candidate.requires?.minMemoryMB;
@@ -540,7 +545,7 @@ class FerryClient implements Ferry {
    */
   private async hasBackendFor(installed: InstalledModel): Promise<boolean> {
     const ranOn = installed.fallback ? (aimOf(installed, keptCandidates(installed)) ?? null) : installed.backend;
-    return ranOn === null || ((await this.capabilities()).backends.includes(ranOn) && this.runtime.supports(ranOn));
+    return ranOn === null || backendHere(ranOn, await this.capabilities(), this.runtime);
   }
 
   async listCachedModels(): Promise<CachedModelInfo[]> {
@@ -875,7 +880,7 @@ class FerryClient implements Ferry {
     // With a fallback kept, the installed bytes are read early only when they may run this start
     // (their backend known to be here): a start without the GPU they ran on reads the fallback's alone.
     const ranOn = installed.backend;
-    const mayRun = !installed.fallback || (ranOn !== null && this.capsKnown?.backends.includes(ranOn) === true && this.runtime.supports(ranOn));
+    const mayRun = !installed.fallback || (ranOn !== null && this.capsKnown !== null && backendHere(ranOn, this.capsKnown, this.runtime));
     const early = mayRun ? readTimed(installed) : null;
     const matches = (c: ManifestCandidate) => sameBytes(c, installed);
     let manifest: VerifiedManifest;
