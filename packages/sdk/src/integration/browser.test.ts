@@ -435,7 +435,7 @@ describe.skipIf(!available)('in Chromium against a real server', () => {
       );
       await harness.close();
       expect(out.gpu.backends).toContain('webgpu');
-      // SwiftShader has no f16 shaders: a variant that needs them is never tried here.
+      // SwiftShader has no f16 shaders, and the probe says so (Ferry's fp16 variants need none: their IO stays fp32).
       expect(out.gpu.features).not.toContain('shader-f16');
       expect(out.gpu).toMatchObject({ backend: 'webgpu', failures: [] });
       expect(out.wasm.backend).toBe('wasm');

@@ -591,12 +591,12 @@ describe('artifacts redirected to S3 (FERRY_ARTIFACT_DELIVERY=redirect): the dev
   const artifactAnswers = () => front.requests.filter((r) => r.path.startsWith('/v1/artifacts/')).map((r) => r.status);
   const bucketGets = () => bucket.requests.filter((r) => r.method === 'GET' && r.path.startsWith(`/${s3.config.bucket}/`));
   async function released(bytes: Uint8Array): Promise<string> {
-    const name = await newModelName();
+    const name = `r${++modelCount}-${Math.random().toString(36).slice(2, 6)}`;
     await redirecting.createModel(name, { labels: ['a', 'b', 'c', 'd'] });
     await redirecting.release(name, bytes);
     return name;
   }
-  const newModelName = async () => `r${++modelCount}-${Math.random().toString(36).slice(2, 6)}`;
+
 
   it('latest: Ferry answers 302 to a presigned URL; the bytes come from the bucket, verified, cached, run; the next start asks nothing of the bucket', async () => {
     const bytes = mlp(31);

@@ -759,12 +759,7 @@ describe('backends', () => {
     it('new bytes that fail to read (not corrupt) once: the start runs the fallback and keeps both, the next runs the new bytes', async () => {
       const { w, fp16, start } = await gpuOnlyVariant();
       await start(GPU);
-      const match = w.storage.artifacts.match.bind(w.storage.artifacts);
-      let failures = 1;
-      w.storage.artifacts.match = async (key) => {
-        if (key === sha256Of(fp16) && failures-- > 0) throw new Error('EIO: i/o error, read');
-        return match(key);
-      };
+      failReads(w, sha256Of(fp16), 1);
       w.server.offline = true;
       expect(await w.client({ capabilities: GPU }).getModel('digits', { policy: 'local' })).toMatchObject({ variant: 'int8', backend: 'wasm', source: 'cache' });
       expect(await w.client({ capabilities: GPU }).getModel('digits', { policy: 'local' })).toMatchObject({ variant: 'fp16', backend: 'webgpu', source: 'cache' });
