@@ -781,13 +781,15 @@ describe('backends', () => {
       expect((await w.client().cacheInfo()).usedBytes).toBe(int8.byteLength);
     });
 
-    it('a prefetch on a start without the GPU changes nothing: the next start with it runs the GPU variant, with no download', async () => {
+    it('a prefetch on a start without the GPU changes nothing: it asks about the fallback (304), and the next start with the GPU runs the GPU variant, with no download', async () => {
       const { w, start } = await gpuOnlyVariant();
       await start(GPU);
       expect(await start(GPU)).toMatchObject({ variant: 'fp16', backend: 'webgpu' });
       const without = w.client({ capabilities: NO_GPU });
       expect(await without.prefetch('digits')).toMatchObject({ variant: 'fp16' });
       await without.close();
+      // The int8 fallback is what a start without the GPU runs, and it is still its best: no manifest sent again.
+      expect(w.server.requests.filter((r) => r.path === '/v1/resolve').at(-1)?.status).toBe(304);
       expect(await start(GPU)).toMatchObject({ variant: 'fp16', backend: 'webgpu' });
       expect(w.artifactRequests()).toBe(2);
     });

@@ -528,12 +528,16 @@ class FerryClient implements Ferry {
   async prefetch(name: string, options: PrefetchOptions = {}): Promise<CachedModelInfo> {
     const { cache } = await this.ready;
     const installed = await cache.installed(name);
-    const manifest = await this.resolveManifest(name, installed, { signal: options.signal });
+    const here = installed ? await this.hasBackendFor(installed) : true;
+    // Without the backend the installed bytes are for, the fallback is what a start here runs: the
+    // server is asked about it (a 304 while it is still this device's best, as for a start it serves).
+    const asked = installed?.fallback && !here ? askingAbout(installed, installed.fallback, installed.fallback.backend) : installed;
+    const manifest = await this.resolveManifest(name, asked, { signal: options.signal });
     if (manifest === null) return infoOf(installed!);
     if (sameModel(installed, manifest.payload)) {
       // A better variant of the installed version (this device gained WebGPU), fetched only while
       // the device has the backend the model ran on (as a background update does).
-      return infoOf((await this.updateSameVersion(manifest, installed, options, await this.hasBackendFor(installed))) ?? (await cache.installed(name)) ?? installed);
+      return infoOf((await this.updateSameVersion(manifest, installed, options, here)) ?? (await cache.installed(name)) ?? installed);
     }
     return infoOf(await this.fetchBytesOnly(manifest, options));
   }
@@ -1499,7 +1503,7 @@ class FerryClient implements Ferry {
       const installed = await cache.installed(name);
       try {
         const signal = this.closing.signal;
-        const served = installed?.fallback && sameBytes(installed.fallback, ran.bytes) ? { ...installed, sha256: ran.bytes.sha256, size: ran.bytes.size, backend: ran.now } : installed;
+        const served = installed?.fallback && sameBytes(installed.fallback, ran.bytes) ? askingAbout(installed, ran.bytes, ran.now) : installed;
         const manifest = await this.resolveManifest(name, served, { signal });
         if (manifest === null) return { updated: false, version: installed!.version, release: installed!.release };
         const p = manifest.payload;
@@ -1527,6 +1531,14 @@ class FerryClient implements Ferry {
  */
 function aimOf(installed: InstalledModel, candidates: readonly ManifestCandidate[]): string | undefined {
   return installed.backend ?? candidates.find((c) => sameBytes(c, installed))?.backend;
+}
+
+/**
+ * The installed record as the server is asked about it (`cached`) when other bytes it holds, its
+ * fallback's, serve this device on `backend`: the answer is a 304 while they are still its best.
+ */
+function askingAbout(installed: InstalledModel, bytes: { sha256: string; size: number }, backend: string | null): InstalledModel {
+  return { ...installed, sha256: bytes.sha256, size: bytes.size, backend };
 }
 
 /** The `kid` in a compact JWS's protected header, if it has one. */
