@@ -7,6 +7,8 @@ import { createBrowserPlatform, type BrowserStorageKind } from './browser-platfo
 /**
  * Creates a Ferry client for web pages and workers. Models are cached in OPFS (IndexedDB where
  * OPFS cannot be written), verified, and run with onnxruntime-web on the best backend that works.
+ * A `platform` given here replaces the browser's, except its `verifyEd25519`, which this entry
+ * leaves out of browser bundles (`createFerry` of `@ferry/sdk/core` uses it).
  *
  * @example
  * ```ts
