@@ -86,6 +86,25 @@ describe('ModelCache', () => {
     expect((await cache.listInstalled()).map((r) => r.model)).toEqual(['digits']);
   });
 
+  it("installs behind a load the bytes of a record's fallback beside its own; its own evicted to make room, it is installed on the fallback's", async () => {
+    const { cache } = cacheOf(150);
+    const [gpu, wasm] = [bytes(100, 1), bytes(90, 3)];
+    await cache.store(sha256Of(gpu), gpu);
+    await cache.install({ ...record('digits', gpu), backend: 'webgpu' });
+    const fallback = { sha256: sha256Of(wasm), size: wasm.byteLength, variant: 'int8', backend: 'wasm' };
+    // 190 bytes over a budget of 150: storing the fallback's evicts the record's own.
+    cache.installBehind({ ...record('digits', gpu), backend: 'webgpu', fallback }, wasm, { of: fallback });
+    expect(await cache.installed('digits')).toMatchObject({ sha256: sha256Of(wasm), variant: 'int8', backend: 'wasm' });
+    expect(await cache.installed('digits')).not.toHaveProperty('fallback');
+    expect(await cache.read(sha256Of(wasm), wasm.byteLength)).toEqual({ bytes: wasm });
+
+    const roomy = cacheOf(1000).cache;
+    await roomy.store(sha256Of(gpu), gpu);
+    roomy.installBehind({ ...record('digits', gpu), backend: 'webgpu', fallback }, wasm, { of: fallback });
+    expect(await roomy.installed('digits')).toMatchObject({ sha256: sha256Of(gpu), backend: 'webgpu', fallback });
+    expect(await roomy.usedBytes()).toBe(190);
+  });
+
   it('a reader of a model installed behind a load gets it while loads still run (no load waits for itself)', async () => {
     const { cache } = cacheOf();
     const b = bytes(10, 1);

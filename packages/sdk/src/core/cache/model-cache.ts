@@ -174,16 +174,20 @@ export class ModelCache {
 
   /**
    * Makes `record` the installed model; the artifacts it replaces are deleted unless another model
-   * (or `record`'s fallback) uses them. A fallback whose bytes the cache no longer holds is left out.
+   * (or `record`'s fallback) uses them. A fallback whose bytes the cache no longer holds is left out;
+   * a record whose own bytes it no longer holds (evicted to make room for its fallback's) is
+   * installed on its fallback's.
    */
   install(record: InstalledModel): Promise<void> {
     return this.lock.run(async () => {
       // Two files: read together, written together (a name listed without its record reads as not installed).
       const [previous, listed] = await Promise.all([this.readInstalled(record.model), this.storage.meta.get<string[]>(KEY.models)]);
       const names = listed ?? [];
-      if (record.fallback && !Object.hasOwn(await this.loadIndex(), record.fallback.sha256)) {
-        const { fallback: _, ...rest } = record;
-        record = rest;
+      if (record.fallback) {
+        const index = await this.loadIndex();
+        const { fallback, ...rest } = record;
+        if (!Object.hasOwn(index, fallback.sha256)) record = rest;
+        else if (!Object.hasOwn(index, record.sha256)) record = { ...rest, sha256: fallback.sha256, size: fallback.size, variant: fallback.variant, backend: fallback.backend };
       }
       await Promise.all([
         this.storage.meta.set(KEY.installed(record.model), record),
@@ -233,11 +237,17 @@ export class ModelCache {
    * Stores `bytes` (see {@link store}) and installs `record` behind the load that returned the
    * model already, once no load is running ({@link afterLoads}); nothing is installed when the
    * bytes could not be stored, or when `check` fails. {@link installed} and {@link listInstalled} wait for it, {@link settle} too.
+   * The bytes are the record's own, or those of its fallback (`of`).
    */
-  installBehind(record: InstalledModel, bytes: Uint8Array | null, written: ArtifactWriter | null = null, check?: () => Promise<void>): void {
+  installBehind(
+    record: InstalledModel,
+    bytes: Uint8Array | null,
+    how: { written?: ArtifactWriter | null; check?: () => Promise<void>; of?: { sha256: string; size: number } } = {},
+  ): void {
+    const { written = null, check, of = record } = how;
     const previous = this.pendingInstalls.get(record.model);
     // Only bytes whose SHA-256 was checked whole (not those still to be hashed behind a block check).
-    if (bytes && !check) this.pendingBytes.set(record.sha256, bytes);
+    if (bytes && !check) this.pendingBytes.set(of.sha256, bytes);
     let expedite: () => void = () => undefined;
     const urgent = new Promise<void>((resolve) => (expedite = resolve));
     const work: Promise<void> = (previous?.work ?? Promise.resolve())
@@ -245,12 +255,12 @@ export class ModelCache {
       // Bytes checked block by block are hashed whole before they are stored: a failed check stores nothing.
       .then(() => check?.())
       // Bytes handed to a worker meanwhile (onnxruntime-web's proxy transfers them) are gone: nothing to store.
-      .then(() => (bytes ? bytes.byteLength === record.size && this.store(record.sha256, bytes, written) : true))
+      .then(() => (bytes ? bytes.byteLength === of.size && this.store(of.sha256, bytes, written) : true))
       .then((ok) => (ok ? this.install(record) : undefined))
       .catch(() => undefined)
       .finally(() => {
         if (this.pendingInstalls.get(record.model)?.work === work) this.pendingInstalls.delete(record.model);
-        if (bytes && this.pendingBytes.get(record.sha256) === bytes) this.pendingBytes.delete(record.sha256);
+        if (bytes && this.pendingBytes.get(of.sha256) === bytes) this.pendingBytes.delete(of.sha256);
       });
     // Expediting this one expedites the one it waits for too.
     this.pendingInstalls.set(record.model, {

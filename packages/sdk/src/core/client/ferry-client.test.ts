@@ -534,13 +534,13 @@ describe('backends', () => {
   describe('a better variant of the installed version (the server ranks for each device)', () => {
     const GPU = { backends: ['webgpu', 'wasm'] };
     const NO_GPU = { backends: ['wasm'] };
-    /** A WebGPU-only fp16 variant and an int8 one for wasm, installed on a start without the GPU. */
-    async function gpuOnlyVariant(options: Parameters<typeof world>[0] = {}) {
-      const w = await world({ capabilities: NO_GPU, ...options });
+    /** A WebGPU-only fp16 variant and an int8 one for wasm, installed on a start without the GPU (or with it, `first`). */
+    async function gpuOnlyVariant(options: Parameters<typeof world>[0] = {}, first: Partial<Capabilities> = NO_GPU) {
+      const w = await world({ capabilities: first, ...options });
       w.server.rankForDevice = true;
       const [fp16, int8] = [modelBytes(100, 1), modelBytes(90, 3)];
       await w.server.publish('digits', [fp16, int8], {}, (c, i) => ({ ...c, backend: ['webgpu', 'wasm'][i]!, variant: ['fp16', 'int8'][i]! }));
-      expect(await w.installOnce()).toMatchObject({ variant: 'int8', backend: 'wasm' });
+      expect(await w.installOnce()).toMatchObject(first === GPU ? { variant: 'fp16', backend: 'webgpu' } : { variant: 'int8', backend: 'wasm' });
       /** One app start: its model, once its background update is done. */
       const start = async (capabilities: Partial<Capabilities>, extra: Parameters<typeof w.client>[0] = {}) => {
         const ferry = w.client({ capabilities, ...extra });
@@ -792,6 +792,37 @@ describe('backends', () => {
       expect(w.server.requests.filter((r) => r.path === '/v1/resolve').at(-1)?.status).toBe(304);
       expect(await start(GPU)).toMatchObject({ variant: 'fp16', backend: 'webgpu' });
       expect(w.artifactRequests()).toBe(2);
+    });
+
+    it('installed on a first start with the GPU, then starts without it and with it: int8 fetched once beside fp16, each start on its best, 2 downloads', async () => {
+      const { w, start } = await gpuOnlyVariant({}, GPU);
+      // (Fetched: no update behind it.)
+      expect(await start(NO_GPU)).toEqual({ variant: 'int8', backend: 'wasm', updated: undefined });
+      expect(await start(GPU)).toEqual({ variant: 'fp16', backend: 'webgpu', updated: false });
+      expect(await start(NO_GPU)).toEqual({ variant: 'int8', backend: 'wasm', updated: false });
+      expect(await start(GPU)).toEqual({ variant: 'fp16', backend: 'webgpu', updated: false });
+      expect(w.artifactRequests()).toBe(2);
+      expect((await w.client().listCachedModels()).map((m) => `${m.variant}@${m.backend}`)).toEqual(['fp16@webgpu']);
+    });
+
+    it('latest, installed on a first start with the GPU, then starts without it and with it: int8 fetched once beside fp16, 2 downloads', async () => {
+      const { w } = await gpuOnlyVariant({}, GPU);
+      const latest = (capabilities: Partial<Capabilities>) => latestStart(w, capabilities);
+      expect(await latest(NO_GPU)).toBe('int8@wasm network');
+      expect(await latest(GPU)).toBe('fp16@webgpu cache');
+      expect(await latest(NO_GPU)).toBe('int8@wasm cache');
+      expect(w.artifactRequests()).toBe(2);
+    });
+
+    it('the fallback found corrupt on a start without the GPU: int8 fetched again beside fp16, which the next start with the GPU runs with no download', async () => {
+      const { w, int8, start } = await gpuOnlyVariant();
+      expect(await start(GPU)).toMatchObject({ updated: true });
+      expect(await start(GPU)).toEqual({ variant: 'fp16', backend: 'webgpu', updated: false });
+      await w.storage.artifacts.put(sha256Of(int8), new Uint8Array(int8.byteLength));
+      expect(await start(NO_GPU)).toEqual({ variant: 'int8', backend: 'wasm', updated: undefined });
+      expect(await start(GPU)).toEqual({ variant: 'fp16', backend: 'webgpu', updated: false });
+      expect(await start(NO_GPU)).toEqual({ variant: 'int8', backend: 'wasm', updated: false });
+      expect(w.artifactRequests()).toBe(3);
     });
 
     it('keeps every failure of the version, so the server is told of them all and nothing that failed here is fetched again', async () => {

@@ -1096,7 +1096,9 @@ class FerryClient implements Ferry {
       const download = downloaded.get(candidate.sha256);
       downloaded.delete(candidate.sha256);
       const check = download?.checked === 'blocks' ? () => this.checkWhole(bytes, manifest, candidate) : undefined;
-      cache.installBehind(this.installedRecord(manifest, candidate, candidate.backend, failures, knownBad.values()), source === 'network' ? bytes : null, download?.written ?? null, check);
+      const record = this.installedRecord(manifest, candidate, candidate.backend, failures, knownBad.values());
+      const beside = this.keptBeside(options.installed, record, caps, cache.maxBytes);
+      cache.installBehind(beside ?? record, source === 'network' ? bytes : null, { written: download?.written ?? null, check, of: record });
       return this.handle(manifest, candidate, session, { source, stale: false, failures });
     }
     if (skipped !== null) {
@@ -1109,6 +1111,27 @@ class FerryClient implements Ferry {
     const err = new BackendUnavailableError(`no candidate of "${name}" runs here: ${failures.map((f) => `${f.variant}/${f.backend}: ${f.reason}`).join('; ')}`, failures, { model: name });
     this.reportFailure(name, err, { version: p.version });
     throw err;
+  }
+
+  /**
+   * `previous` (the installed record) with the bytes that have just run here, `record`, as its
+   * fallback: when they are of the same release and version and `previous`'s bytes are for a GPU
+   * this start lacks (installed on a start with it, or their fallback lost), have not failed on it,
+   * and list `record`'s bytes on the backend they ran on; signed by the same key, and both within
+   * the budget. Undefined otherwise (`record` replaces them). Installed in place of them, the next
+   * start with the GPU would download its variant again.
+   */
+  private keptBeside(previous: InstalledModel | undefined, record: InstalledModel, caps: Readonly<Capabilities>, budget: number): InstalledModel | undefined {
+    if (!sameModel(previous, record) || sameBytes(previous, record) || record.backend === null) return undefined;
+    const kept = keptCandidates(previous);
+    const aim = aimOf(previous, kept);
+    if (aim === undefined || !GPU_BACKENDS.has(aim) || backendHere(aim, caps, this.runtime)) return undefined;
+    if (previous.failures.some((f) => f.variant === previous.variant && f.backend === aim)) return undefined;
+    if (!kept.some((c) => sameBytes(c, record) && c.backend === record.backend)) return undefined;
+    if (keyIdOf(previous.jws) !== keyIdOf(record.jws) || previous.size + record.size > budget) return undefined;
+    const seen = new Set(previous.failures.map(failureKey));
+    const failures = [...previous.failures, ...record.failures.filter((f) => !seen.has(failureKey(f)))];
+    return { ...previous, failures, fallback: { sha256: record.sha256, size: record.size, variant: record.variant, backend: record.backend } };
   }
 
   /**
