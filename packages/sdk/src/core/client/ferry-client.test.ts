@@ -814,6 +814,29 @@ describe('backends', () => {
       expect(w.artifactRequests()).toBe(2);
     });
 
+    it('a new release of the same version, fetched by a start with the GPU: the int8 fallback stays, a start without the GPU downloads nothing', async () => {
+      const { w, fp16, int8, start } = await gpuOnlyVariant();
+      expect(await start(GPU)).toMatchObject({ updated: true });
+      expect(await start(GPU)).toEqual({ variant: 'fp16', backend: 'webgpu', updated: false });
+      // Rolled out again: release 2 of version 1, the same bytes.
+      await w.server.publish('digits', [fp16, int8], { version: 1 }, (c, i) => ({ ...c, backend: ['webgpu', 'wasm'][i]!, variant: ['fp16', 'int8'][i]! }));
+      expect(await start(GPU)).toEqual({ variant: 'fp16', backend: 'webgpu', updated: true });
+      expect(await start(NO_GPU)).toEqual({ variant: 'int8', backend: 'wasm', updated: false });
+      expect(await start(GPU)).toEqual({ variant: 'fp16', backend: 'webgpu', updated: false });
+      expect(w.artifactRequests()).toBe(2);
+      expect(await w.client().listCachedModels()).toEqual([expect.objectContaining({ variant: 'fp16', release: 2, version: 1 })]);
+    });
+
+    it('latest, a new release of the same version: the int8 fallback stays, a start without the GPU downloads nothing', async () => {
+      const { w, fp16, int8 } = await gpuOnlyVariant();
+      const latest = (capabilities: Partial<Capabilities>) => latestStart(w, capabilities);
+      expect(await latest(GPU)).toBe('fp16@webgpu network');
+      await w.server.publish('digits', [fp16, int8], { version: 1 }, (c, i) => ({ ...c, backend: ['webgpu', 'wasm'][i]!, variant: ['fp16', 'int8'][i]! }));
+      expect(await latest(GPU)).toBe('fp16@webgpu cache');
+      expect(await latest(NO_GPU)).toBe('int8@wasm cache');
+      expect(w.artifactRequests()).toBe(2);
+    });
+
     it('the fallback found corrupt on a start without the GPU: int8 fetched again beside fp16, which the next start with the GPU runs with no download', async () => {
       const { w, int8, start } = await gpuOnlyVariant();
       expect(await start(GPU)).toMatchObject({ updated: true });

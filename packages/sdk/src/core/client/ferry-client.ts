@@ -1097,6 +1097,8 @@ class FerryClient implements Ferry {
       downloaded.delete(candidate.sha256);
       const check = download?.checked === 'blocks' ? () => this.checkWhole(bytes, manifest, candidate) : undefined;
       const record = this.installedRecord(manifest, candidate, candidate.backend, failures, knownBad.values());
+      const carried = carriedFallback(options.installed, candidate, p);
+      if (carried) record.fallback = carried;
       const beside = this.keptBeside(options.installed, record, caps, cache.maxBytes);
       cache.installBehind(beside ?? record, source === 'network' ? bytes : null, { written: download?.written ?? null, check, of: record });
       return this.handle(manifest, candidate, session, { source, stale: false, failures });
@@ -1220,7 +1222,7 @@ class FerryClient implements Ferry {
       }
       await this.releasePersisted.get(manifest);
       const record = this.installedRecord(manifest, candidate, null, failures, sameModel(previous, p) ? previous.failures : []);
-      const keep = fallback && fallback.sha256 !== candidate.sha256 ? fallback : sameModel(previous, p) && previous.sha256 === candidate.sha256 ? previous.fallback : undefined;
+      const keep = fallback && fallback.sha256 !== candidate.sha256 ? fallback : carriedFallback(previous, candidate, p);
       if (keep) record.fallback = keep;
       await cache.install(record);
       return record;
@@ -1580,6 +1582,17 @@ function keyIdOf(jws: string): string | undefined {
  */
 function fallbackOf(installed: InstalledModel): InstalledFallback | undefined {
   return installed.backend === null ? installed.fallback : { sha256: installed.sha256, size: installed.size, variant: installed.variant, backend: installed.backend };
+}
+
+/**
+ * The fallback `previous` keeps, carried over to a record of the same bytes (`candidate`): of the
+ * same release and version, or of a new release (the same version rolled out again) that still
+ * lists the fallback's bytes. Installed without it, a start without the GPU downloaded them again.
+ */
+function carriedFallback(previous: InstalledModel | undefined, candidate: ManifestCandidate, p: ManifestPayload): InstalledFallback | undefined {
+  const fallback = previous?.fallback;
+  if (!previous || !fallback || !sameBytes(previous, candidate) || sameBytes(fallback, candidate)) return undefined;
+  return sameModel(previous, p) || p.candidates.some((c) => sameBytes(c, fallback)) ? fallback : undefined;
 }
 
 /** The candidates of the installed record's kept manifest (verified when it was installed); none if unreadable. */
