@@ -35,6 +35,12 @@ export interface InstalledFallback {
   backend: string;
 }
 
+/** The installed bytes of `model` that the install following a store replaces: evicted first if room is needed. */
+export interface Replacing {
+  model: string;
+  shas: readonly string[];
+}
+
 /** The artifacts an installed record keeps. */
 const keptBy = (record: InstalledModel): string[] => (record.fallback ? [record.sha256, record.fallback.sha256] : [record.sha256]);
 
@@ -255,7 +261,14 @@ export class ModelCache {
       // Bytes checked block by block are hashed whole before they are stored: a failed check stores nothing.
       .then(() => check?.())
       // Bytes handed to a worker meanwhile (onnxruntime-web's proxy transfers them) are gone: nothing to store.
-      .then(() => (bytes ? bytes.byteLength === of.size && this.store(of.sha256, bytes, written) : true))
+      .then(async () => {
+        if (!bytes) return true;
+        if (bytes.byteLength !== of.size) return false;
+        // What the record replaces goes anyway: it makes room before another model's bytes do.
+        const before = await this.readInstalled(record.model);
+        const shas = before ? keptBy(before).filter((sha) => !keptBy(record).includes(sha)) : [];
+        return this.store(of.sha256, bytes, written, { model: record.model, shas });
+      })
       .then((ok) => (ok ? this.install(record) : undefined))
       .catch(() => undefined)
       .finally(() => {
@@ -409,7 +422,7 @@ export class ModelCache {
    * other models first (and again when the platform reports its quota exceeded). False when the
    * artifact alone is larger than the budget or the storage is full of nothing evictable.
    */
-  store(sha256: string, bytes: Uint8Array, written?: ArtifactWriter | null): Promise<boolean> {
+  store(sha256: string, bytes: Uint8Array, written?: ArtifactWriter | null, replacing?: Replacing): Promise<boolean> {
     return this.lock
       .run(async () => {
         const size = bytes.byteLength;
@@ -421,7 +434,7 @@ export class ModelCache {
           await this.saveIndex();
           if (await this.storage.artifacts.match(sha256).then((b) => b?.byteLength === size)) return true;
         }
-        await this.evictUntil(this.options.maxBytes - size, sha256);
+        await this.evictUntil(this.options.maxBytes - size, sha256, replacing);
         // Bytes already written while they downloaded are just committed; else (or if that fails) written now.
         let stored = false;
         if (written) {
@@ -472,26 +485,44 @@ export class ModelCache {
     return this.lastStamp;
   }
 
-  private async evictUntil(limit: number, keep: string): Promise<void> {
+  private async evictUntil(limit: number, keep: string, replacing?: Replacing): Promise<void> {
     const index = await this.loadIndex();
     const used = Object.values(index).reduce((sum, a) => sum + a.size, 0);
-    if (used > limit) await this.evict(keep, used - limit);
+    if (used > limit) await this.evict(keep, used - limit, replacing);
   }
 
   /**
    * Evicts artifacts other than `keep` until at least `bytes` are freed, or all others are gone:
-   * bytes kept only as a model's fallback first (the model runs without them), then the least
-   * recently used. The installed records are read once, whatever the number evicted. Returns the
-   * bytes freed (0 if none).
+   * first the spare one of a model that holds two (its bytes and its fallback's: the one used less
+   * recently, which the model has been running without), then the least recently used; before
+   * all, the bytes an install about to follow replaces (`replacing`), unless another model uses
+   * them. A model whose own bytes go keeps running on its fallback's. The installed records are
+   * read once, whatever the number evicted. Returns the bytes freed (0 if none).
    */
-  private async evict(keep: string, bytes: number): Promise<number> {
+  private async evict(keep: string, bytes: number, replacing?: Replacing): Promise<number> {
     const index = await this.loadIndex();
     const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
     const records = await Promise.all(names.map((name) => this.readInstalled(name)));
-    // (Only fallbacks: bytes no record names may be a download stored just before its install.)
-    const installed = new Set(records.map((r) => r?.sha256));
-    const fallbacks = new Set(records.map((r) => r?.fallback?.sha256));
-    const spare = (sha: string) => (fallbacks.has(sha) && !installed.has(sha) ? 0 : 1);
+    // (Only of pairs: bytes no record names may be a download stored just before its install.)
+    const used = (sha: string) => index[sha]?.lastUsed ?? 0;
+    // Each record's spare bytes and the ones it runs on (a tie: the fallback is spare, as the bytes
+    // installed to replace it are the model's); bytes another model runs on are not spare.
+    const spares = new Set<string>();
+    const needed = new Set<string>();
+    for (const r of records) {
+      if (!r) continue;
+      const other = r.fallback && r.fallback.sha256 !== r.sha256 ? r.fallback.sha256 : null;
+      if (other === null) {
+        needed.add(r.sha256);
+        continue;
+      }
+      const fallbackSpare = used(other) <= used(r.sha256);
+      spares.add(fallbackSpare ? other : r.sha256);
+      needed.add(fallbackSpare ? r.sha256 : other);
+    }
+    const elsewhere = new Set(records.flatMap((r) => (r && r.model !== replacing?.model ? keptBy(r) : [])));
+    const going = new Set(replacing?.shas.filter((sha) => !elsewhere.has(sha)));
+    const spare = (sha: string) => (going.has(sha) ? 0 : spares.has(sha) && !needed.has(sha) ? 1 : 2);
     const order = Object.entries(index)
       .filter(([sha]) => sha !== keep)
       .sort((a, b) => spare(a[0]) - spare(b[0]) || a[1].lastUsed - b[1].lastUsed);
@@ -506,16 +537,23 @@ export class ModelCache {
     }
     if (!gone.size) return 0;
     await this.saveIndex();
-    // A model whose bytes are gone is no longer installed (its release counter stays); one whose
-    // fallback's bytes are gone keeps no fallback.
+    // A model whose bytes are gone runs on its fallback's if they are held, else is no longer
+    // installed (its release counter stays); one whose fallback's bytes are gone keeps no fallback.
     const kept: string[] = [];
     for (const [i, name] of names.entries()) {
       const record = records[i];
+      const fallback = record?.fallback;
       if (record && gone.has(record.sha256)) {
+        if (fallback && !gone.has(fallback.sha256)) {
+          const { fallback: _, ...rest } = record;
+          await this.storage.meta.set(KEY.installed(name), { ...rest, sha256: fallback.sha256, size: fallback.size, variant: fallback.variant, backend: fallback.backend });
+          kept.push(name);
+          continue;
+        }
         await this.storage.meta.delete(KEY.installed(name));
         continue;
       }
-      if (record?.fallback && gone.has(record.fallback.sha256)) {
+      if (record && fallback && gone.has(fallback.sha256)) {
         const { fallback: _, ...rest } = record;
         await this.storage.meta.set(KEY.installed(name), rest);
       }

@@ -19,6 +19,7 @@ import {
   SizeMismatchError,
 } from '../errors.js';
 import type { Capabilities, NetworkState, PlatformStorage } from '../platform.js';
+import type { InferenceRuntime } from '../inference/runtime.js';
 import { createFakeRuntime, type FakeRuntimeOptions } from '../../testing/fake-runtime.js';
 import { FakeFerryServer, sha256Of } from '../../testing/fake-server.js';
 import { createTestSigner, testCandidate, testManifest } from '../../testing/manifest-signer.js';
@@ -835,6 +836,80 @@ describe('backends', () => {
       expect(await latest(GPU)).toBe('fp16@webgpu cache');
       expect(await latest(NO_GPU)).toBe('int8@wasm cache');
       expect(w.artifactRequests()).toBe(2);
+    });
+
+    it('a GPU lost for good, with another model in a tight budget: the GPU variant goes, not the int8 bytes or the other model, each fetched once more at most', async () => {
+      const { w, start } = await gpuOnlyVariant();
+      const tight = { cache: { maxBytes: 300 } };
+      expect(await start(GPU, tight)).toMatchObject({ updated: true });
+      expect(await start(GPU, tight)).toMatchObject({ variant: 'fp16', backend: 'webgpu' });
+      await w.server.publish('faces', modelBytes(150, 7));
+      const run = async (model: string, policy?: GetModelOptions['policy']) => {
+        const ferry = w.client({ capabilities: NO_GPU, ...tight });
+        try {
+          const m = await ferry.getModel(model, { policy });
+          await m.update;
+          return `${model} ${m.variant}@${m.backend} ${m.source}`;
+        } finally {
+          await ferry.close();
+        }
+      };
+      const seen = [];
+      for (let i = 0; i < 3; i++) seen.push(await run('faces'), await run('digits'));
+      // faces evicts int8 (fp16 ran last); the next start fetches int8 in place of fp16, which goes first.
+      expect(seen).toEqual(['faces original@wasm network', 'digits int8@wasm network', ...Array(2).fill(['faces original@wasm cache', 'digits int8@wasm cache']).flat()]);
+      expect(w.artifactRequests()).toBe(4);
+      w.server.offline = true;
+      expect([await run('digits', 'local'), await run('faces', 'local')]).toEqual(['digits int8@wasm cache', 'faces original@wasm cache']);
+    });
+
+    it('int8 kept beside the GPU variant by a start without the GPU, then another model in a tight budget: the GPU variant goes (int8 ran last), offline the model still starts', async () => {
+      const { w, start } = await gpuOnlyVariant({}, GPU);
+      const tight = { cache: { maxBytes: 300 } };
+      expect(await start(NO_GPU, tight)).toMatchObject({ variant: 'int8', backend: 'wasm' });
+      await w.server.publish('faces', modelBytes(150, 7));
+      const other = w.client({ capabilities: NO_GPU, ...tight });
+      await other.getModel('faces');
+      await other.close();
+      w.server.offline = true;
+      const offline = w.client({ capabilities: NO_GPU, ...tight });
+      expect(await offline.getModel('digits', { policy: 'local' })).toMatchObject({ variant: 'int8', backend: 'wasm', source: 'cache' });
+      expect((await offline.listCachedModels()).map((m) => `${m.name} ${m.variant}`)).toEqual(['digits int8', 'faces original']);
+    });
+
+    it('fp16 listed on wasm before the int8 fallback but failing there: the fallback stays through starts with the GPU, 2 downloads', async () => {
+      const w = await world({ capabilities: GPU });
+      w.server.rankForDevice = true;
+      const [fp16, int8] = [modelBytes(100, 1), modelBytes(90, 3)];
+      await w.server.publish('digits', [fp16, fp16, int8], {}, (c, i) => ({ ...c, backend: ['webgpu', 'wasm', 'wasm'][i]!, variant: ['fp16', 'fp16', 'int8'][i]! }));
+      const base = createFakeRuntime();
+      const runtime: InferenceRuntime = {
+        ...base,
+        createSession: async (bytes, backend) => {
+          if (backend === 'wasm' && bytes.byteLength === fp16.byteLength) throw new Error('fp16 does not run on wasm here');
+          return base.createSession(bytes, backend);
+        },
+      };
+      const seen = [];
+      for (const capabilities of [GPU, NO_GPU, GPU, NO_GPU, GPU, NO_GPU]) {
+        const ferry = w.client({ capabilities, runtime });
+        const model = await ferry.getModel('digits');
+        await model.update;
+        await ferry.close();
+        seen.push(`${model.variant}@${model.backend}`);
+      }
+      expect(seen).toEqual(['fp16@webgpu', 'int8@wasm', 'fp16@webgpu', 'int8@wasm', 'fp16@webgpu', 'int8@wasm']);
+      expect(w.artifactRequests()).toBe(2);
+    });
+
+    it('latest on starts without the GPU, the int8 fallback held: it asks about int8, 304 each start', async () => {
+      const { w } = await gpuOnlyVariant({}, GPU);
+      expect(await latestStart(w, NO_GPU)).toBe('int8@wasm network');
+      const answers = () => w.server.requests.filter((r) => r.path === '/v1/resolve').map((r) => r.status);
+      const before = answers().length;
+      for (let i = 0; i < 2; i++) expect(await latestStart(w, NO_GPU)).toBe('int8@wasm cache');
+      expect(answers().slice(before)).toEqual([304, 304]);
+      expect(await latestStart(w, GPU)).toBe('fp16@webgpu cache');
     });
 
     it('the fallback found corrupt on a start without the GPU: int8 fetched again beside fp16, which the next start with the GPU runs with no download', async () => {

@@ -784,7 +784,10 @@ class FerryClient implements Ferry {
     let manifest: VerifiedManifest | null;
     try {
       early?.decide(options);
-      manifest = (await this.runnableHere(await early?.manifest)) ?? (await this.resolveManifest(name, allowNotModified ? fallback : undefined, { signal: options.signal, speculate: { options } }));
+      // Asked about the bytes a start here runs: the fallback's, on a start without the backend the
+      // installed bytes are for (a 304 while they are its best, as for a background update).
+      const asked = allowNotModified && fallback?.fallback && !(await this.hasBackendFor(fallback)) ? askingAbout(fallback, fallback.fallback, fallback.fallback.backend) : allowNotModified ? fallback : undefined;
+      manifest = (await this.runnableHere(await early?.manifest)) ?? (await this.resolveManifest(name, asked, { signal: options.signal, speculate: { options } }));
     } catch (err) {
       if (fallback && isTransientError(err)) return this.openFallback(fallback, err);
       throw err;
@@ -969,7 +972,7 @@ class FerryClient implements Ferry {
         // The new bytes ran here: the ones kept in case they did not go are no longer needed, unless
         // they ran on a GPU, which may be missing on a later start, and the fallback ranks first
         // without it; or they are gone.
-        if (fallback && (fallbackGone || !stillNeeded(manifest.payload.candidates, fallback, installed, candidate.backend))) {
+        if (fallback && (fallbackGone || !stillNeeded(manifest.payload.candidates, fallback, installed, candidate.backend, kept))) {
           cache.inBackground(cache.dropFallback(name));
         }
       }
@@ -1099,7 +1102,10 @@ class FerryClient implements Ferry {
       const record = this.installedRecord(manifest, candidate, candidate.backend, failures, knownBad.values());
       const carried = carriedFallback(options.installed, candidate, p);
       if (carried) record.fallback = carried;
-      const beside = this.keptBeside(options.installed, record, caps, cache.maxBytes);
+      // Kept beside the installed bytes only where the cache has room for both: making room would
+      // evict another model's bytes (and fetch them again) for bytes this start cannot run.
+      let beside = this.keptBeside(options.installed, record, caps);
+      if (beside && (await cache.usedBytes()) + record.size > cache.maxBytes) beside = undefined;
       cache.installBehind(beside ?? record, source === 'network' ? bytes : null, { written: download?.written ?? null, check, of: record });
       return this.handle(manifest, candidate, session, { source, stale: false, failures });
     }
@@ -1119,18 +1125,19 @@ class FerryClient implements Ferry {
    * `previous` (the installed record) with the bytes that have just run here, `record`, as its
    * fallback: when they are of the same release and version and `previous`'s bytes are for a GPU
    * this start lacks (installed on a start with it, or their fallback lost), have not failed on it,
-   * and list `record`'s bytes on the backend they ran on; signed by the same key, and both within
-   * the budget. Undefined otherwise (`record` replaces them). Installed in place of them, the next
-   * start with the GPU would download its variant again.
+   * and list `record`'s bytes on the backend they ran on; signed by the same key. Undefined
+   * otherwise (`record` replaces them). Installed in place of them, the next start with the GPU
+   * would download its variant again.
    */
-  private keptBeside(previous: InstalledModel | undefined, record: InstalledModel, caps: Readonly<Capabilities>, budget: number): InstalledModel | undefined {
+  private keptBeside(previous: InstalledModel | undefined, record: InstalledModel, caps: Readonly<Capabilities>): InstalledModel | undefined {
     if (!sameModel(previous, record) || sameBytes(previous, record) || record.backend === null) return undefined;
     const kept = keptCandidates(previous);
     const aim = aimOf(previous, kept);
     if (aim === undefined || !GPU_BACKENDS.has(aim) || backendHere(aim, caps, this.runtime)) return undefined;
     if (previous.failures.some((f) => f.variant === previous.variant && f.backend === aim)) return undefined;
     if (!kept.some((c) => sameBytes(c, record) && c.backend === record.backend)) return undefined;
-    if (keyIdOf(previous.jws) !== keyIdOf(record.jws) || previous.size + record.size > budget) return undefined;
+    const kid = keyIdOf(previous.jws);
+    if (kid === undefined || kid !== keyIdOf(record.jws)) return undefined;
     const seen = new Set(previous.failures.map(failureKey));
     const failures = [...previous.failures, ...record.failures.filter((f) => !seen.has(failureKey(f)))];
     return { ...previous, failures, fallback: { sha256: record.sha256, size: record.size, variant: record.variant, backend: record.backend } };
@@ -1621,13 +1628,22 @@ const GPU_BACKENDS = new Set(['webgpu', 'webnn', 'webgl', 'coreml', 'nnapi']);
  * Whether a fallback's bytes are still worth keeping once the installed bytes ran on `ranOn`: only
  * when that is a GPU and the manifest ranks the fallback on some backend before the installed bytes
  * there, or lists the installed bytes not there at all (a WebGPU-only variant, or an fp32 one that
- * runs on wasm after the int8 fallback: a start without the GPU runs the fallback).
+ * runs on wasm after the int8 fallback: a start without the GPU runs the fallback). Candidates that
+ * failed here (`failed`) are passed over, as a start passes them over (fp16 bytes listed on wasm
+ * before the int8 fallback, which failed there, leave the fallback first on wasm).
  */
-function stillNeeded(candidates: readonly ManifestCandidate[], fallback: InstalledFallback, primary: InstalledModel, ranOn: string): boolean {
+function stillNeeded(
+  candidates: readonly ManifestCandidate[],
+  fallback: InstalledFallback,
+  primary: InstalledModel,
+  ranOn: string,
+  failed: readonly CandidateFailure[],
+): boolean {
   if (!GPU_BACKENDS.has(ranOn)) return false;
+  const bad = new Set(failed.map(failureKey));
   const seen = new Set<string>();
   for (const c of candidates) {
-    if (seen.has(c.backend)) continue;
+    if (seen.has(c.backend) || bad.has(failureKey(c))) continue;
     if (sameBytes(c, primary)) seen.add(c.backend);
     else if (sameBytes(c, fallback)) return true;
   }
