@@ -234,7 +234,7 @@ describe('ModelCache', () => {
     expect((await storage.artifacts.list()).map((e) => e.key)).toEqual([sha256Of(v2)]);
   });
 
-  it('keeps the bytes a better variant replaced as its fallback until dropped, and evicts such bytes before any model’s own', async () => {
+  it('keeps the bytes a better variant replaced as its fallback until dropped, and evicts such bytes (not run last) before any model’s own', async () => {
     const { cache, storage } = cacheOf(1000);
     const [other, wasm, gpu, next] = [bytes(300, 1), bytes(300, 3), bytes(300, 5), bytes(300, 7)];
     const keys = async () => (await storage.artifacts.list()).map((e) => e.key).sort();
@@ -258,6 +258,53 @@ describe('ModelCache', () => {
     // A fallback the cache no longer holds is not recorded.
     await cache.install({ ...record('digits', gpu), fallback });
     expect((await cache.installed('digits'))?.fallback).toBeUndefined();
+  });
+
+  it('the last start ran the fallback (no GPU): the model’s own bytes are the spare ones, evicted first, and the model then runs on the fallback’s', async () => {
+    const { cache, storage } = cacheOf(1000);
+    const [other, wasm, gpu, next] = [bytes(300, 1), bytes(300, 3), bytes(300, 5), bytes(300, 7)];
+    const keys = async () => (await storage.artifacts.list()).map((e) => e.key).sort();
+    for (const [name, b] of [['other', other], ['digits', wasm]] as const) {
+      await cache.store(sha256Of(b), b);
+      await cache.install(record(name, b));
+    }
+    await cache.store(sha256Of(gpu), gpu);
+    const fallback = { sha256: sha256Of(wasm), size: 300, variant: 'int8', backend: 'wasm' };
+    await cache.install({ ...record('digits', gpu), variant: 'fp16', backend: 'webgpu', fallback });
+    // Noted only when it changes, and only for bytes the record holds.
+    await cache.markRan('digits', sha256Of(next));
+    expect((await cache.installed('digits'))?.fallback?.ranLast).toBeUndefined();
+    await cache.markRan('digits', sha256Of(wasm));
+    expect((await cache.installed('digits'))?.fallback?.ranLast).toBe(true);
+    await cache.store(sha256Of(next), next);
+    await cache.install(record('next', next));
+    expect(await keys()).toEqual([sha256Of(other), sha256Of(wasm), sha256Of(next)].sort());
+    expect(await cache.installed('digits')).toMatchObject({ sha256: sha256Of(wasm), variant: 'int8', backend: 'wasm' });
+    expect(await cache.installed('digits')).not.toHaveProperty('fallback');
+  });
+
+  it('a spare artifact another model runs on is not evicted as spare; the bytes an install replaces go before any other model’s', async () => {
+    const { cache, storage } = cacheOf(1000);
+    const [old, wasm, gpu, next] = [bytes(200, 1), bytes(300, 3), bytes(300, 5), bytes(300, 7)];
+    const keys = async () => (await storage.artifacts.list()).map((e) => e.key).sort();
+    await cache.store(sha256Of(old), old);
+    await cache.install(record('old', old));
+    for (const b of [wasm, gpu]) await cache.store(sha256Of(b), b);
+    const fallback = { sha256: sha256Of(wasm), size: 300, variant: 'int8', backend: 'wasm' };
+    await cache.install({ ...record('digits', gpu), backend: 'webgpu', fallback });
+    // Another model runs on the same int8 bytes: not spare, and the GPU bytes digits runs on are not either.
+    await cache.install(record('lite', wasm));
+    await cache.store(sha256Of(next), next);
+    await cache.install(record('next', next));
+    expect(await keys()).toEqual([sha256Of(wasm), sha256Of(gpu), sha256Of(next)].sort());
+    expect(await cache.installed('digits')).toMatchObject({ sha256: sha256Of(gpu), fallback });
+    // A new version of next, its old bytes used last: they make room, not the least recently used.
+    await cache.read(sha256Of(next), 300);
+    await cache.settle();
+    const next2 = bytes(300, 11);
+    await cache.store(sha256Of(next2), next2, null, record('next', next2, 2));
+    await cache.install(record('next', next2, 2));
+    expect(await keys()).toEqual([sha256Of(wasm), sha256Of(gpu), sha256Of(next2)].sort());
   });
 
   it('deletes a fallback’s bytes when it is dropped, and both artifacts when the model is deleted', async () => {

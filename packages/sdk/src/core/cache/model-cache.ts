@@ -33,10 +33,15 @@ export interface InstalledFallback {
   size: number;
   variant: string;
   backend: string;
+  /**
+   * True when the last start ran these bytes, not the model's own (a start without the GPU they
+   * are for): the model's own are then the spare ones, evicted first ({@link ModelCache.markRan}).
+   */
+  ranLast?: boolean;
 }
 
-/** The installed bytes of `model` that the install following a store replaces: evicted first if room is needed. */
-export interface Replacing {
+/** Bytes of `model` an install about to follow replaces ({@link ModelCache.replacedBy}). */
+interface Going {
   model: string;
   shas: readonly string[];
 }
@@ -240,6 +245,22 @@ export class ModelCache {
   }
 
   /**
+   * Notes which of the model's bytes the last start ran, `sha256` (its own or its fallback's:
+   * {@link InstalledFallback.ranLast}), if that changes anything and the record still holds them.
+   */
+  async markRan(model: string, sha256: string): Promise<void> {
+    await this.waitForInstall(model);
+    return this.lock.run(async () => {
+      const record = await this.readInstalled(model);
+      const fallback = record?.fallback;
+      if (!record || !fallback || fallback.sha256 === record.sha256) return;
+      const ranLast = sha256 === fallback.sha256 ? true : sha256 === record.sha256 ? false : undefined;
+      if (ranLast === undefined || (fallback.ranLast ?? false) === ranLast) return;
+      await this.storage.meta.set(KEY.installed(model), { ...record, fallback: { ...fallback, ranLast } });
+    });
+  }
+
+  /**
    * Stores `bytes` (see {@link store}) and installs `record` behind the load that returned the
    * model already, once no load is running ({@link afterLoads}); nothing is installed when the
    * bytes could not be stored, or when `check` fails. {@link installed} and {@link listInstalled} wait for it, {@link settle} too.
@@ -265,9 +286,7 @@ export class ModelCache {
         if (!bytes) return true;
         if (bytes.byteLength !== of.size) return false;
         // What the record replaces goes anyway: it makes room before another model's bytes do.
-        const before = await this.readInstalled(record.model);
-        const shas = before ? keptBy(before).filter((sha) => !keptBy(record).includes(sha)) : [];
-        return this.store(of.sha256, bytes, written, { model: record.model, shas });
+        return this.store(of.sha256, bytes, written, record);
       })
       .then((ok) => (ok ? this.install(record) : undefined))
       .catch(() => undefined)
@@ -418,13 +437,15 @@ export class ModelCache {
   }
 
   /**
-   * Stores verified bytes within the byte budget, evicting the least recently used artifacts of
-   * other models first (and again when the platform reports its quota exceeded). False when the
-   * artifact alone is larger than the budget or the storage is full of nothing evictable.
+   * Stores verified bytes within the byte budget, evicting artifacts if room is needed (see
+   * {@link evict}; again when the platform reports its quota exceeded). `installing`: the record the
+   * bytes are stored for, the bytes it replaces go first. False when the artifact alone is larger
+   * than the budget or the storage is full of nothing evictable.
    */
-  store(sha256: string, bytes: Uint8Array, written?: ArtifactWriter | null, replacing?: Replacing): Promise<boolean> {
+  store(sha256: string, bytes: Uint8Array, written?: ArtifactWriter | null, installing?: InstalledModel): Promise<boolean> {
     return this.lock
       .run(async () => {
+        const going = installing ? await this.replacedBy(installing, sha256) : undefined;
         const size = bytes.byteLength;
         if (size > this.options.maxBytes) return false;
         // Listed again: another tab or process on the same cache may have stored (or evicted) since.
@@ -434,7 +455,7 @@ export class ModelCache {
           await this.saveIndex();
           if (await this.storage.artifacts.match(sha256).then((b) => b?.byteLength === size)) return true;
         }
-        await this.evictUntil(this.options.maxBytes - size, sha256, replacing);
+        await this.evictUntil(this.options.maxBytes - size, sha256, going);
         // Bytes already written while they downloaded are just committed; else (or if that fails) written now.
         let stored = false;
         if (written) {
@@ -485,44 +506,49 @@ export class ModelCache {
     return this.lastStamp;
   }
 
-  private async evictUntil(limit: number, keep: string, replacing?: Replacing): Promise<void> {
+  private async evictUntil(limit: number, keep: string, going?: Going): Promise<void> {
     const index = await this.loadIndex();
     const used = Object.values(index).reduce((sum, a) => sum + a.size, 0);
-    if (used > limit) await this.evict(keep, used - limit, replacing);
+    if (used > limit) await this.evict(keep, used - limit, going);
+  }
+
+  /**
+   * The installed bytes of `record.model` that storing `sha256` for `record` makes spare: those it
+   * no longer keeps; and, when the bytes are its fallback's kept beside its own for a start that
+   * cannot run these (`ranLast`), its own too (evicted if room is needed: the model then runs on
+   * the fallback's, as if they had replaced them).
+   */
+  private async replacedBy(record: InstalledModel, sha256: string): Promise<Going> {
+    const before = await this.readInstalled(record.model);
+    const keeps = record.fallback?.sha256 === sha256 && record.fallback.ranLast ? [sha256] : keptBy(record);
+    return { model: record.model, shas: before ? keptBy(before).filter((sha) => !keeps.includes(sha)) : [] };
   }
 
   /**
    * Evicts artifacts other than `keep` until at least `bytes` are freed, or all others are gone:
-   * first the spare one of a model that holds two (its bytes and its fallback's: the one used less
-   * recently, which the model has been running without), then the least recently used; before
-   * all, the bytes an install about to follow replaces (`replacing`), unless another model uses
-   * them. A model whose own bytes go keeps running on its fallback's. The installed records are
-   * read once, whatever the number evicted. Returns the bytes freed (0 if none).
+   * first the bytes an install about to follow replaces (`going`), then the spare one of a model
+   * that holds two (its fallback's, or its own when the last start ran the fallback's:
+   * {@link InstalledFallback.ranLast}), then the least recently used; never before those, bytes
+   * another model runs on. A model whose own bytes go runs on its fallback's. The installed records
+   * are read once, whatever the number evicted. Returns the bytes freed (0 if none).
    */
-  private async evict(keep: string, bytes: number, replacing?: Replacing): Promise<number> {
+  private async evict(keep: string, bytes: number, going?: Going): Promise<number> {
     const index = await this.loadIndex();
     const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
     const records = await Promise.all(names.map((name) => this.readInstalled(name)));
     // (Only of pairs: bytes no record names may be a download stored just before its install.)
-    const used = (sha: string) => index[sha]?.lastUsed ?? 0;
-    // Each record's spare bytes and the ones it runs on (a tie: the fallback is spare, as the bytes
-    // installed to replace it are the model's); bytes another model runs on are not spare.
+    // Each record's spare bytes and the ones it runs on; bytes another model runs on are not spare.
     const spares = new Set<string>();
     const needed = new Set<string>();
     for (const r of records) {
       if (!r) continue;
-      const other = r.fallback && r.fallback.sha256 !== r.sha256 ? r.fallback.sha256 : null;
-      if (other === null) {
-        needed.add(r.sha256);
-        continue;
-      }
-      const fallbackSpare = used(other) <= used(r.sha256);
-      spares.add(fallbackSpare ? other : r.sha256);
-      needed.add(fallbackSpare ? r.sha256 : other);
+      const fallback = r.fallback && r.fallback.sha256 !== r.sha256 ? r.fallback : null;
+      if (fallback) spares.add(fallback.ranLast ? r.sha256 : fallback.sha256);
+      needed.add(fallback?.ranLast ? fallback.sha256 : r.sha256);
     }
-    const elsewhere = new Set(records.flatMap((r) => (r && r.model !== replacing?.model ? keptBy(r) : [])));
-    const going = new Set(replacing?.shas.filter((sha) => !elsewhere.has(sha)));
-    const spare = (sha: string) => (going.has(sha) ? 0 : spares.has(sha) && !needed.has(sha) ? 1 : 2);
+    const elsewhere = new Set(records.flatMap((r) => (r && r.model !== going?.model ? keptBy(r) : [])));
+    const replaced = new Set(going?.shas.filter((sha) => !elsewhere.has(sha)));
+    const spare = (sha: string) => (replaced.has(sha) ? 0 : spares.has(sha) && !needed.has(sha) ? 1 : 2);
     const order = Object.entries(index)
       .filter(([sha]) => sha !== keep)
       .sort((a, b) => spare(a[0]) - spare(b[0]) || a[1].lastUsed - b[1].lastUsed);

@@ -912,6 +912,16 @@ describe('backends', () => {
       expect(await latestStart(w, GPU)).toBe('fp16@webgpu cache');
     });
 
+    it('the int8 bytes already held for another model: kept beside the GPU variant with no room to make, nothing downloaded again', async () => {
+      const { w, int8, start } = await gpuOnlyVariant({}, GPU);
+      await w.server.publish('lite', int8, {}, (c) => ({ ...c, backend: 'wasm', variant: 'int8' }));
+      const tight = { cache: { maxBytes: 250 } };
+      await (await w.client({ capabilities: NO_GPU, ...tight }).getModel('lite')).update;
+      expect(await start(NO_GPU, tight)).toMatchObject({ variant: 'int8', backend: 'wasm' });
+      expect(await start(GPU, tight)).toEqual({ variant: 'fp16', backend: 'webgpu', updated: false });
+      expect(w.artifactRequests()).toBe(2);
+    });
+
     it('the fallback found corrupt on a start without the GPU: int8 fetched again beside fp16, which the next start with the GPU runs with no download', async () => {
       const { w, int8, start } = await gpuOnlyVariant();
       expect(await start(GPU)).toMatchObject({ updated: true });
@@ -1566,6 +1576,22 @@ describe('concurrent loads', () => {
 });
 
 describe('cache management', () => {
+  it('a new version fetched behind a start, or prefetched, makes room with the bytes it replaces, not with another model', async () => {
+    for (const how of ['update', 'prefetch'] as const) {
+      const w = await world();
+      const tight = { cache: { maxBytes: 300 } };
+      await w.server.publish('faces', modelBytes(150, 7));
+      await w.server.publish('digits', modelBytes(100, 1));
+      for (const name of ['faces', 'digits']) await (await w.client(tight).getModel(name)).update;
+      await w.server.publish('digits', modelBytes(100, 3));
+      const ferry = w.client(tight);
+      if (how === 'update') expect(await (await ferry.getModel('digits')).update).toMatchObject({ updated: true, version: 2 });
+      else expect(await ferry.prefetch('digits')).toMatchObject({ version: 2 });
+      await ferry.close();
+      expect((await w.client(tight).listCachedModels()).map((m) => `${m.name} ${m.version}`)).toEqual(['faces 1', 'digits 2']);
+    }
+  });
+
   it('prefetches, lists, deletes; getModel then loads the prefetched bytes', async () => {
     const w = await world();
     await w.server.publish('digits', modelBytes(300));

@@ -974,6 +974,8 @@ class FerryClient implements Ferry {
         // without it; or they are gone.
         if (fallback && (fallbackGone || !stillNeeded(manifest.payload.candidates, fallback, installed, candidate.backend, kept))) {
           cache.inBackground(cache.dropFallback(name));
+        } else if (fallback?.ranLast) {
+          cache.inBackground(cache.markRan(name, installed.sha256));
         }
       }
       return this.handle(manifest, candidate, session, { source, stale: options.stale, failures });
@@ -995,8 +997,10 @@ class FerryClient implements Ferry {
         cache.inBackground(cache.backToFallback(name, installed.jws, noted));
       } else {
         // The device lacks, this start, what the new bytes need (a GPU that comes and goes): the
-        // fallback serves this start, both stay, and only what failed here is noted.
+        // fallback serves this start, both stay, and only what failed here is noted (and that the
+        // fallback ran: the other bytes are the spare ones while the GPU is away).
         noteFailures();
+        if (!fallback!.ranLast) cache.inBackground(cache.markRan(name, fallback!.sha256));
       }
       return this.handle(manifest, candidate, session, { source: 'cache', stale: options.stale, failures });
     }
@@ -1102,10 +1106,9 @@ class FerryClient implements Ferry {
       const record = this.installedRecord(manifest, candidate, candidate.backend, failures, knownBad.values());
       const carried = carriedFallback(options.installed, candidate, p);
       if (carried) record.fallback = carried;
-      // Kept beside the installed bytes only where the cache has room for both: making room would
-      // evict another model's bytes (and fetch them again) for bytes this start cannot run.
-      let beside = this.keptBeside(options.installed, record, caps);
-      if (beside && (await cache.usedBytes()) + record.size > cache.maxBytes) beside = undefined;
+      // (Where the cache lacks room for both, the installed bytes this start cannot run are the
+      // first evicted, and the model is installed on the new ones: see ModelCache.store.)
+      const beside = this.keptBeside(options.installed, record, caps);
       cache.installBehind(beside ?? record, source === 'network' ? bytes : null, { written: download?.written ?? null, check, of: record });
       return this.handle(manifest, candidate, session, { source, stale: false, failures });
     }
@@ -1140,7 +1143,7 @@ class FerryClient implements Ferry {
     if (kid === undefined || kid !== keyIdOf(record.jws)) return undefined;
     const seen = new Set(previous.failures.map(failureKey));
     const failures = [...previous.failures, ...record.failures.filter((f) => !seen.has(failureKey(f)))];
-    return { ...previous, failures, fallback: { sha256: record.sha256, size: record.size, variant: record.variant, backend: record.backend } };
+    return { ...previous, failures, fallback: { sha256: record.sha256, size: record.size, variant: record.variant, backend: record.backend, ranLast: true } };
   }
 
   /**
@@ -1208,6 +1211,9 @@ class FerryClient implements Ferry {
         failures.push(this.failure(candidate, rejection, situation !== null));
         continue;
       }
+      const record = this.installedRecord(manifest, candidate, null, failures, sameModel(previous, p) ? previous.failures : []);
+      const keep = fallback && fallback.sha256 !== candidate.sha256 ? fallback : carriedFallback(previous, candidate, p);
+      if (keep) record.fallback = keep;
       const cached = await cache.read(candidate.sha256, candidate.size, p.model).catch(() => ({ missing: true as const }));
       if ('missing' in cached) {
         // Fetched for the cache only: bytes it cannot keep are not worth a download.
@@ -1223,14 +1229,12 @@ class FerryClient implements Ferry {
           await written?.abort();
           throw err;
         });
-        if (!(await cache.store(candidate.sha256, bytes, written))) {
+        // (For `record`: the bytes it replaces are the first to make room.)
+        if (!(await cache.store(candidate.sha256, bytes, written, record))) {
           throw new DownloadError(`"${p.model}" was downloaded but the cache could not keep it (full of nothing it may evict)`, { model: p.model });
         }
       }
       await this.releasePersisted.get(manifest);
-      const record = this.installedRecord(manifest, candidate, null, failures, sameModel(previous, p) ? previous.failures : []);
-      const keep = fallback && fallback.sha256 !== candidate.sha256 ? fallback : carriedFallback(previous, candidate, p);
-      if (keep) record.fallback = keep;
       await cache.install(record);
       return record;
     }
