@@ -443,6 +443,7 @@ describe.skipIf(!available)('in Chromium against a real server', () => {
       for (const [i, v] of out.gpu.logits.entries()) expect(v).toBeCloseTo(out.wasm.logits[i]!, 3);
     });
 
+    // Five browser launches on one profile: ~30 s alone here, past 60 s beside another test run.
     it('a GPU that comes and goes (one browser profile, started with and without WebGPU): two downloads in all, each start on the best bytes it has, 304s', async () => {
       const { buildMlp } = await import('@ferry/compress/testing');
       // A model whose int8 variant is for wasm only: a device without WebGPU is offered it first, one with WebGPU the fp32 original.
@@ -501,7 +502,7 @@ describe.skipIf(!available)('in Chromium against a real server', () => {
       } finally {
         await rm(deviceProfile, { recursive: true, force: true });
       }
-    });
+    }, 120_000);
   });
 
   it('example: reloads offline, the page from its service worker and the model from OPFS', async () => {

@@ -445,7 +445,7 @@ export class ModelCache {
   store(sha256: string, bytes: Uint8Array, written?: ArtifactWriter | null, installing?: InstalledModel): Promise<boolean> {
     return this.lock
       .run(async () => {
-        const going = installing ? await this.replacedBy(installing, sha256) : undefined;
+        const going = installing ? await this.replacedBy(installing) : undefined;
         const size = bytes.byteLength;
         if (size > this.options.maxBytes) return false;
         // Listed again: another tab or process on the same cache may have stored (or evicted) since.
@@ -512,16 +512,10 @@ export class ModelCache {
     if (used > limit) await this.evict(keep, used - limit, going);
   }
 
-  /**
-   * The installed bytes of `record.model` that storing `sha256` for `record` makes spare: those it
-   * no longer keeps; and, when the bytes are its fallback's kept beside its own for a start that
-   * cannot run these (`ranLast`), its own too (evicted if room is needed: the model then runs on
-   * the fallback's, as if they had replaced them).
-   */
-  private async replacedBy(record: InstalledModel, sha256: string): Promise<Going> {
+  /** The installed bytes of `record.model` that `record` no longer keeps: evicted first if storing its bytes needs room. */
+  private async replacedBy(record: InstalledModel): Promise<Going> {
     const before = await this.readInstalled(record.model);
-    const keeps = record.fallback?.sha256 === sha256 && record.fallback.ranLast ? [sha256] : keptBy(record);
-    return { model: record.model, shas: before ? keptBy(before).filter((sha) => !keeps.includes(sha)) : [] };
+    return { model: record.model, shas: before ? keptBy(before).filter((sha) => !keptBy(record).includes(sha)) : [] };
   }
 
   /**

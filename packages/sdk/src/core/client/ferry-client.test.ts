@@ -863,6 +863,21 @@ describe('backends', () => {
       expect([await run('digits', 'local'), await run('faces', 'local')]).toEqual(['digits int8@wasm cache', 'faces original@wasm cache']);
     });
 
+    it('latest on a start with the GPU, after the same version was rolled out again: the GPU variant that ran is not left spare', async () => {
+      const { w, fp16, int8, start } = await gpuOnlyVariant({}, GPU);
+      const tight = { cache: { maxBytes: 300 } };
+      expect(await start(NO_GPU, tight)).toMatchObject({ variant: 'int8', backend: 'wasm' });
+      await w.server.publish('digits', [fp16, int8], { version: 1 }, (c, i) => ({ ...c, backend: ['webgpu', 'wasm'][i]!, variant: ['fp16', 'int8'][i]! }));
+      await w.server.publish('faces', modelBytes(150, 7));
+      const ferry = w.client({ capabilities: GPU, ...tight });
+      expect(await ferry.getModel('digits', { policy: 'latest' })).toMatchObject({ variant: 'fp16', backend: 'webgpu', source: 'cache' });
+      await (await ferry.getModel('faces')).update;
+      await ferry.close();
+      const downloads = w.artifactRequests();
+      expect(await latestStart(w, GPU)).toBe('fp16@webgpu cache');
+      expect(w.artifactRequests()).toBe(downloads);
+    });
+
     it('int8 kept beside the GPU variant by a start without the GPU, then another model in a tight budget: the GPU variant goes (int8 ran last), offline the model still starts', async () => {
       const { w, start } = await gpuOnlyVariant({}, GPU);
       const tight = { cache: { maxBytes: 300 } };

@@ -884,10 +884,12 @@ class FerryClient implements Ferry {
         (error: unknown) => ({ error }),
       );
     };
-    // With a fallback kept, the installed bytes are read early only when they may run this start
-    // (their backend known to be here): a start without the GPU they ran on reads the fallback's alone.
+    // The installed bytes are read early unless their backend is known to be missing this start (a
+    // start without the GPU they ran on reads nothing it cannot run, nor marks it used); with a
+    // fallback kept, only when it is known to be here: that start reads the fallback's alone.
     const ranOn = installed.backend;
-    const mayRun = !installed.fallback || (ranOn !== null && this.capsKnown !== null && backendHere(ranOn, this.capsKnown, this.runtime));
+    const here = ranOn === null || this.capsKnown === null ? null : backendHere(ranOn, this.capsKnown, this.runtime);
+    const mayRun = installed.fallback ? here === true : here !== false;
     const early = mayRun ? readTimed(installed) : null;
     const matches = (c: ManifestCandidate) => sameBytes(c, installed);
     let manifest: VerifiedManifest;
@@ -963,8 +965,10 @@ class FerryClient implements Ferry {
       const source = options.fetched ? 'network' : 'cache';
       if (fallback && lost.has(fallback) && !fallbackGone) {
         // The fallback, ranked first, could not be read this start (a read error, not a corrupt
-        // file): an exception, which changes nothing but the failures noted.
+        // file): an exception, which changes nothing but the failures noted (and that the
+        // installed bytes ran, so that they are not the spare ones).
         noteFailures();
+        if (fallback.ranLast) cache.inBackground(cache.markRan(name, installed.sha256));
       } else {
         if (installed.backend !== candidate.backend || kept.length !== installed.failures.length) {
           cache.inBackground(cache.updateInstalled(name, { backend: candidate.backend, failures: kept }));
@@ -1104,10 +1108,11 @@ class FerryClient implements Ferry {
       downloaded.delete(candidate.sha256);
       const check = download?.checked === 'blocks' ? () => this.checkWhole(bytes, manifest, candidate) : undefined;
       const record = this.installedRecord(manifest, candidate, candidate.backend, failures, knownBad.values());
+      // (The record's own bytes ran: not its fallback's.)
       const carried = carriedFallback(options.installed, candidate, p);
-      if (carried) record.fallback = carried;
-      // (Where the cache lacks room for both, the installed bytes this start cannot run are the
-      // first evicted, and the model is installed on the new ones: see ModelCache.store.)
+      if (carried) record.fallback = { ...carried, ranLast: false };
+      // (Where the cache lacks room for both, it evicts as always: see ModelCache.evict. If the
+      // installed bytes go, the model is installed on the new ones.)
       const beside = this.keptBeside(options.installed, record, caps);
       cache.installBehind(beside ?? record, source === 'network' ? bytes : null, { written: download?.written ?? null, check, of: record });
       return this.handle(manifest, candidate, session, { source, stale: false, failures });
