@@ -535,12 +535,14 @@ describe('backends', () => {
   describe('a better variant of the installed version (the server ranks for each device)', () => {
     const GPU = { backends: ['webgpu', 'wasm'] };
     const NO_GPU = { backends: ['wasm'] };
+    /** Candidates of [fp16, int8] bytes: fp16 for WebGPU, int8 for wasm. */
+    const fp16ThenInt8 = (c: ManifestCandidate, i: number): ManifestCandidate => ({ ...c, backend: ['webgpu', 'wasm'][i]!, variant: ['fp16', 'int8'][i]! });
     /** A WebGPU-only fp16 variant and an int8 one for wasm, installed on a start without the GPU (or with it, `first`). */
     async function gpuOnlyVariant(options: Parameters<typeof world>[0] = {}, first: Partial<Capabilities> = NO_GPU) {
       const w = await world({ capabilities: first, ...options });
       w.server.rankForDevice = true;
       const [fp16, int8] = [modelBytes(100, 1), modelBytes(90, 3)];
-      await w.server.publish('digits', [fp16, int8], {}, (c, i) => ({ ...c, backend: ['webgpu', 'wasm'][i]!, variant: ['fp16', 'int8'][i]! }));
+      await w.server.publish('digits', [fp16, int8], {}, fp16ThenInt8);
       expect(await w.installOnce()).toMatchObject(first === GPU ? { variant: 'fp16', backend: 'webgpu' } : { variant: 'int8', backend: 'wasm' });
       /** One app start: its model, once its background update is done. */
       const start = async (capabilities: Partial<Capabilities>, extra: Parameters<typeof w.client>[0] = {}) => {
@@ -820,7 +822,7 @@ describe('backends', () => {
       expect(await start(GPU)).toMatchObject({ updated: true });
       expect(await start(GPU)).toEqual({ variant: 'fp16', backend: 'webgpu', updated: false });
       // Rolled out again: release 2 of version 1, the same bytes.
-      await w.server.publish('digits', [fp16, int8], { version: 1 }, (c, i) => ({ ...c, backend: ['webgpu', 'wasm'][i]!, variant: ['fp16', 'int8'][i]! }));
+      await w.server.publish('digits', [fp16, int8], { version: 1 }, fp16ThenInt8);
       expect(await start(GPU)).toEqual({ variant: 'fp16', backend: 'webgpu', updated: true });
       expect(await start(NO_GPU)).toEqual({ variant: 'int8', backend: 'wasm', updated: false });
       expect(await start(GPU)).toEqual({ variant: 'fp16', backend: 'webgpu', updated: false });
@@ -832,7 +834,7 @@ describe('backends', () => {
       const { w, fp16, int8 } = await gpuOnlyVariant();
       const latest = (capabilities: Partial<Capabilities>) => latestStart(w, capabilities);
       expect(await latest(GPU)).toBe('fp16@webgpu network');
-      await w.server.publish('digits', [fp16, int8], { version: 1 }, (c, i) => ({ ...c, backend: ['webgpu', 'wasm'][i]!, variant: ['fp16', 'int8'][i]! }));
+      await w.server.publish('digits', [fp16, int8], { version: 1 }, fp16ThenInt8);
       expect(await latest(GPU)).toBe('fp16@webgpu cache');
       expect(await latest(NO_GPU)).toBe('int8@wasm cache');
       expect(w.artifactRequests()).toBe(2);
@@ -867,7 +869,7 @@ describe('backends', () => {
       const { w, fp16, int8, start } = await gpuOnlyVariant({}, GPU);
       const tight = { cache: { maxBytes: 300 } };
       expect(await start(NO_GPU, tight)).toMatchObject({ variant: 'int8', backend: 'wasm' });
-      await w.server.publish('digits', [fp16, int8], { version: 1 }, (c, i) => ({ ...c, backend: ['webgpu', 'wasm'][i]!, variant: ['fp16', 'int8'][i]! }));
+      await w.server.publish('digits', [fp16, int8], { version: 1 }, fp16ThenInt8);
       await w.server.publish('faces', modelBytes(150, 7));
       const ferry = w.client({ capabilities: GPU, ...tight });
       expect(await ferry.getModel('digits', { policy: 'latest' })).toMatchObject({ variant: 'fp16', backend: 'webgpu', source: 'cache' });
