@@ -46,6 +46,18 @@ interface Going {
   shas: readonly string[];
 }
 
+/** `record` without its fallback. */
+function withoutFallback(record: InstalledModel): InstalledModel {
+  const { fallback: _, ...rest } = record;
+  return rest;
+}
+
+/** `record` moved onto its fallback's bytes, `fallback` (its own are gone or given up), with no fallback. */
+function onFallback(record: InstalledModel, fallback: InstalledFallback): InstalledModel {
+  const { sha256, size, variant, backend } = fallback;
+  return { ...withoutFallback(record), sha256, size, variant, backend };
+}
+
 /** The artifacts an installed record keeps. */
 const keptBy = (record: InstalledModel): string[] => (record.fallback ? [record.sha256, record.fallback.sha256] : [record.sha256]);
 
@@ -196,9 +208,8 @@ export class ModelCache {
       const names = listed ?? [];
       if (record.fallback) {
         const index = await this.loadIndex();
-        const { fallback, ...rest } = record;
-        if (!Object.hasOwn(index, fallback.sha256)) record = rest;
-        else if (!Object.hasOwn(index, record.sha256)) record = { ...rest, sha256: fallback.sha256, size: fallback.size, variant: fallback.variant, backend: fallback.backend };
+        if (!Object.hasOwn(index, record.fallback.sha256)) record = withoutFallback(record);
+        else if (!Object.hasOwn(index, record.sha256)) record = onFallback(record, record.fallback);
       }
       await Promise.all([
         this.storage.meta.set(KEY.installed(record.model), record),
@@ -224,9 +235,8 @@ export class ModelCache {
       const record = await this.readInstalled(model);
       const fallback = record?.fallback;
       if (!record || !fallback || record.jws !== expectedJws || !Object.hasOwn(await this.loadIndex(), fallback.sha256)) return false;
-      const { fallback: _, ...rest } = record;
       const { failures = record.failures, ...fields } = next;
-      await this.storage.meta.set(KEY.installed(model), { ...rest, ...fields, failures, sha256: fallback.sha256, size: fallback.size });
+      await this.storage.meta.set(KEY.installed(model), { ...onFallback(record, fallback), ...fields, failures });
       if (record.sha256 !== fallback.sha256) await this.deleteUnreferenced(record.sha256);
       return true;
     });
@@ -238,9 +248,8 @@ export class ModelCache {
     return this.lock.run(async () => {
       const record = await this.readInstalled(model);
       if (!record?.fallback) return;
-      const { fallback, ...rest } = record;
-      await this.storage.meta.set(KEY.installed(model), rest);
-      if (fallback.sha256 !== record.sha256) await this.deleteUnreferenced(fallback.sha256);
+      await this.storage.meta.set(KEY.installed(model), withoutFallback(record));
+      if (record.fallback.sha256 !== record.sha256) await this.deleteUnreferenced(record.fallback.sha256);
     });
   }
 
@@ -445,7 +454,6 @@ export class ModelCache {
   store(sha256: string, bytes: Uint8Array, written?: ArtifactWriter | null, installing?: InstalledModel): Promise<boolean> {
     return this.lock
       .run(async () => {
-        const going = installing ? await this.replacedBy(installing) : undefined;
         const size = bytes.byteLength;
         if (size > this.options.maxBytes) return false;
         // Listed again: another tab or process on the same cache may have stored (or evicted) since.
@@ -455,7 +463,7 @@ export class ModelCache {
           await this.saveIndex();
           if (await this.storage.artifacts.match(sha256).then((b) => b?.byteLength === size)) return true;
         }
-        await this.evictUntil(this.options.maxBytes - size, sha256, going);
+        await this.evictUntil(this.options.maxBytes - size, sha256, installing);
         // Bytes already written while they downloaded are just committed; else (or if that fails) written now.
         let stored = false;
         if (written) {
@@ -506,10 +514,11 @@ export class ModelCache {
     return this.lastStamp;
   }
 
-  private async evictUntil(limit: number, keep: string, going?: Going): Promise<void> {
+  private async evictUntil(limit: number, keep: string, installing?: InstalledModel): Promise<void> {
     const index = await this.loadIndex();
     const used = Object.values(index).reduce((sum, a) => sum + a.size, 0);
-    if (used > limit) await this.evict(keep, used - limit, going);
+    // (What `installing` replaces is read only when room is needed.)
+    if (used > limit) await this.evict(keep, used - limit, installing && (await this.replacedBy(installing)));
   }
 
   /** The installed bytes of `record.model` that `record` no longer keeps: evicted first if storing its bytes needs room. */
@@ -565,18 +574,14 @@ export class ModelCache {
       const fallback = record?.fallback;
       if (record && gone.has(record.sha256)) {
         if (fallback && !gone.has(fallback.sha256)) {
-          const { fallback: _, ...rest } = record;
-          await this.storage.meta.set(KEY.installed(name), { ...rest, sha256: fallback.sha256, size: fallback.size, variant: fallback.variant, backend: fallback.backend });
+          await this.storage.meta.set(KEY.installed(name), onFallback(record, fallback));
           kept.push(name);
           continue;
         }
         await this.storage.meta.delete(KEY.installed(name));
         continue;
       }
-      if (record && fallback && gone.has(fallback.sha256)) {
-        const { fallback: _, ...rest } = record;
-        await this.storage.meta.set(KEY.installed(name), rest);
-      }
+      if (record && fallback && gone.has(fallback.sha256)) await this.storage.meta.set(KEY.installed(name), withoutFallback(record));
       kept.push(name);
     }
     if (kept.length !== names.length) await this.storage.meta.set(KEY.models, kept);
