@@ -528,16 +528,12 @@ class FerryClient implements Ferry {
   async prefetch(name: string, options: PrefetchOptions = {}): Promise<CachedModelInfo> {
     const { cache } = await this.ready;
     const installed = await cache.installed(name);
-    const here = installed ? await this.hasBackendFor(installed) : true;
-    // Without the backend the installed bytes are for, the fallback is what a start here runs: the
-    // server is asked about it (a 304 while it is still this device's best, as for a start it serves).
-    const asked = installed?.fallback && !here ? askingAbout(installed, installed.fallback, installed.fallback.backend) : installed;
-    const manifest = await this.resolveManifest(name, asked, { signal: options.signal });
+    const manifest = await this.resolveManifest(name, installed && (await this.askedAbout(installed)), { signal: options.signal });
     if (manifest === null) return infoOf(installed!);
     if (sameModel(installed, manifest.payload)) {
       // A better variant of the installed version (this device gained WebGPU), fetched only while
       // the device has the backend the model ran on (as a background update does).
-      return infoOf((await this.updateSameVersion(manifest, installed, options, here)) ?? (await cache.installed(name)) ?? installed);
+      return infoOf((await this.updateSameVersion(manifest, installed, options, await this.hasBackendFor(installed))) ?? (await cache.installed(name)) ?? installed);
     }
     return infoOf(await this.fetchBytesOnly(manifest, options));
   }
@@ -550,6 +546,16 @@ class FerryClient implements Ferry {
   private async hasBackendFor(installed: InstalledModel): Promise<boolean> {
     const ranOn = installed.fallback ? (aimOf(installed, keptCandidates(installed)) ?? null) : installed.backend;
     return ranOn === null || backendHere(ranOn, await this.capabilities(), this.runtime);
+  }
+
+  /**
+   * The installed record as the server is asked about it: as it is or, on a start without the
+   * backend its bytes are for, as its fallback, which such a start runs (a 304 while that is still
+   * this device's best, as for a start the fallback serves).
+   */
+  private async askedAbout(installed: InstalledModel): Promise<InstalledModel> {
+    const fallback = installed.fallback;
+    return fallback && !(await this.hasBackendFor(installed)) ? askingAbout(installed, fallback, fallback.backend) : installed;
   }
 
   async listCachedModels(): Promise<CachedModelInfo[]> {
@@ -784,9 +790,7 @@ class FerryClient implements Ferry {
     let manifest: VerifiedManifest | null;
     try {
       early?.decide(options);
-      // Asked about the bytes a start here runs: the fallback's, on a start without the backend the
-      // installed bytes are for (a 304 while they are its best, as for a background update).
-      const asked = allowNotModified && fallback?.fallback && !(await this.hasBackendFor(fallback)) ? askingAbout(fallback, fallback.fallback, fallback.fallback.backend) : allowNotModified ? fallback : undefined;
+      const asked = allowNotModified && fallback ? await this.askedAbout(fallback) : undefined;
       manifest = (await this.runnableHere(await early?.manifest)) ?? (await this.resolveManifest(name, asked, { signal: options.signal, speculate: { options } }));
     } catch (err) {
       if (fallback && isTransientError(err)) return this.openFallback(fallback, err);
@@ -1146,8 +1150,7 @@ class FerryClient implements Ferry {
     if (!kept.some((c) => sameBytes(c, record) && c.backend === record.backend)) return undefined;
     const kid = keyIdOf(previous.jws);
     if (kid === undefined || kid !== keyIdOf(record.jws)) return undefined;
-    const seen = new Set(previous.failures.map(failureKey));
-    const failures = [...previous.failures, ...record.failures.filter((f) => !seen.has(failureKey(f)))];
+    const failures = withFailures(previous.failures, record.failures);
     return { ...previous, failures, fallback: { sha256: record.sha256, size: record.size, variant: record.variant, backend: record.backend, ranLast: true } };
   }
 
@@ -1240,6 +1243,8 @@ class FerryClient implements Ferry {
         }
       }
       await this.releasePersisted.get(manifest);
+      // (Installed now: after the download, not when the record was drawn up before it.)
+      record.installedAt = this.platform.now();
       await cache.install(record);
       return record;
     }
@@ -1290,13 +1295,7 @@ class FerryClient implements Ferry {
     carried: Iterable<CandidateFailure> = [],
   ): InstalledModel {
     const p = manifest.payload;
-    failures = this.kept(failures);
-    const seen = new Set(failures.map(failureKey));
-    for (const f of carried) {
-      if (seen.has(failureKey(f))) continue;
-      seen.add(failureKey(f));
-      failures.push(f);
-    }
+    failures = withFailures(this.kept(failures), carried);
     return {
       model: p.model,
       jws: manifest.jws,
@@ -1572,6 +1571,18 @@ class FerryClient implements Ferry {
  */
 function aimOf(installed: InstalledModel, candidates: readonly ManifestCandidate[]): string | undefined {
   return installed.backend ?? candidates.find((c) => sameBytes(c, installed))?.backend;
+}
+
+/** `failures` and those of `more` not among them (one per variant and backend), in that order. */
+function withFailures(failures: readonly CandidateFailure[], more: Iterable<CandidateFailure>): CandidateFailure[] {
+  const all = [...failures];
+  const seen = new Set(all.map(failureKey));
+  for (const f of more) {
+    if (seen.has(failureKey(f))) continue;
+    seen.add(failureKey(f));
+    all.push(f);
+  }
+  return all;
 }
 
 /**
