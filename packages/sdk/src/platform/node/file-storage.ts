@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { memoryStorage } from '../../core/cache/memory-storage.js';
-import type { ArtifactStore, ArtifactWriter, MetaStore, PlatformStorage, Sha256Hasher } from '../../core/platform.js';
+import type { ArtifactStore, ArtifactWriter, MetaStore, PlatformStorage, QuickStore, Sha256Hasher } from '../../core/platform.js';
 
 const SAFE_NAME = /^[A-Za-z0-9._-]{1,200}$/;
 const fileName = (key: string) => (SAFE_NAME.test(key) && !key.startsWith('.') ? key : `~${encodeURIComponent(key).replace(/\./g, '%2E')}`);
@@ -353,10 +354,32 @@ export class FileMetaStore implements MetaStore {
   }
 
   async delete(key: string): Promise<void> {
+    if (this.dirs.empty) return; // Nothing to delete (a client with telemetry off deletes its queue on each start).
     await unlink(join(this.dir, `${fileName(key)}.json`)).catch((err: unknown) => {
       if (!isMissing(err)) throw err;
     });
   }
+}
+
+/**
+ * The cache directory's meta values read at once, synchronously (the core's {@link QuickStore}):
+ * whether this is the device's first start (no install id yet) is then known before the cache
+ * opens, and its first resolve goes out at once. One small file read, only when a client is made.
+ * Writes do nothing here: the meta store is the record, and the client writes the id there.
+ */
+export function openDirectoryQuickStore(root: string): QuickStore {
+  const dir = join(root, 'meta');
+  return {
+    get(key) {
+      try {
+        const value: unknown = JSON.parse(readFileSync(join(dir, `${fileName(key)}.json`), 'utf8'));
+        return typeof value === 'string' ? value : undefined;
+      } catch {
+        return undefined; // Missing or damaged: read as missing, as the meta store does.
+      }
+    },
+    set: () => undefined,
+  };
 }
 
 /** Temporary files older than this are left-overs of a crash (another process may be writing newer ones). */

@@ -5,7 +5,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildMlp } from '@ferry/compress/testing';
 import { createOrtRuntime } from '../../core/inference/ort-runtime.js';
 import { warmUpFeeds } from '../../core/inference/runtime.js';
-import { asQuotaError, openDirectoryStorage } from './file-storage.js';
+import { createFerry as createCoreFerry } from '../../core/client/create-ferry.js';
+import type { Platform } from '../../core/platform.js';
+import { createFakeRuntime } from '../../testing/fake-runtime.js';
+import { FakeFerryServer } from '../../testing/fake-server.js';
+import { createTestSigner } from '../../testing/manifest-signer.js';
+import { asQuotaError, openDirectoryQuickStore, openDirectoryStorage } from './file-storage.js';
 import { createNodePlatform } from './node-platform.js';
 
 let dir: string;
@@ -126,6 +131,23 @@ describe('directory storage', () => {
   });
 });
 
+describe('quick store (the install id read at once)', () => {
+  it("reads a meta value's file synchronously; missing or damaged reads as missing; writes are the meta store's", async () => {
+    const root = join(dir, 'cache');
+    const quick = openDirectoryQuickStore(root);
+    expect(quick.get('install-id')).toBeUndefined();
+    const storage = await openDirectoryStorage(root);
+    await storage.meta.set('install-id', 'abc');
+    expect(quick.get('install-id')).toBe('abc');
+    quick.set('install-id', 'other');
+    expect(await storage.meta.get('install-id')).toBe('abc');
+    await writeFile(join(root, 'meta', 'install-id.json'), '{"trunc');
+    expect(quick.get('install-id')).toBeUndefined();
+    await storage.meta.set('install-id', 7);
+    expect(quick.get('install-id')).toBeUndefined();
+  });
+});
+
 describe('node platform', () => {
   it("gives downloads plain Uint8Arrays of exactly the size asked, each over an ArrayBuffer of its own (not zeroed: the SDK fills them)", () => {
     const platform = createNodePlatform({ cacheRoot: dir });
@@ -191,5 +213,33 @@ describe('Node client', () => {
     const ferry = createFerry({ serverUrl: 'http://127.0.0.1:9', appKey: 'k', trustedKeys: { keys: [] }, cache: { location: join(blocker, 'cache') }, telemetry: false });
     expect(await ferry.cacheInfo()).toMatchObject({ kind: 'memory', usedBytes: 0 });
     await ferry.close();
+  });
+
+  it("a first start sends its resolve without waiting for the cache directory to open, under the install id the cache then keeps; a restart reads that id at once and asks about what it cached", async () => {
+    const server = new FakeFerryServer(await createTestSigner());
+    await server.publish('digits', new Uint8Array(3000).map((_, i) => i % 251));
+    const node = createNodePlatform({ cacheRoot: join(dir, 'root') });
+    // The cache opens only once the server has the resolve: a first start that waited for it would hang.
+    let resolveArrived!: () => void;
+    const arrived = new Promise<void>((resolve) => (resolveArrived = resolve));
+    server.beforeResolve = () => void resolveArrived();
+    const start = (held: boolean) => {
+      const platform: Platform = { ...node, openStorage: async (o) => (held && (await arrived), node.openStorage(o)) };
+      return createCoreFerry({ platform, fetch: server.fetch, serverUrl: server.origin, appKey: server.appKey, trustedKeys: server.signer.publicJwk, runtime: createFakeRuntime(), telemetry: false });
+    };
+    const first = start(true);
+    const loaded = await Promise.race([first.getModel('digits', { policy: 'latest' }), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the resolve waited for the cache')), 5000))]);
+    expect(loaded.source).toBe('network');
+    await first.close();
+    const firstId = server.resolveBodies[0]!.device.id;
+    expect(openDirectoryQuickStore(join(dir, 'root', 'default')).get('install-id')).toBe(firstId);
+    expect(server.resolveBodies[0]!.cached).toBeUndefined();
+
+    const again = start(false);
+    await again.getModel('digits', { policy: 'latest' });
+    await again.close();
+    expect(server.resolveBodies).toHaveLength(2);
+    expect(server.resolveBodies[1]!.device.id).toBe(firstId);
+    expect(server.resolveBodies[1]!.cached).toMatchObject({ version: 1 });
   });
 });

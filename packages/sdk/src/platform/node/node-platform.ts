@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { OrtModule } from '../../core/inference/ort-types.js';
 import type { Capabilities, Ed25519PublicJwk, Platform, Sha256Hasher, StorageOptions } from '../../core/platform.js';
 import { wasmFeatures } from '../shared/wasm-features.js';
-import { openDirectoryStorage } from './file-storage.js';
+import { openDirectoryQuickStore, openDirectoryStorage } from './file-storage.js';
 import { nodeHttp } from './node-http.js';
 
 /** Options of {@link createNodePlatform}. */
@@ -45,9 +45,12 @@ export function createNodePlatform(options: NodePlatformOptions = {}): Platform 
       }
       return { ...nodeCapabilities(), storageMB };
     },
+    // Everything but the free space, which a first start's resolve does not wait for.
+    provisionalCapabilities: () => nodeCapabilities(),
     openStorage(storage: StorageOptions) {
       return openDirectoryStorage(join(storage.location ?? root, storage.namespace));
     },
+    openQuickStore: (storage) => openDirectoryQuickStore(join(storage.location ?? root, storage.namespace)),
     network: () => ({}),
     createSha256(): Sha256Hasher {
       const hash = createHash('sha256');
