@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { memoryStorage } from '../../core/cache/memory-storage.js';
@@ -40,6 +40,14 @@ async function writeAtomic(tmpDir: string, target: string, bytes: Uint8Array, du
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => undefined);
     throw asQuotaError(err);
+  }
+}
+
+function isDirectorySync(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  } catch {
+    return false; // Not reachable (EACCES, ENOTDIR): made or refused by the first write.
   }
 }
 
@@ -412,7 +420,9 @@ export async function openDirectoryStorage(root: string): Promise<PlatformStorag
   const meta = join(root, 'meta');
   const tmp = join(root, 'tmp');
   const paths = [artifacts, meta, tmp];
-  const exist = (await Promise.all(paths.map((p) => stat(p).then((s) => s.isDirectory(), () => false)))).every(Boolean);
+  // Checked synchronously (three stat calls, a few µs each): on a first start the load waits for
+  // this, and a thread-pool round trip took 1–2 ms here while the resolve was in flight.
+  const exist = paths.every((p) => isDirectorySync(p));
   const dirs = new CacheDirectories(paths, exist);
   // Sweeping left-overs need not delay the first load. A new cache's directories are made by its first write.
   if (exist) void sweepStaleTmp(tmp).catch(() => undefined);
