@@ -4,8 +4,15 @@ const THREADS = new Uint8Array([
   0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 5, 4, 1, 3, 1, 1, 10, 11, 1, 9, 0, 65, 0, 254, 16, 2, 0, 26, 11,
 ]);
 
-/** `wasm-simd` and `wasm-threads` (atomics + SharedArrayBuffer) when this runtime has them. */
+let known: { simd: boolean; threads: boolean } | null = null;
+
+/** `wasm-simd` and `wasm-threads` (atomics + SharedArrayBuffer) when this runtime has them (checked once: each client's probe asks). */
 export function wasmFeatures(): { simd: boolean; threads: boolean } {
+  known ??= detect();
+  return known;
+}
+
+function detect(): { simd: boolean; threads: boolean } {
   const wasm = (globalThis as { WebAssembly?: typeof WebAssembly }).WebAssembly;
   if (!wasm) return { simd: false, threads: false };
   const valid = (bytes: Uint8Array) => {
