@@ -47,6 +47,8 @@ export interface ProbeOptions {
    * request). Absent: probe everything.
    */
   runtimeSupports?(backend: string): boolean;
+  /** The cache the client keeps on the platform's own storage, if any: its free space is the one that counts. */
+  storage?: StorageOptions;
 }
 
 /** Network conditions, as far as the platform can tell. Unknown fields are left out. */

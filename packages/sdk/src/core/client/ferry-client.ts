@@ -370,8 +370,10 @@ class FerryClient implements Ferry {
   }
 
   capabilities(): Promise<Readonly<Capabilities>> {
+    const { cache } = this.options;
+    const storage = cache === false || cache?.storage ? undefined : { namespace: cache?.namespace ?? 'default', location: cache?.location };
     this.caps ??= this.platform
-      .probeCapabilities({ runtimeSupports: (backend) => this.runtime.supports(backend) })
+      .probeCapabilities({ runtimeSupports: (backend) => this.runtime.supports(backend), ...(storage ? { storage } : {}) })
       .then((caps) => (this.capsKnown = freezeCapabilities(caps)));
     return this.caps;
   }

@@ -1,3 +1,4 @@
+import { existsSync, statfsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -166,6 +167,22 @@ describe('node platform', () => {
     expect(caps.memoryMB).toBeGreaterThan(100);
     expect(caps.storageMB).toBeGreaterThan(0);
     expect(caps.os).toMatch(/^linux /);
+  });
+
+  it.skipIf(!existsSync('/dev/shm'))("measures the free space of the file system the cache is on, also before the cache directory exists", async (ctx) => {
+    const onShm = await mkdtemp('/dev/shm/ferry-probe-');
+    try {
+      const platform = createNodePlatform({ cacheRoot: dir });
+      const mb = (path: string) => Math.floor((statfsSync(path).bavail * statfsSync(path).bsize) / (1024 * 1024));
+      // Two file systems whose free space differs: which one was measured shows.
+      if (Math.abs(mb('/dev/shm') - mb(dir)) < 256) ctx.skip();
+      const there = await platform.probeCapabilities({ storage: { namespace: 'default', location: join(onShm, 'not', 'made', 'yet') } });
+      const here = await platform.probeCapabilities({ storage: { namespace: 'default' } });
+      expect(Math.abs(there.storageMB! - mb('/dev/shm'))).toBeLessThan(64);
+      expect(Math.abs(here.storageMB! - mb(dir))).toBeLessThan(64);
+    } finally {
+      await rm(onShm, { recursive: true, force: true });
+    }
   });
 
   it("checks Ed25519 signatures with node:crypto, from the key's JWK", async () => {

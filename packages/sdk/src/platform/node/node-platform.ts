@@ -1,9 +1,9 @@
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { statfsSync } from 'node:fs';
 import { arch, availableParallelism, homedir, platform as osPlatform, release, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { OrtModule } from '../../core/inference/ort-types.js';
-import type { Capabilities, Ed25519PublicJwk, Platform, Sha256Hasher, StorageOptions } from '../../core/platform.js';
+import type { Capabilities, Ed25519PublicJwk, Platform, ProbeOptions, Sha256Hasher, StorageOptions } from '../../core/platform.js';
 import { wasmFeatures } from '../shared/wasm-features.js';
 import { openDirectoryQuickStore, openDirectoryStorage } from './file-storage.js';
 import { nodeHttp } from './node-http.js';
@@ -35,8 +35,9 @@ export function createNodePlatform(options: NodePlatformOptions = {}): Platform 
     },
     now: () => Date.now(),
     monotonic: () => performance.now(),
-    async probeCapabilities(): Promise<Capabilities> {
-      return { ...nodeCapabilities(), storageMB: freeStorageMB(root) };
+    async probeCapabilities(options?: ProbeOptions): Promise<Capabilities> {
+      const cache = options?.storage ? join(options.storage.location ?? root, options.storage.namespace) : root;
+      return { ...nodeCapabilities(), storageMB: freeStorageMB(cache) };
     },
     // Everything but the free space, which a first start's resolve does not wait for.
     provisionalCapabilities: () => nodeCapabilities(),
@@ -65,21 +66,20 @@ export function createNodePlatform(options: NodePlatformOptions = {}): Platform 
 }
 
 /**
- * The free space where the cache lives (its file system's, or the home directory's), asked
- * synchronously: statfs reads the file system's counters (tens of µs), and a first start's download
- * of the model starts once the probe is done, where a thread-pool round trip took 1–3 ms here while
- * the resolve was in flight.
+ * The free space of the file system `dir` is on (the nearest directory of its path that exists:
+ * a new cache is made by its first write), asked synchronously: statfs reads the file system's
+ * counters (tens of µs), and a first start's download of the model starts once the probe is done,
+ * where a thread-pool round trip took 1–3 ms here while the resolve was in flight.
  */
-function freeStorageMB(root: string): number | undefined {
-  for (const path of [root, homedir()]) {
+function freeStorageMB(dir: string): number | undefined {
+  for (let path = resolve(dir); ; path = dirname(path)) {
     try {
       const s = statfsSync(path);
       return Math.floor((s.bavail * s.bsize) / (1024 * 1024));
     } catch {
-      // Not there yet: the home directory's.
+      if (dirname(path) === path) return undefined;
     }
   }
-  return undefined;
 }
 
 /** What Node tells synchronously about the machine (everything a probe finds but the free space). */
