@@ -185,6 +185,20 @@ describe('node platform', () => {
     }
   });
 
+  it('probes without failing when a relative cache location cannot be resolved (the working directory was removed)', async () => {
+    const cwd = process.cwd();
+    const gone = await mkdtemp(join(tmpdir(), 'ferry-cwd-'));
+    process.chdir(gone);
+    try {
+      await rm(gone, { recursive: true });
+      const caps = await createNodePlatform({ cacheRoot: dir }).probeCapabilities({ storage: { namespace: 'default', location: 'relative-cache' } });
+      expect(caps.platform).toBe('node');
+      expect(caps.storageMB).toBeUndefined();
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
   it("checks Ed25519 signatures with node:crypto, from the key's JWK", async () => {
     const { generateKeyPairSync, sign } = await import('node:crypto');
     const { publicKey, privateKey } = generateKeyPairSync('ed25519');

@@ -72,7 +72,13 @@ export function createNodePlatform(options: NodePlatformOptions = {}): Platform 
  * where a thread-pool round trip took 1–3 ms here while the resolve was in flight.
  */
 function freeStorageMB(dir: string): number | undefined {
-  for (let path = resolve(dir); ; path = dirname(path)) {
+  let start: string;
+  try {
+    start = resolve(dir); // A relative one needs the working directory, which may be gone.
+  } catch {
+    return undefined;
+  }
+  for (let path = start; ; path = dirname(path)) {
     try {
       const s = statfsSync(path);
       return Math.floor((s.bavail * s.bsize) / (1024 * 1024));
