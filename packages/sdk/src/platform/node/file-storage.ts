@@ -373,12 +373,15 @@ export class FileMetaStore implements MetaStore {
  * The cache directory's meta values read at once, synchronously (the core's {@link QuickStore}):
  * whether this is the device's first start (no install id yet) is then known before the cache
  * opens, and its first resolve goes out at once. One small file read, only when a client is made.
- * Writes do nothing here: the meta store is the record, and the client writes the id there.
+ * The meta store stays the record (the client writes the id there); a value set here is only
+ * remembered by this process.
  */
 export function openDirectoryQuickStore(root: string): QuickStore {
   const dir = join(root, 'meta');
   return {
     get(key) {
+      const given = givenInThisProcess.get(join(dir, key));
+      if (given !== undefined) return given;
       try {
         const value: unknown = JSON.parse(readFileSync(join(dir, `${fileName(key)}.json`), 'utf8'));
         return typeof value === 'string' ? value : undefined;
@@ -386,9 +389,14 @@ export function openDirectoryQuickStore(root: string): QuickStore {
         return undefined; // Missing or damaged: read as missing, as the meta store does.
       }
     },
-    set: () => undefined,
+    // The meta store is written anyway; kept here so that another client of this cache made in
+    // this process before that write takes the same install id (not a second new one).
+    set: (key, value) => void givenInThisProcess.set(join(dir, key), value),
   };
 }
+
+/** Values set through quick stores in this process, by cache directory and key. */
+const givenInThisProcess = new Map<string, string>();
 
 /** Temporary files older than this are left-overs of a crash (another process may be writing newer ones). */
 const STALE_TMP_MS = 60 * 60 * 1000;

@@ -133,19 +133,22 @@ describe('directory storage', () => {
 });
 
 describe('quick store (the install id read at once)', () => {
-  it("reads a meta value's file synchronously; missing or damaged reads as missing; writes are the meta store's", async () => {
+  it("reads a meta value's file synchronously; missing or damaged reads as missing; a value set is this process's copy, the meta store keeps its own", async () => {
     const root = join(dir, 'cache');
     const quick = openDirectoryQuickStore(root);
     expect(quick.get('install-id')).toBeUndefined();
     const storage = await openDirectoryStorage(root);
     await storage.meta.set('install-id', 'abc');
     expect(quick.get('install-id')).toBe('abc');
-    quick.set('install-id', 'other');
-    expect(await storage.meta.get('install-id')).toBe('abc');
     await writeFile(join(root, 'meta', 'install-id.json'), '{"trunc');
     expect(quick.get('install-id')).toBeUndefined();
     await storage.meta.set('install-id', 7);
     expect(quick.get('install-id')).toBeUndefined();
+    await storage.meta.set('install-id', 'abc');
+    quick.set('install-id', 'other');
+    expect(await storage.meta.get('install-id')).toBe('abc');
+    expect(openDirectoryQuickStore(root).get('install-id')).toBe('other');
+    expect(openDirectoryQuickStore(join(dir, 'another')).get('install-id')).toBeUndefined();
   });
 });
 
@@ -244,6 +247,20 @@ describe('Node client', () => {
     const ferry = createFerry({ serverUrl: 'http://127.0.0.1:9', appKey: 'k', trustedKeys: { keys: [] }, cache: { location: join(blocker, 'cache') }, telemetry: false });
     expect(await ferry.cacheInfo()).toMatchObject({ kind: 'memory', usedBytes: 0 });
     await ferry.close();
+  });
+
+  it('two clients made at once on a new cache in one process ask under one install id, which the cache keeps', async () => {
+    const server = new FakeFerryServer(await createTestSigner());
+    await server.publish('digits', new Uint8Array(3000).map((_, i) => i % 251));
+    const node = createNodePlatform({ cacheRoot: join(dir, 'root') });
+    const start = () => createCoreFerry({ platform: node, fetch: server.fetch, serverUrl: server.origin, appKey: server.appKey, trustedKeys: server.signer.publicJwk, runtime: createFakeRuntime(), telemetry: false });
+    const [a, b] = [start(), start()];
+    await Promise.all([a.getModel('digits', { policy: 'latest' }), b.getModel('digits', { policy: 'latest' })]);
+    await Promise.all([a.close(), b.close()]);
+    const ids = new Set(server.resolveBodies.map((r) => r.device.id));
+    expect(ids.size).toBe(1);
+    const storage = await openDirectoryStorage(join(dir, 'root', 'default'));
+    expect(await storage.meta.get('install-id')).toBe([...ids][0]);
   });
 
   it("a first start sends its resolve without waiting for the cache directory to open, under the install id the cache then keeps; a restart reads that id at once and asks about what it cached", async () => {
