@@ -26,7 +26,7 @@ import { SessionPool } from '../inference/session-pool.js';
 import { KeyRing } from '../manifest/key-ring.js';
 import { ManifestVerifier, type AudienceCheck, type VerifiedManifest } from '../manifest/manifest-verifier.js';
 import type { NativeJwsCheck } from '../manifest/native-check.js';
-import type { ArtifactWriter, Capabilities, Platform, Pixels, PlatformStorage, QuickStore } from '../platform.js';
+import type { ArtifactWriter, Capabilities, Platform, Pixels, PlatformStorage, QuickStore, StorageOptions } from '../platform.js';
 import { randomId } from '../random-id.js';
 import { TelemetryClient, type TelemetryRecord } from '../telemetry/telemetry-client.js';
 import { SDK_VERSION } from '../version.js';
@@ -122,12 +122,12 @@ class RefusedAhead extends DownloadAbortedError {}
 
 const isInstallId = (id: unknown): id is string => typeof id === 'string' && id.length >= 8 && id.length <= 128;
 
-/** Why a candidate cannot be used here before anything is downloaded; null when it can. */
 /** Whether the device has `backend` this start and the runtime runs it. */
 function backendHere(backend: string, caps: Capabilities, runtime: InferenceRuntime): boolean {
   return caps.backends.includes(backend) && runtime.supports(backend);
 }
 
+/** Why a candidate cannot be used here before anything is downloaded; null when it can. */
 function staticRejection(candidate: ManifestCandidate, caps: Capabilities, runtime: InferenceRuntime): string | null {
   if (!caps.formats.includes(candidate.format)) return `format "${candidate.format}" is not supported here`;
   if (!backendHere(candidate.backend, caps, runtime)) return `backend "${candidate.backend}" is not available here`;
@@ -265,16 +265,19 @@ class FerryClient implements Ferry {
     this.ready.catch(() => undefined);
   }
 
+  /** The cache the client keeps on the platform's own storage; null with `cache: false` or the app's own storage. */
+  private platformCache(): StorageOptions | null {
+    const { cache } = this.options;
+    return cache === false || cache?.storage ? null : { namespace: cache?.namespace ?? 'default', location: cache?.location };
+  }
+
   /** Opens the cache and makes the key ring. */
   private async open(): Promise<Opened> {
     const { options, platform } = this;
     const cacheOptions = options.cache === false ? null : (options.cache ?? {});
     // Storage that cannot be opened (read-only disk, blocked IndexedDB) leaves the app working, uncached.
-    const storage =
-      cacheOptions === null
-        ? memoryStorage()
-        : (cacheOptions.storage ??
-          (await platform.openStorage({ namespace: cacheOptions.namespace ?? 'default', location: cacheOptions.location }).catch(() => memoryStorage())));
+    const where = this.platformCache();
+    const storage = where ? await platform.openStorage(where).catch(() => memoryStorage()) : (cacheOptions?.storage ?? memoryStorage());
     if (cacheOptions?.persist) void platform.persistStorage?.().catch(() => false);
     const cache = new ModelCache(storage, {
       maxBytes: cacheOptions?.maxBytes ?? DEFAULT_CACHE_BYTES,
@@ -294,10 +297,10 @@ class FerryClient implements Ferry {
    * brings its own storage or keeps no cache (the quick store would not belong to it).
    */
   private openQuick(): { store: QuickStore; id: string; firstStart: boolean } | null {
-    const { cache } = this.options;
-    if (cache === false || cache?.storage || !this.platform.openQuickStore) return null;
+    const where = this.platformCache();
+    if (!where || !this.platform.openQuickStore) return null;
     try {
-      const store = this.platform.openQuickStore({ namespace: cache?.namespace ?? 'default', location: cache?.location });
+      const store = this.platform.openQuickStore(where);
       if (!store) return null;
       const id = store.get(INSTALL_ID_KEY);
       if (isInstallId(id)) return { store, id, firstStart: false };
@@ -370,12 +373,16 @@ class FerryClient implements Ferry {
   }
 
   capabilities(): Promise<Readonly<Capabilities>> {
-    const { cache } = this.options;
-    const storage = cache === false || cache?.storage ? undefined : { namespace: cache?.namespace ?? 'default', location: cache?.location };
-    this.caps ??= this.platform
+    this.caps ??= this.probe();
+    return this.caps;
+  }
+
+  /** The platform's probe, told which cache the client keeps on its storage (its free space counts). */
+  private probe(): Promise<Readonly<Capabilities>> {
+    const storage = this.platformCache();
+    return this.platform
       .probeCapabilities({ runtimeSupports: (backend) => this.runtime.supports(backend), ...(storage ? { storage } : {}) })
       .then((caps) => (this.capsKnown = freezeCapabilities(caps)));
-    return this.caps;
   }
 
   get telemetry(): Ferry['telemetry'] {
