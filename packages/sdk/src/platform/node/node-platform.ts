@@ -24,6 +24,8 @@ export function createNodePlatform(options: NodePlatformOptions = {}): Platform 
   const root = options.cacheRoot ?? defaultCacheRoot();
   /** Imported keys by their public key (`x`): a JWK is imported once per platform. */
   const publicKeys = new Map<string, KeyObject>();
+  /** A cache's directory: `<location or the default root>/<namespace>`. */
+  const cacheDir = (storage: StorageOptions) => join(storage.location ?? root, storage.namespace);
   return {
     name: 'node',
     fetch: (input, init) => globalThis.fetch(input, init),
@@ -36,15 +38,14 @@ export function createNodePlatform(options: NodePlatformOptions = {}): Platform 
     now: () => Date.now(),
     monotonic: () => performance.now(),
     async probeCapabilities(options?: ProbeOptions): Promise<Capabilities> {
-      const cache = options?.storage ? join(options.storage.location ?? root, options.storage.namespace) : root;
-      return { ...nodeCapabilities(), storageMB: freeStorageMB(cache) };
+      return { ...nodeCapabilities(), storageMB: freeStorageMB(options?.storage ? cacheDir(options.storage) : root) };
     },
     // Everything but the free space, which a first start's resolve does not wait for.
     provisionalCapabilities: () => nodeCapabilities(),
     openStorage(storage: StorageOptions) {
-      return openDirectoryStorage(join(storage.location ?? root, storage.namespace));
+      return openDirectoryStorage(cacheDir(storage));
     },
-    openQuickStore: (storage) => openDirectoryQuickStore(join(storage.location ?? root, storage.namespace)),
+    openQuickStore: (storage) => openDirectoryQuickStore(cacheDir(storage)),
     network: () => ({}),
     createSha256(): Sha256Hasher {
       const hash = createHash('sha256');
