@@ -14,27 +14,20 @@
  * Session 15 used it to find that a first start's resolve waited for the cache and the probe
  * (docs/decisions.md).
  */
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { createFerry, createNodePlatform, type Platform } from '@ferry/sdk';
 import { envInt, fmt, makeTempDir, median, withCleanup } from '../lib.js';
-import { publishBenchModel, startBenchServer } from './common.js';
+import { keepFreedMemory, publishBenchModel, startBenchServer } from './common.js';
 
 const ROUNDS = envInt('BENCH_SDK_ROUNDS', 40);
 const WARMUP = 3;
 const settle = () => new Promise((resolve) => setTimeout(resolve, 10));
 
 // As load.ts: glibc keeps freed memory, so neither side pays for pages handed back to the host.
-if (process.env.MALLOC_TRIM_THRESHOLD_ === undefined) {
-  const again = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, MALLOC_MMAP_THRESHOLD_: String(32 * 1024 * 1024), MALLOC_TRIM_THRESHOLD_: String(4 * 1024 ** 3) },
-  });
-  process.exit(again.status ?? 1);
-}
+const MEMORY = keepFreedMemory();
 
 await withCleanup(async (defer) => {
   const tmp = await makeTempDir('ferry-bench-phases-');
@@ -160,7 +153,7 @@ await withCleanup(async (defer) => {
     bare[kind].push(performance.now() - started);
   }
 
-  console.log(`cold load phases, medians of ${ROUNDS} rounds (ms since the load started; server ${server.where}):`);
+  console.log(`cold load phases, medians of ${ROUNDS} rounds (ms since the load started; server ${server.where}; ${MEMORY}):`);
   const rows = [...phases].map(([name, list]) => [name, median(list)] as const).sort((a, b) => a[1] - b[1]);
   for (const [name, ms] of rows.filter(([name]) => name.startsWith('sdk: ') && !name.includes('(ms'))) console.log(`  ${fmt(ms, 2).padStart(7)}  ${name}`);
   for (const [name, ms] of rows.filter(([name]) => name.includes('(ms'))) console.log(`  ${fmt(ms, 2).padStart(7)}  ${name}`);

@@ -1,5 +1,6 @@
 // What the SDK load benchmarks (load.ts, browser-load.ts) share: the server and the model they
 // serve, the issue's targets, and how a ratio is reported.
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { buildMlp } from '@ferry/compress/testing';
 import { adminHeaders, createModel, fmt, http, median, quantile, startFerryChild, type FerryChild } from '../lib.js';
@@ -113,4 +114,27 @@ export function reportRatio(name: string, plain: number[], sdk: number[], goal: 
     console.log(`${''.padEnd(22)} per round: median ${fmt(median(perRound), 2)}×, middle half ${fmt(quantile(perRound, 0.25), 2)}–${fmt(quantile(perRound, 0.75), 2)}× (${perRound.length} rounds)`);
   }
   return ok;
+}
+
+/**
+ * glibc's settings under which freed memory stays with the process: big buffers come from its heap
+ * (not a fresh mmap each) and are not handed back to the OS. On these VMs memory handed back is
+ * reported to the host (virtio-balloon free page reporting), and touching it again costs ~12 µs a
+ * page: a 7 MiB buffer on fresh pages ~20 ms, as much as a whole load. Which side of a round paid
+ * that depended on when V8 and glibc freed the last load's buffers; with these settings both sides
+ * reuse their memory.
+ */
+const KEEP_FREED = { MALLOC_MMAP_THRESHOLD_: String(32 * 1024 * 1024), MALLOC_TRIM_THRESHOLD_: String(4 * 1024 ** 3) };
+
+/**
+ * Runs this script again with {@link KEEP_FREED} (glibc reads them at start-up; the server child
+ * inherits them too) and exits with its status, unless they are set or BENCH_SDK_MALLOC=default.
+ * Returns what the process runs with, for the report.
+ */
+export function keepFreedMemory(): string {
+  if (process.env.BENCH_SDK_MALLOC !== 'default' && process.env.MALLOC_TRIM_THRESHOLD_ === undefined) {
+    const again = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, ...KEEP_FREED } });
+    process.exit(again.status ?? 1);
+  }
+  return process.env.MALLOC_TRIM_THRESHOLD_ === undefined ? "glibc's default" : `glibc keeps freed memory (MALLOC_TRIM_THRESHOLD_=${process.env.MALLOC_TRIM_THRESHOLD_})`;
 }

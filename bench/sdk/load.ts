@@ -21,7 +21,7 @@
  *   a control without a target: a second plain session of the same bytes (see inferenceChild).
  *   And what `model.run`'s own code costs, over a session that answers at once.
  *
- * It runs itself again with glibc keeping freed memory (KEEP_FREED below; BENCH_SDK_MALLOC=default
+ * It runs itself again with glibc keeping freed memory (keepFreedMemory in common.ts; BENCH_SDK_MALLOC=default
  * to run without) and prints the page faults per load of both sides.
  *
  * Every timed load starts after BENCH_SDK_SETTLE_MS (10) ms idle: V8 runs the GC work the
@@ -35,14 +35,14 @@
  *
  *   node --conditions=@ferry/source --import tsx bench/sdk/load.ts
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { createFerry, type Ferry, type InferenceRuntime, type ModelSession } from '@ferry/sdk';
 import { MiB, envInt, fmt, makeTempDir, median, withCleanup } from '../lib.js';
-import { TARGETS, publishBenchModel, reportRatio, startBenchServer } from './common.js';
+import { TARGETS, keepFreedMemory, publishBenchModel, reportRatio, startBenchServer } from './common.js';
 
 const HIDDEN = envInt('BENCH_SDK_HIDDEN', 1024);
 const ROUNDS = envInt('BENCH_SDK_ROUNDS', 15);
@@ -57,21 +57,7 @@ const SETTLE_MS = envInt('BENCH_SDK_SETTLE_MS', 10);
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
 
-/**
- * glibc's settings under which freed memory stays with the process: big buffers come from its heap
- * (not a fresh mmap each) and are not handed back to the OS. On these VMs memory handed back is
- * reported to the host (virtio-balloon free page reporting), and touching it again costs ~12 µs a
- * page: a 7 MiB buffer on fresh pages ~20 ms, as much as a whole load. Which side of a round paid
- * that depended on when V8 and glibc freed the last load's buffers; with these settings both sides
- * reuse their memory. BENCH_SDK_MALLOC=default runs without them.
- */
-const KEEP_FREED = { MALLOC_MMAP_THRESHOLD_: String(32 * 1024 * 1024), MALLOC_TRIM_THRESHOLD_: String(4 * 1024 ** 3) };
-if (process.env.BENCH_SDK_MALLOC !== 'default' && process.env.MALLOC_TRIM_THRESHOLD_ === undefined) {
-  // glibc reads them at start-up: run again with them (the server child inherits them too).
-  const again = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, ...KEEP_FREED } });
-  process.exit(again.status ?? 1);
-}
-const MEMORY = process.env.MALLOC_TRIM_THRESHOLD_ === undefined ? "glibc's default" : `glibc keeps freed memory (MALLOC_TRIM_THRESHOLD_=${process.env.MALLOC_TRIM_THRESHOLD_})`;
+const MEMORY = keepFreedMemory();
 /** Page faults of this process (memory it touched for the first time, or again after handing it back). */
 const faults = () => process.resourceUsage().minorPageFault;
 
