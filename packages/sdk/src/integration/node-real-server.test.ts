@@ -597,7 +597,6 @@ describe('artifacts redirected to S3 (FERRY_ARTIFACT_DELIVERY=redirect): the dev
     return name;
   }
 
-
   it('latest: Ferry answers 302 to a presigned URL; the bytes come from the bucket, verified, cached, run; the next start asks nothing of the bucket', async () => {
     const bytes = mlp(31);
     const name = await released(bytes);
