@@ -127,7 +127,7 @@ describe.skipIf(!available)('in Chromium against a real server', () => {
     await (await load<ExampleModule>('build.mjs')).buildExample({ outDir: dist });
     await writeFile(join(dist, 'config.json'), JSON.stringify({ appKey: published.appKey, appKeyId: published.appKeyId, jwks: ferry.jwks, model: published.model }));
     await build({
-      entryPoints: [join(here, 'browser-harness.ts')],
+      entryPoints: [join(here, 'browser-harness.ts'), join(here, 'browser-worker.ts')],
       bundle: true,
       format: 'esm',
       splitting: true,
@@ -218,6 +218,47 @@ describe.skipIf(!available)('in Chromium against a real server', () => {
     expect(out.caps.backends).toContain('webgl');
     expect(out.backend).toBe('wasm');
     expect(out.failures).toEqual([{ variant: 'original', backend: 'webgl', reason: expect.stringMatching(/webgl/) }]);
+    await harness.close();
+  });
+
+  it('SDK in a dedicated worker: downloads, caches in OPFS, classifies an ImageBitmap, sends telemetry; a second worker starts from the cache', async () => {
+    const harness = await openHarness();
+    const config = await readConfig();
+    const i = 3;
+    const digit = Array.from(digits.images.subarray(i * 784, (i + 1) * 784));
+    const inWorker = (policy: 'latest' | 'local') =>
+      harness.evaluate(
+        (job) =>
+          new Promise<Record<string, unknown>>((resolve) => {
+            const worker = new Worker('./browser-worker.js', { type: 'module' });
+            const done = (answer: Record<string, unknown>) => {
+              worker.terminate();
+              resolve(answer);
+            };
+            worker.onmessage = (event: MessageEvent<Record<string, unknown>>) => done(event.data);
+            worker.onerror = (event) => done({ error: `worker failed: ${event.message}` });
+            worker.postMessage(job);
+          }),
+        {
+          config: { serverUrl: site.url, appKey: config.appKey, trustedKeys: ferry.jwks },
+          wasmPaths: `${site.url}/ort/`,
+          namespace: 'worker-test',
+          policy,
+          digit,
+        },
+      );
+    const first = await inWorker('latest');
+    expect(first).toMatchObject({ source: 'network', storage: 'opfs', backend: 'wasm', label: String(digits.labels[i]), hasDocument: false });
+    expect(first.progress).toEqual(expect.any(Number));
+    expect(first.progress).toBeGreaterThan(0);
+    // Its telemetry reached the server: the load, under the install id its resolve sent.
+    expect(first.installId).toEqual(expect.any(String));
+    const loads = await ferry.server.app.db.prisma.telemetryEvent.findMany({ where: { deviceId: first.installId as string, type: 'load' } });
+    expect(loads).toHaveLength(1);
+    expect(loads[0]).toMatchObject({ model: 'digits', platform: 'web', backend: 'wasm' });
+
+    const second = await inWorker('local');
+    expect(second).toMatchObject({ source: 'cache', storage: 'opfs', backend: 'wasm', label: String(digits.labels[i]) });
     await harness.close();
   });
 
