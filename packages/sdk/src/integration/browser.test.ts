@@ -352,6 +352,37 @@ describe.skipIf(!available)('in Chromium against a real server', () => {
     await harness.close();
   });
 
+  it('two tabs on one cache, each loading another model at the same moment: both models stay installed (Web Locks order their writes)', async () => {
+    const { buildMlp } = await import('@ferry/compress/testing');
+    for (const [name, seed] of [['tab-a', 51], ['tab-b', 52]] as const) {
+      await ferry.createModel(name);
+      await ferry.release(name, buildMlp({ inputSize: 16, hidden: [256], outputs: 4, seed }));
+    }
+    const config = await readConfig();
+    const base = { config: { serverUrl: site.url, appKey: config.appKey, appKeyId: config.appKeyId, trustedKeys: ferry.jwks }, wasmPaths: `${site.url}/ort/` };
+    const tabs = [await openHarness(), await openHarness()] as const;
+    const cached = (tab: Page, namespace: string, load?: string) =>
+      tab.evaluate(
+        async ({ config, wasmPaths, namespace, load }) => {
+          const client = window.harness.createFerry({ ...config, cache: { namespace }, ort: { wasmPaths }, telemetry: false });
+          if (load) await client.getModel(load, { policy: 'latest' });
+          const names = (await client.listCachedModels()).map((m) => m.name).sort();
+          await client.close();
+          return names;
+        },
+        { ...base, namespace, load },
+      );
+    const rounds = 8;
+    const seen: string[][] = [];
+    for (let round = 0; round < rounds; round++) {
+      const namespace = `two-tabs-${round}`;
+      await Promise.all([cached(tabs[0], namespace, 'tab-a'), cached(tabs[1], namespace, 'tab-b')]);
+      seen.push(await cached(tabs[0], namespace));
+    }
+    expect(seen).toEqual(Array.from({ length: rounds }, () => ['tab-a', 'tab-b']));
+    for (const tab of tabs) await tab.close();
+  });
+
   it('SDK in the page: a model of several blocks is checked block by block; a changed block is refused, the previous model still runs', async () => {
     const { buildMlp } = await import('@ferry/compress/testing');
     const { createHash } = await import('node:crypto');

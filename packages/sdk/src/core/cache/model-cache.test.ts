@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { CacheCorruptError, ManifestRollbackError } from '../errors.js';
 import { sha256Of } from '../../testing/fake-server.js';
+import type { PlatformStorage } from '../platform.js';
+import { AsyncLock } from './async-lock.js';
 import { MemoryArtifactStore, memoryStorage } from './memory-storage.js';
 import { ModelCache, type InstalledModel } from './model-cache.js';
 
@@ -198,6 +200,32 @@ describe('ModelCache', () => {
     const held = await storage.artifacts.list();
     expect(held.reduce((sum, e) => sum + e.size, 0)).toBeLessThanOrEqual(1000);
     expect(held.map((e) => e.key)).toEqual([sha256Of(b)]);
+  });
+
+  it('two clients of one cache (tabs, workers) writing at once: both installs stay listed, a release counter never goes back', async () => {
+    // A store whose writes take a while, as IndexedDB's do: another client reads in between.
+    const shared = (): PlatformStorage => {
+      const storage = memoryStorage();
+      const set = storage.meta.set.bind(storage.meta);
+      storage.meta.set = async (key, value) => {
+        await new Promise((r) => setTimeout(r, 5));
+        return set(key, value);
+      };
+      const lock = new AsyncLock();
+      return { ...storage, exclusive: (section) => lock.run(section) };
+    };
+    const storage = shared();
+    const tab = (now: number) => new ModelCache(storage, { maxBytes: 1000, now: () => now });
+    const [first, second] = [tab(1), tab(2)];
+    const [a, b] = [bytes(100, 1), bytes(100, 5)];
+    await Promise.all([first.store(sha256Of(a), a), second.store(sha256Of(b), b)]);
+    await Promise.all([first.install(record('faces', a)), second.install(record('digits', b))]);
+    expect((await tab(3).listInstalled()).map((r) => r.model).sort()).toEqual(['digits', 'faces']);
+
+    // The first accepts release 6 while the second, which has not seen it yet, accepts 5.
+    const [six, five] = await Promise.all([first.acceptRelease('digits', 6), second.acceptRelease('digits', 5)]);
+    await Promise.all([six.persisted, five.persisted]);
+    expect(await tab(4).highestRelease('digits')).toBe(6);
   });
 
   it('does not cache an artifact larger than the whole budget', async () => {

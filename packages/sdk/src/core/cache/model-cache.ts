@@ -92,6 +92,7 @@ export type CachedArtifact = { bytes: Uint8Array; pending?: true } | { missing: 
  * release accepted per model (anti-rollback).
  */
 export class ModelCache {
+  /** Orders this client's cache operations; {@link exclusive} adds the lock shared with other clients. */
   private readonly lock = new AsyncLock();
   private index: Record<string, IndexedArtifact> | null = null;
   private lastStamp = 0;
@@ -129,6 +130,12 @@ export class ModelCache {
     return this.options.maxBytes;
   }
 
+  /** Runs `section` under this client's lock and, where the platform has one, the cache's shared lock ({@link PlatformStorage.exclusive}). */
+  private exclusive<T>(section: () => Promise<T>): Promise<T> {
+    const { storage } = this;
+    return this.lock.run(storage.exclusive ? () => storage.exclusive!(section) : section);
+  }
+
   // --- Release sequence -------------------------------------------------------------------------
 
   /** The highest release of `model` this device accepted. */
@@ -157,7 +164,7 @@ export class ModelCache {
       // Writes of one counter are chained, each writing the highest so far: never reordered.
       const write = (pending ?? Promise.resolve())
         .catch(() => undefined)
-        .then(() => this.afterLoads(() => this.storage.meta.set(KEY.release(model), this.releases.get(model))));
+        .then(() => this.afterLoads(() => this.writeRelease(model)));
       this.releaseWrites.set(model, write);
       void write.catch(() => undefined).finally(() => {
         if (this.releaseWrites.get(model) === write) this.releaseWrites.delete(model);
@@ -165,6 +172,21 @@ export class ModelCache {
       this.inBackground(write);
       return { persisted: write };
     });
+  }
+
+  /**
+   * Writes the highest release of `model` accepted here, unless the store holds a higher one: another
+   * client of the cache (a tab, a worker) may have accepted a newer release meanwhile, and a counter
+   * must never go back.
+   */
+  private writeRelease(model: string): Promise<void> {
+    const write = async () => {
+      const here = this.releases.get(model)!;
+      const stored = await this.storage.meta.get<number>(KEY.release(model));
+      if (typeof stored !== 'number' || stored < here) await this.storage.meta.set(KEY.release(model), here);
+    };
+    // Not under this client's lock: its release checks go on while a counter is written.
+    return this.storage.exclusive ? this.storage.exclusive(write) : write();
   }
 
   // --- Installed models ---------------------------------------------------------------------------
@@ -202,7 +224,7 @@ export class ModelCache {
    * installed on its fallback's.
    */
   install(record: InstalledModel): Promise<void> {
-    return this.lock.run(async () => {
+    return this.exclusive(async () => {
       // Two files: read together, written together (a name listed without its record reads as not installed).
       const [previous, listed] = await Promise.all([this.readInstalled(record.model), this.storage.meta.get<string[]>(KEY.models)]);
       const names = listed ?? [];
@@ -231,7 +253,7 @@ export class ModelCache {
     expectedJws: string,
     next: { jws: string; variant: string; backend: string | null; failures?: CandidateFailure[] },
   ): Promise<boolean> {
-    return this.lock.run(async () => {
+    return this.exclusive(async () => {
       const record = await this.readInstalled(model);
       const fallback = record?.fallback;
       if (!record || !fallback || record.jws !== expectedJws || !Object.hasOwn(await this.loadIndex(), fallback.sha256)) return false;
@@ -245,7 +267,7 @@ export class ModelCache {
   /** Forgets the installed model's fallback (its new bytes ran here) and deletes those bytes unless another model uses them. */
   async dropFallback(model: string): Promise<void> {
     await this.waitForInstall(model);
-    return this.lock.run(async () => {
+    return this.exclusive(async () => {
       const record = await this.readInstalled(model);
       if (!record?.fallback) return;
       await this.storage.meta.set(KEY.installed(model), withoutFallback(record));
@@ -259,7 +281,7 @@ export class ModelCache {
    */
   async markRan(model: string, sha256: string): Promise<void> {
     await this.waitForInstall(model);
-    return this.lock.run(async () => {
+    return this.exclusive(async () => {
       const record = await this.readInstalled(model);
       const fallback = record?.fallback;
       if (!record || !fallback || fallback.sha256 === record.sha256) return;
@@ -317,7 +339,7 @@ export class ModelCache {
   /** Updates the installed record in place (backend that worked, failures). */
   async updateInstalled(model: string, patch: Partial<Pick<InstalledModel, 'backend' | 'failures' | 'jws'>>): Promise<void> {
     await this.waitForInstall(model);
-    return this.lock.run(async () => {
+    return this.exclusive(async () => {
       const record = await this.readInstalled(model);
       if (record) await this.storage.meta.set(KEY.installed(model), { ...record, ...patch });
     });
@@ -326,7 +348,7 @@ export class ModelCache {
   /** Removes a model and its artifact (unless shared). The release counter stays: rollback protection outlives the cache. */
   async uninstall(model: string): Promise<boolean> {
     await this.waitForInstall(model);
-    return this.lock.run(async () => {
+    return this.exclusive(async () => {
       const record = await this.readInstalled(model);
       await this.storage.meta.delete(KEY.installed(model));
       const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
@@ -363,7 +385,7 @@ export class ModelCache {
       actual = bytes.byteLength === size ? await sha256Hex(bytes, create) : null;
     }
     if (actual !== sha256) {
-      await this.lock.run(async () => {
+      await this.exclusive(async () => {
         await this.storage.artifacts.delete(sha256);
         const index = await this.loadIndex();
         delete index[sha256];
@@ -452,43 +474,41 @@ export class ModelCache {
    * than the budget or the storage is full of nothing evictable.
    */
   store(sha256: string, bytes: Uint8Array, written?: ArtifactWriter | null, installing?: InstalledModel): Promise<boolean> {
-    return this.lock
-      .run(async () => {
-        const size = bytes.byteLength;
-        if (size > this.options.maxBytes) return false;
-        // Listed again: another tab or process on the same cache may have stored (or evicted) since.
-        const index = await this.loadIndex({ fresh: true });
-        if (index[sha256]) {
-          index[sha256].lastUsed = this.stamp();
-          await this.saveIndex();
-          if (await this.storage.artifacts.match(sha256).then((b) => b?.byteLength === size)) return true;
+    return this.exclusive(async () => {
+      const size = bytes.byteLength;
+      if (size > this.options.maxBytes) return false;
+      // Listed again: another tab or process on the same cache may have stored (or evicted) since.
+      const index = await this.loadIndex({ fresh: true });
+      if (index[sha256]) {
+        index[sha256].lastUsed = this.stamp();
+        await this.saveIndex();
+        if (await this.storage.artifacts.match(sha256).then((b) => b?.byteLength === size)) return true;
+      }
+      await this.evictUntil(this.options.maxBytes - size, sha256, installing);
+      // Bytes already written while they downloaded are just committed; else (or if that fails) written now.
+      let stored = false;
+      if (written) {
+        const writer = written;
+        written = null;
+        stored = await writer.commit().then(
+          () => true,
+          () => false,
+        );
+      }
+      while (!stored) {
+        try {
+          await this.storage.artifacts.put(sha256, bytes);
+          stored = true;
+        } catch (err) {
+          if ((err as { name?: string }).name !== 'QuotaExceededError') throw err;
+          if (!(await this.evict(sha256, 1))) return false;
         }
-        await this.evictUntil(this.options.maxBytes - size, sha256, installing);
-        // Bytes already written while they downloaded are just committed; else (or if that fails) written now.
-        let stored = false;
-        if (written) {
-          const writer = written;
-          written = null;
-          stored = await writer.commit().then(
-            () => true,
-            () => false,
-          );
-        }
-        while (!stored) {
-          try {
-            await this.storage.artifacts.put(sha256, bytes);
-            stored = true;
-          } catch (err) {
-            if ((err as { name?: string }).name !== 'QuotaExceededError') throw err;
-            if (!(await this.evict(sha256, 1))) return false;
-          }
-        }
-        index[sha256] = { size, lastUsed: this.stamp() };
-        // The index is bookkeeping (sizes are listed again from the store on open): written behind.
-        this.inBackground(this.saveIndex());
-        return true;
-      })
-      .finally(() => written?.abort());
+      }
+      index[sha256] = { size, lastUsed: this.stamp() };
+      // The index is bookkeeping (sizes are listed again from the store on open): written behind.
+      this.inBackground(this.saveIndex());
+      return true;
+    }).finally(() => written?.abort());
   }
 
   /** Bytes used by cached artifacts. */
@@ -498,7 +518,7 @@ export class ModelCache {
   }
 
   private touch(sha256: string): Promise<void> {
-    return this.lock.run(async () => {
+    return this.exclusive(async () => {
       const index = await this.loadIndex();
       const entry = index[sha256];
       if (entry) {

@@ -38,9 +38,12 @@ async function openStorage(kind: BrowserStorageKind, options: StorageOptions): P
     return memory();
   }
   const meta = new IndexedDbMetaStore(db);
+  // Named after the database, which every tab and worker on this cache opens (whatever its artifact store).
+  const locks = (navigator as { locks?: LockManager }).locks;
+  const shared = locks ? { exclusive: <T>(section: () => Promise<T>) => locks.request(db.name, section) as Promise<T> } : {};
   const dir = await directory;
-  if (dir) return { kind: 'opfs', artifacts: new OpfsArtifactStore(dir), meta };
-  return { kind: 'indexeddb', artifacts: new IndexedDbArtifactStore(db), meta };
+  if (dir) return { kind: 'opfs', artifacts: new OpfsArtifactStore(dir), meta, ...shared };
+  return { kind: 'indexeddb', artifacts: new IndexedDbArtifactStore(db), meta, ...shared };
 }
 
 /**

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { AsyncLock } from '../../core/cache/async-lock.js';
 import { memoryStorage } from '../../core/cache/memory-storage.js';
 import type { ArtifactStore, ArtifactWriter, MetaStore, PlatformStorage, QuickStore, Sha256Hasher } from '../../core/platform.js';
 
@@ -423,6 +424,13 @@ function concatBytes(parts: Uint8Array[]): Uint8Array {
  * made by its first write (see {@link CacheDirectories}); one that cannot be made leaves the cache
  * in memory, and `kind` says `memory` from then on.
  */
+/**
+ * One lock per cache directory for the clients of this process ({@link PlatformStorage.exclusive}).
+ * Processes sharing a directory are not ordered against each other: their writes are atomic
+ * (rename), but one's read-modify-write of a record can overwrite another's.
+ */
+const processLocks = new Map<string, AsyncLock>();
+
 export async function openDirectoryStorage(root: string): Promise<PlatformStorage> {
   const artifacts = join(root, 'artifacts');
   const meta = join(root, 'meta');
@@ -435,7 +443,12 @@ export async function openDirectoryStorage(root: string): Promise<PlatformStorag
   // Sweeping left-overs need not delay the first load. A new cache's directories are made by its first write.
   if (exist) void sweepStaleTmp(tmp).catch(() => undefined);
   const files = { kind: 'directory', artifacts: new FileArtifactStore(artifacts, tmp, dirs), meta: new FileMetaStore(meta, tmp, dirs) };
+  const key = resolve(root);
+  let lock = processLocks.get(key);
+  if (!lock) processLocks.set(key, (lock = new AsyncLock()));
+  const shared = lock;
   return {
+    exclusive: (section) => shared.run(section),
     get kind() {
       return dirs.failed === null ? files.kind : dirs.memory.kind;
     },
