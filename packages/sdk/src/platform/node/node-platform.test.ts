@@ -263,6 +263,22 @@ describe('Node client', () => {
     expect(await storage.meta.get('install-id')).toBe([...ids][0]);
   });
 
+  it('two clients of one process on one cache directory, each loading another model at once: both models stay installed', async () => {
+    const server = new FakeFerryServer(await createTestSigner());
+    for (const [name, seed] of [['faces', 7], ['digits', 11]] as const) await server.publish(name, new Uint8Array(3000).map((_, i) => (i * seed) % 251));
+    const node = createNodePlatform({ cacheRoot: join(dir, 'root') });
+    const start = () => createCoreFerry({ platform: node, fetch: server.fetch, serverUrl: server.origin, appKey: server.appKey, trustedKeys: server.signer.publicJwk, runtime: createFakeRuntime(), telemetry: false });
+    for (let round = 0; round < 5; round++) {
+      const [a, b] = [start(), start()];
+      await Promise.all([a.getModel('faces', { policy: 'latest' }), b.getModel('digits', { policy: 'latest' })]);
+      await Promise.all([a.close(), b.close()]);
+      const after = start();
+      expect((await after.listCachedModels()).map((m) => m.name).sort()).toEqual(['digits', 'faces']);
+      for (const name of ['digits', 'faces']) await after.deleteCachedModel(name);
+      await after.close();
+    }
+  });
+
   it("a first start sends its resolve without waiting for the cache directory to open, under the install id the cache then keeps; a restart reads that id at once and asks about what it cached", async () => {
     const server = new FakeFerryServer(await createTestSigner());
     await server.publish('digits', new Uint8Array(3000).map((_, i) => i % 251));
