@@ -372,7 +372,7 @@ describe.skipIf(!available)('in Chromium against a real server', () => {
         },
         { ...base, namespace, load },
       );
-    const rounds = 8;
+    const rounds = 16;
     const seen: string[][] = [];
     for (let round = 0; round < rounds; round++) {
       const namespace = `two-tabs-${round}`;

@@ -226,6 +226,34 @@ describe('ModelCache', () => {
     const [six, five] = await Promise.all([first.acceptRelease('digits', 6), second.acceptRelease('digits', 5)]);
     await Promise.all([six.persisted, five.persisted]);
     expect(await tab(4).highestRelease('digits')).toBe(6);
+
+    // Two stores at once that together exceed the budget: the second sees the first's bytes and makes room.
+    const [c, d] = [bytes(600, 7), bytes(600, 9)];
+    await Promise.all([first.store(sha256Of(c), c), second.store(sha256Of(d), d)]);
+    const held = await storage.artifacts.list();
+    expect(held.reduce((sum, e) => sum + e.size, 0)).toBeLessThanOrEqual(1000);
+  });
+
+  it('a change drawn up from an installed record leaves alone the record another tab has installed since', async () => {
+    const storage = memoryStorage();
+    const [first, second] = [new ModelCache(storage, { maxBytes: 1000, now: () => 1 }), new ModelCache(storage, { maxBytes: 1000, now: () => 2 })];
+    const [a, b, c] = [bytes(100, 1), bytes(100, 5), bytes(100, 7)];
+    for (const x of [a, b, c]) await first.store(sha256Of(x), x);
+    await first.install(record('digits', a));
+    const seen = (await first.installed('digits'))!;
+    // The other tab installs release 2, keeping its previous bytes as the fallback.
+    const newer: InstalledModel = { ...record('digits', b, 2), jws: 'x.y.2', fallback: { sha256: sha256Of(c), size: 100, variant: 'small', backend: 'wasm' } };
+    await second.install(newer);
+
+    await first.updateInstalled('digits', { backend: 'webgpu', failures: [{ variant: 'original', backend: 'wasm', reason: 'failed' }] }, seen);
+    await first.dropFallback('digits', seen);
+    expect(await first.uninstall('digits', seen)).toBe(false);
+    expect(await second.installed('digits')).toEqual(newer);
+    expect((await storage.artifacts.list()).map((e) => e.key).sort()).toEqual([sha256Of(b), sha256Of(c)].sort());
+
+    // Drawn up from the record that is there, they do apply.
+    await first.updateInstalled('digits', { backend: 'webgpu' }, newer);
+    expect((await first.installed('digits'))!.backend).toBe('webgpu');
   });
 
   it('does not cache an artifact larger than the whole budget', async () => {

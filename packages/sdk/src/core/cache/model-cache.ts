@@ -58,6 +58,13 @@ function onFallback(record: InstalledModel, fallback: InstalledFallback): Instal
   return { ...withoutFallback(record), sha256, size, variant, backend };
 }
 
+/**
+ * True when `record` is still `was`, the record a caller read (same manifest, same bytes), or no
+ * `was` is given: another tab may have installed something else since, which a change drawn up
+ * from `was` must leave alone.
+ */
+const still = (record: InstalledModel, was?: InstalledModel): boolean => !was || (record.jws === was.jws && record.sha256 === was.sha256);
+
 /** The artifacts an installed record keeps. */
 const keptBy = (record: InstalledModel): string[] => (record.fallback ? [record.sha256, record.fallback.sha256] : [record.sha256]);
 
@@ -130,10 +137,15 @@ export class ModelCache {
     return this.options.maxBytes;
   }
 
-  /** Runs `section` under this client's lock and, where the platform has one, the cache's shared lock ({@link PlatformStorage.exclusive}). */
+  /**
+   * Runs `section` under the cache's shared lock, where the platform has one ({@link
+   * PlatformStorage.exclusive}), then this client's. The shared one is taken first: while another
+   * tab holds it, this client's other operations (a load's release check) go on.
+   */
   private exclusive<T>(section: () => Promise<T>): Promise<T> {
     const { storage } = this;
-    return this.lock.run(storage.exclusive ? () => storage.exclusive!(section) : section);
+    const own = () => this.lock.run(section);
+    return storage.exclusive ? storage.exclusive(own) : own();
   }
 
   // --- Release sequence -------------------------------------------------------------------------
@@ -264,12 +276,15 @@ export class ModelCache {
     });
   }
 
-  /** Forgets the installed model's fallback (its new bytes ran here) and deletes those bytes unless another model uses them. */
-  async dropFallback(model: string): Promise<void> {
+  /**
+   * Forgets the installed model's fallback (its new bytes ran here) and deletes those bytes unless
+   * another model uses them; only if the record is still `ifStill` when given.
+   */
+  async dropFallback(model: string, ifStill?: InstalledModel): Promise<void> {
     await this.waitForInstall(model);
     return this.exclusive(async () => {
       const record = await this.readInstalled(model);
-      if (!record?.fallback) return;
+      if (!record?.fallback || !still(record, ifStill)) return;
       await this.storage.meta.set(KEY.installed(model), withoutFallback(record));
       if (record.fallback.sha256 !== record.sha256) await this.deleteUnreferenced(record.fallback.sha256);
     });
@@ -336,20 +351,25 @@ export class ModelCache {
     this.inBackground(work);
   }
 
-  /** Updates the installed record in place (backend that worked, failures). */
-  async updateInstalled(model: string, patch: Partial<Pick<InstalledModel, 'backend' | 'failures' | 'jws'>>): Promise<void> {
+  /** Updates the installed record in place (backend that worked, failures, manifest); only if it is still `ifStill` when given. */
+  async updateInstalled(model: string, patch: Partial<Pick<InstalledModel, 'backend' | 'failures' | 'jws'>>, ifStill?: InstalledModel): Promise<void> {
     await this.waitForInstall(model);
     return this.exclusive(async () => {
       const record = await this.readInstalled(model);
-      if (record) await this.storage.meta.set(KEY.installed(model), { ...record, ...patch });
+      if (record && still(record, ifStill)) await this.storage.meta.set(KEY.installed(model), { ...record, ...patch });
     });
   }
 
-  /** Removes a model and its artifact (unless shared). The release counter stays: rollback protection outlives the cache. */
-  async uninstall(model: string): Promise<boolean> {
+  /**
+   * Removes a model and its artifact (unless shared); only if it is still `ifStill` when given (a
+   * record found corrupt, which another tab may have replaced since). The release counter stays:
+   * rollback protection outlives the cache.
+   */
+  async uninstall(model: string, ifStill?: InstalledModel): Promise<boolean> {
     await this.waitForInstall(model);
     return this.exclusive(async () => {
       const record = await this.readInstalled(model);
+      if (record && !still(record, ifStill)) return false;
       await this.storage.meta.delete(KEY.installed(model));
       const names = (await this.storage.meta.get<string[]>(KEY.models)) ?? [];
       if (names.includes(model)) await this.storage.meta.set(KEY.models, names.filter((n) => n !== model));

@@ -915,7 +915,7 @@ class FerryClient implements Ferry {
     } catch (err) {
       const corrupt = err instanceof CacheCorruptError ? err : new CacheCorruptError(`the cached manifest of "${name}" no longer verifies: ${messageOf(err)}`, { model: name, cause: err });
       this.reportFailure(name, corrupt);
-      await cache.uninstall(name);
+      await cache.uninstall(name, installed);
       throw corrupt;
     }
     const caps = await this.capabilities();
@@ -968,7 +968,7 @@ class FerryClient implements Ferry {
     const kept = this.kept(failures);
     const noteFailures = () => {
       // Notes for the next load: written behind this one, and a failed write (a full disk) costs only them.
-      if (kept.length !== installed.failures.length) cache.inBackground(cache.updateInstalled(name, { failures: kept }));
+      if (kept.length !== installed.failures.length) cache.inBackground(cache.updateInstalled(name, { failures: kept }, installed));
     };
     const installedLost = lost.has(installed) ? lost.get(installed) : null;
     const fallbackGone = fallback !== undefined && lost.get(fallback) instanceof CacheCorruptError;
@@ -984,13 +984,13 @@ class FerryClient implements Ferry {
         if (fallback.ranLast) cache.inBackground(cache.markRan(name, installed.sha256));
       } else {
         if (installed.backend !== candidate.backend || kept.length !== installed.failures.length) {
-          cache.inBackground(cache.updateInstalled(name, { backend: candidate.backend, failures: kept }));
+          cache.inBackground(cache.updateInstalled(name, { backend: candidate.backend, failures: kept }, installed));
         }
         // The new bytes ran here: the ones kept in case they did not go are no longer needed, unless
         // they ran on a GPU, which may be missing on a later start, and the fallback ranks first
         // without it; or they are gone.
         if (fallback && (fallbackGone || !stillNeeded(manifest.payload.candidates, fallback, installed, candidate.backend, kept))) {
-          cache.inBackground(cache.dropFallback(name));
+          cache.inBackground(cache.dropFallback(name, installed));
         } else if (fallback?.ranLast) {
           cache.inBackground(cache.markRan(name, installed.sha256));
         }
@@ -1021,12 +1021,12 @@ class FerryClient implements Ferry {
       }
       return this.handle(manifest, candidate, session, { source: 'cache', stale: options.stale, failures });
     }
-    if (fallbackGone) cache.inBackground(cache.dropFallback(name));
+    if (fallbackGone) cache.inBackground(cache.dropFallback(name, installed));
     if (installedLost !== null) {
-      if (installedLost instanceof CacheCorruptError) await cache.uninstall(name);
+      if (installedLost instanceof CacheCorruptError) await cache.uninstall(name, installed);
       throw installedLost;
     }
-    await cache.updateInstalled(name, { failures: kept });
+    await cache.updateInstalled(name, { failures: kept }, installed);
     throw new BackendUnavailableError(`no cached candidate of "${name}" runs here`, failures, { model: name });
   }
 
@@ -1191,7 +1191,7 @@ class FerryClient implements Ferry {
     if (manifest.jws === installed.jws) return null;
     const rotated = keyIdOf(manifest.jws) !== keyIdOf(installed.jws);
     if (lists(installed)) {
-      if (rotated || listsMore(p.candidates, installed)) await cache.updateInstalled(installed.model, { jws: manifest.jws });
+      if (rotated || listsMore(p.candidates, installed)) await cache.updateInstalled(installed.model, { jws: manifest.jws }, installed);
     } else if (rotated && installed.fallback && lists(installed.fallback)) {
       // A new key, answered to a start without the GPU: the manifest lists only the fallback's
       // bytes. The model goes back to them under it (kept under the old key, it would stop

@@ -30,7 +30,7 @@ async function openStorage(kind: BrowserStorageKind, options: StorageOptions): P
   // the browser's storage process.
   const opening = openFerryDatabase(`${prefix}-${options.namespace}`);
   // OPFS can be refused (private browsing in some browsers): IndexedDB it is.
-  const directory = (kind === 'auto' || kind === 'opfs') && opfsWritable() ? opfsDirectory(options.namespace).catch(() => null) : null;
+  const directory = (kind === 'auto' || kind === 'opfs') && opfsWritable() ? opfsDirectory(prefix, options.namespace).catch(() => null) : null;
   let db: IDBDatabase;
   try {
     db = await opening;

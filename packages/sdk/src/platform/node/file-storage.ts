@@ -420,17 +420,17 @@ function concatBytes(parts: Uint8Array[]): Uint8Array {
 }
 
 /**
+ * One lock per cache directory (by its absolute path) for the clients of this process ({@link
+ * PlatformStorage.exclusive}). Processes sharing a directory are not ordered against each other:
+ * their writes are atomic (rename), but one's read-modify-write of a record can overwrite another's.
+ */
+const processLocks = new Map<string, AsyncLock>();
+
+/**
  * Opens a cache directory: `artifacts/`, `meta/`, and `tmp/` for atomic writes. A new one is
  * made by its first write (see {@link CacheDirectories}); one that cannot be made leaves the cache
  * in memory, and `kind` says `memory` from then on.
  */
-/**
- * One lock per cache directory for the clients of this process ({@link PlatformStorage.exclusive}).
- * Processes sharing a directory are not ordered against each other: their writes are atomic
- * (rename), but one's read-modify-write of a record can overwrite another's.
- */
-const processLocks = new Map<string, AsyncLock>();
-
 export async function openDirectoryStorage(root: string): Promise<PlatformStorage> {
   const artifacts = join(root, 'artifacts');
   const meta = join(root, 'meta');
