@@ -2,8 +2,10 @@
 // that plays a flaky network or a man in the middle where a test needs one.
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import * as ort from 'onnxruntime-web';
 import { buildMlp } from '@ferry/compress/testing';
@@ -654,3 +656,45 @@ describe('artifacts redirected to S3 (FERRY_ARTIFACT_DELIVERY=redirect): the dev
     expect(kept.version).toBe(1);
   });
 });
+
+describe('several processes on one cache directory', () => {
+  /** Runs testing/cache-process.ts: loads `model` into `<root>/r<round>` in each round, at the same moments as the other processes. */
+  const cacheProcess = (job: Record<string, unknown>) =>
+    new Promise<string>((resolve, reject) => {
+      const script = join(dirname(fileURLToPath(import.meta.url)), '..', 'testing', 'cache-process.ts');
+      const child = spawn(process.execPath, ['--conditions=@ferry/source', '--import', 'tsx', script], {
+        env: { ...process.env, FERRY_TEST_JOB: JSON.stringify(job) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d));
+      child.stderr.on('data', (d: Buffer) => (out += d));
+      child.on('error', reject);
+      child.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`cache process exited with ${code}: ${out}`))));
+    });
+
+  it('three processes, each loading another model into one cache at the same moment: all three stay installed (a lock directory orders their writes)', async () => {
+    const models: string[] = [];
+    for (const seed of [21, 22, 23]) {
+      const name = await newModel();
+      await ferry.release(name, mlp(seed));
+      models.push(name);
+    }
+    const root = await cacheDir();
+    const rounds = 8;
+    // The processes take ~1 s to start; each round starts at the same moment in all three.
+    const timing = { rounds, start: Date.now() + 4000, gapMs: 500 };
+    const base = { serverUrl: ferry.url, appKey: ferry.appKey, appKeyId: ferry.appKeyId, root, ...timing };
+    expect(await Promise.all(models.map((model) => cacheProcess({ ...base, model })))).toEqual(['done', 'done', 'done']);
+    const seen: string[][] = [];
+    for (let round = 0; round < rounds; round++) {
+      const client = device(join(root, `r${round}`));
+      seen.push((await client.listCachedModels()).map((m) => m.name).sort());
+    }
+    expect(seen).toEqual(Array.from({ length: rounds }, () => [...models].sort()));
+    // Each lock was given back: no lock directory is left behind.
+    const left = (await readdir(root, { recursive: true })).filter((p) => p.endsWith('lock'));
+    expect(left).toEqual([]);
+  }, 60_000);
+});
+

@@ -419,12 +419,30 @@ function concatBytes(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/**
- * One lock per cache directory (by its absolute path) for the clients of this process ({@link
- * PlatformStorage.exclusive}). Processes sharing a directory are not ordered against each other:
- * their writes are atomic (rename), but one's read-modify-write of a record can overwrite another's.
- */
+/** One lock per cache directory (by its absolute path) for the clients of this process. */
 const processLocks = new Map<string, AsyncLock>();
+
+/**
+ * Takes the cache directory's lock across processes: a directory `<root>/lock`, made atomically
+ * (proper-lockfile; its time stamp is renewed while held, and one left by a process that died is
+ * taken over after 10 s). Resolves with its release, or null when it cannot be had (a file system
+ * that refuses it, or a holder that keeps it for over a minute): the section then runs without it.
+ */
+async function lockAcrossProcesses(root: string): Promise<(() => Promise<void>) | null> {
+  try {
+    const { lock } = await import('proper-lockfile');
+    return await lock(root, {
+      realpath: false,
+      lockfilePath: join(root, 'lock'),
+      stale: 10_000,
+      retries: { retries: 600, factor: 1.3, minTimeout: 2, maxTimeout: 100, randomize: true },
+      // (By default a lock found taken over would throw in a timer, out of the app's reach.)
+      onCompromised: () => undefined,
+    });
+  } catch {
+    return null;
+  }
+}
 
 /**
  * Opens a cache directory: `artifacts/`, `meta/`, and `tmp/` for atomic writes. A new one is
@@ -447,8 +465,18 @@ export async function openDirectoryStorage(root: string): Promise<PlatformStorag
   let lock = processLocks.get(key);
   if (!lock) processLocks.set(key, (lock = new AsyncLock()));
   const shared = lock;
+  // The clients of this process take turns first, then the process takes the directory's lock.
+  const exclusive = <T>(section: () => Promise<T>): Promise<T> =>
+    shared.run(async () => {
+      const release = (await dirs.usable()) ? await lockAcrossProcesses(root) : null;
+      try {
+        return await section();
+      } finally {
+        await release?.().catch(() => undefined);
+      }
+    });
   return {
-    exclusive: (section) => shared.run(section),
+    exclusive,
     get kind() {
       return dirs.failed === null ? files.kind : dirs.memory.kind;
     },
