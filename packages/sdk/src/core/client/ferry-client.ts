@@ -329,6 +329,7 @@ class FerryClient implements Ferry {
       ...telemetryOptions,
       api: this.api,
       meta: storage.meta,
+      exclusive: storage.exclusive?.bind(storage),
       now: () => platform.now(),
       onHide: platform.onHide?.bind(platform),
       device: async () => {

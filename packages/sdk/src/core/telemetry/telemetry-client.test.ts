@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { TelemetryBatch } from '@ferry/protocol';
+import { AsyncLock } from '../cache/async-lock.js';
 import { MemoryMetaStore } from '../cache/memory-storage.js';
 import { FerryApi } from '../http/ferry-api.js';
 import { DEFAULT_RETRY } from '../http/retry.js';
@@ -77,6 +78,31 @@ describe('TelemetryClient', () => {
     const second = t.make();
     await second.flush();
     expect(t.batches.flatMap((b) => b.batch.events.map((e) => e.version))).toEqual([3, 4, 5, 6, 7]);
+  });
+
+  it('two tabs on one cache, both offline: each persists its events beside the other’s; a later start sends all, and a tab that sent its own leaves the other’s stored', async () => {
+    let status = 503;
+    const meta = new MemoryMetaStore();
+    // Writes that take a while, as IndexedDB's do, ordered by the cache's shared lock.
+    const set = meta.set.bind(meta);
+    meta.set = async (key, value) => {
+      await new Promise((r) => setTimeout(r, 5));
+      return set(key, value);
+    };
+    const lock = new AsyncLock();
+    const t = setup({ meta, status: () => status, exclusive: (section) => lock.run(section) });
+    const [a, b] = [t.make(), t.make()];
+    a.record(event(1));
+    b.record(event(2));
+    await Promise.all([a.flush().catch(() => undefined), b.flush().catch(() => undefined)]);
+    status = 202;
+    // The first tab comes back online and sends what it holds: the second's event stays stored.
+    await a.close();
+    expect(t.batches.flatMap((x) => x.batch.events.map((e) => e.version))).toEqual([1]);
+    await b.stop();
+    const later = t.make();
+    await later.flush();
+    expect(t.batches.flatMap((x) => x.batch.events.map((e) => e.version))).toEqual([1, 2]);
   });
 
   it('backs off after a failure before the interval retries', async () => {

@@ -2,7 +2,7 @@ import type { TelemetryBatch, TelemetryEvent } from '@ferry/protocol';
 import { ApiError, ServerError } from '../errors.js';
 import type { FerryApi } from '../http/ferry-api.js';
 import { backoffDelay, DEFAULT_RETRY } from '../http/retry.js';
-import type { MetaStore } from '../platform.js';
+import type { MetaStore, PlatformStorage } from '../platform.js';
 import { randomId } from '../random-id.js';
 import { LatencyRecorder } from './latency-summary.js';
 
@@ -38,6 +38,8 @@ export interface TelemetryClientOptions extends TelemetryOptions {
   device: () => Promise<TelemetryBatch['device']>;
   onHide?: ((listener: () => void) => () => void) | undefined;
   random?: () => number;
+  /** The cache's lock shared with other clients (tabs, workers) of the same store ({@link PlatformStorage.exclusive}). */
+  exclusive?: (<T>(section: () => Promise<T>) => Promise<T>) | undefined;
 }
 
 const QUEUE_KEY = 'telemetry/queue';
@@ -56,6 +58,11 @@ const PERSIST_DELAY_MS = 1000;
  */
 export class TelemetryClient {
   private queue: TelemetryEvent[] = [];
+  /**
+   * Ids of events this client sent or dropped: the stored queue is shared with the other clients
+   * of the cache (tabs, workers), so a persist keeps their events and leaves out only these.
+   */
+  private readonly done = new Set<string>();
   private readonly latencies = new Map<string, { context: InferenceContext; recorder: LatencyRecorder }>();
   /** Handles pass the same context object on every run: its key is built once. */
   private readonly latencyKeys = new WeakMap<InferenceContext, string>();
@@ -191,10 +198,22 @@ export class TelemetryClient {
     (this.persistTimer as { unref?: () => void }).unref?.();
   }
 
+  /**
+   * Writes the queue: this client's events, and those another client of the cache stored that this
+   * one has not sent (each sends what it finds there at start; the server drops duplicates by id).
+   */
   private async persist(): Promise<void> {
     if (!this.enabled) return;
-    if (this.queue.length) await this.deps.meta.set(QUEUE_KEY, this.queue);
-    else await this.deps.meta.delete(QUEUE_KEY);
+    const { meta, exclusive } = this.deps;
+    const write = async () => {
+      const stored = await meta.get<TelemetryEvent[]>(QUEUE_KEY);
+      const mine = new Set(this.queue.map((e) => e.id));
+      const others = Array.isArray(stored) ? stored.filter((e) => !mine.has(e.id) && !this.done.has(e.id)) : [];
+      const queue = [...others, ...this.queue].slice(-this.options.maxQueued);
+      if (queue.length) await meta.set(QUEUE_KEY, queue);
+      else await meta.delete(QUEUE_KEY);
+    };
+    await (exclusive ? exclusive(write) : write());
   }
 
   private takeLatencies(): void {
@@ -231,6 +250,12 @@ export class TelemetryClient {
       }
       const sent = new Set(events.map((e) => e.id));
       this.queue = this.queue.filter((e) => !sent.has(e.id));
+      for (const id of sent) this.done.add(id);
+      // (Bounded: an id sent long ago no longer needs leaving out; the server drops a duplicate anyway.)
+      for (const id of this.done) {
+        if (this.done.size <= 4 * this.options.maxQueued) break;
+        this.done.delete(id);
+      }
       if (keepalive) break;
     }
     await this.persist();
