@@ -425,20 +425,26 @@ const processLocks = new Map<string, AsyncLock>();
 /**
  * Takes the cache directory's lock across processes: a directory `<root>/lock`, made atomically
  * (proper-lockfile; its time stamp is renewed while held, and one left by a process that died is
- * taken over after 10 s). Resolves with its release, or null when it cannot be had (a file system
- * that refuses it, or a holder that keeps it for over a minute): the section then runs without it.
+ * taken over after 10 s). Resolves with its release, or null when it cannot be had: at once on a
+ * file system that refuses it (a read-only cache), or after a minute of another holder keeping it.
+ * The section then runs without it.
  */
 async function lockAcrossProcesses(root: string): Promise<(() => Promise<void>) | null> {
   try {
     const { lock } = await import('proper-lockfile');
-    return await lock(root, {
-      realpath: false,
-      lockfilePath: join(root, 'lock'),
-      stale: 10_000,
-      retries: { retries: 600, factor: 1.3, minTimeout: 2, maxTimeout: 100, randomize: true },
-      // (By default a lock found taken over would throw in a timer, out of the app's reach.)
-      onCompromised: () => undefined,
-    });
+    // (`onCompromised`: by default a lock found taken over throws in a timer, out of the app's reach.)
+    const options = { realpath: false, lockfilePath: join(root, 'lock'), stale: 10_000, onCompromised: () => undefined };
+    // (proper-lockfile's own retries would retry any error, a read-only directory's too.)
+    for (let attempt = 0, waited = 0; ; attempt++) {
+      try {
+        return await lock(root, options);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ELOCKED' || waited > 60_000) return null;
+      }
+      const delay = Math.min(100, 2 * 1.3 ** attempt) * (0.5 + Math.random());
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      waited += delay;
+    }
   } catch {
     return null;
   }
