@@ -1,7 +1,7 @@
 // The Node SDK against the real Ferry server (apps/server) on a loopback port, through a proxy
 // that plays a flaky network or a man in the middle where a test needs one.
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -659,10 +659,11 @@ describe('artifacts redirected to S3 (FERRY_ARTIFACT_DELIVERY=redirect): the dev
 
 describe('several processes on one cache directory', () => {
   /** Runs testing/cache-process.ts: loads `model` into `<root>/r<round>` in each round, at the same moments as the other processes. */
-  const cacheProcess = (job: Record<string, unknown>) =>
+  const cacheProcess = (job: Record<string, unknown>, as?: { uid: number; gid: number }) =>
     new Promise<string>((resolve, reject) => {
       const script = join(dirname(fileURLToPath(import.meta.url)), '..', 'testing', 'cache-process.ts');
       const child = spawn(process.execPath, ['--conditions=@ferry/source', '--import', 'tsx', script], {
+        ...as,
         env: { ...process.env, FERRY_TEST_JOB: JSON.stringify(job) },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -685,7 +686,8 @@ describe('several processes on one cache directory', () => {
     // The processes take ~1 s to start; each round starts at the same moment in all three.
     const timing = { rounds, start: Date.now() + 4000, gapMs: 500 };
     const base = { serverUrl: ferry.url, appKey: ferry.appKey, appKeyId: ferry.appKeyId, root, ...timing };
-    expect(await Promise.all(models.map((model) => cacheProcess({ ...base, model })))).toEqual(['done', 'done', 'done']);
+    const network = `done: ${Array(rounds).fill('network').join(' ')}`;
+    expect(await Promise.all(models.map((model) => cacheProcess({ ...base, model })))).toEqual([network, network, network]);
     const seen: string[][] = [];
     for (let round = 0; round < rounds; round++) {
       const client = device(join(root, `r${round}`));
@@ -696,5 +698,21 @@ describe('several processes on one cache directory', () => {
     const left = (await readdir(root, { recursive: true })).filter((p) => p.endsWith('lock'));
     expect(left).toEqual([]);
   }, 60_000);
-});
 
+  // A cache the app may read but not write, as on a read-only file system (a container image with
+  // its models baked in): root reads and writes anything, so the app runs as another user (nobody)
+  // on a cache made readable to all.
+  it.skipIf(process.getuid?.() !== 0)('a cache the app may read but not write: the model loads from it, and close() does not wait for a lock it cannot take', async () => {
+    const name = await newModel();
+    await ferry.release(name, mlp(31));
+    const root = await cacheDir();
+    const base = { serverUrl: ferry.url, appKey: ferry.appKey, appKeyId: ferry.appKeyId, root, model: name, rounds: 1, start: 0, gapMs: 0 };
+    expect(await cacheProcess(base)).toBe('done: network');
+    await chmod(root, 0o755);
+    for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+      await chmod(join(entry.parentPath, entry.name), entry.isDirectory() ? 0o755 : 0o644);
+    }
+    // (Within the vitest timeout: before, each write waited a minute for the lock, and close() for them.)
+    expect(await cacheProcess({ ...base, policy: 'local' }, { uid: 65534, gid: 65534 })).toBe('done: cache');
+  }, 30_000);
+});

@@ -15,9 +15,12 @@ interface Job {
   rounds: number;
   start: number;
   gapMs: number;
+  /** @defaultValue 'latest' */
+  policy?: 'latest' | 'local';
 }
 
 const job = JSON.parse(process.env.FERRY_TEST_JOB ?? '{}') as Job;
+const sources: string[] = [];
 for (let round = 0; round < job.rounds; round++) {
   const wait = job.start + round * job.gapMs - Date.now();
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
@@ -30,7 +33,7 @@ for (let round = 0; round < job.rounds; round++) {
     cache: { location: join(job.root, `r${round}`) },
     telemetry: false,
   });
-  await ferry.getModel(job.model, { policy: 'latest' });
+  sources.push((await ferry.getModel(job.model, { policy: job.policy ?? 'latest' })).source);
   await ferry.close();
 }
-process.stdout.write('done\n');
+process.stdout.write(`done: ${sources.join(' ')}\n`);
