@@ -3,6 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { AsyncLock } from '../../core/cache/async-lock.js';
+import { lockDirectory } from './directory-lock.js';
 import { memoryStorage } from '../../core/cache/memory-storage.js';
 import type { ArtifactStore, ArtifactWriter, MetaStore, PlatformStorage, QuickStore, Sha256Hasher } from '../../core/platform.js';
 
@@ -423,34 +424,6 @@ function concatBytes(parts: Uint8Array[]): Uint8Array {
 const processLocks = new Map<string, AsyncLock>();
 
 /**
- * Takes the cache directory's lock across processes: a directory `<root>/lock`, made atomically
- * (proper-lockfile; its time stamp is renewed while held, and one left by a process that died is
- * taken over after 10 s). Resolves with its release, or null when it cannot be had: at once on a
- * file system that refuses it (a read-only cache), or after a minute of another holder keeping it.
- * The section then runs without it.
- */
-async function lockAcrossProcesses(root: string): Promise<(() => Promise<void>) | null> {
-  try {
-    const { lock } = await import('proper-lockfile');
-    // (`onCompromised`: by default a lock found taken over throws in a timer, out of the app's reach.)
-    const options = { realpath: false, lockfilePath: join(root, 'lock'), stale: 10_000, onCompromised: () => undefined };
-    // (proper-lockfile's own retries would retry any error, a read-only directory's too.)
-    for (let attempt = 0, waited = 0; ; attempt++) {
-      try {
-        return await lock(root, options);
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'ELOCKED' || waited > 60_000) return null;
-      }
-      const delay = Math.min(100, 2 * 1.3 ** attempt) * (0.5 + Math.random());
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      waited += delay;
-    }
-  } catch {
-    return null;
-  }
-}
-
-/**
  * Opens a cache directory: `artifacts/`, `meta/`, and `tmp/` for atomic writes. A new one is
  * made by its first write (see {@link CacheDirectories}); one that cannot be made leaves the cache
  * in memory, and `kind` says `memory` from then on.
@@ -474,7 +447,8 @@ export async function openDirectoryStorage(root: string): Promise<PlatformStorag
   // The clients of this process take turns first, then the process takes the directory's lock.
   const exclusive = <T>(section: () => Promise<T>): Promise<T> =>
     shared.run(async () => {
-      const release = (await dirs.usable()) ? await lockAcrossProcesses(root) : null;
+      // Across processes: a lock directory (see lockDirectory).
+      const release = (await dirs.usable()) ? await lockDirectory(join(root, 'lock')) : null;
       try {
         return await section();
       } finally {
