@@ -13,7 +13,11 @@ import type { TelemetryOptions } from '../telemetry/telemetry-client.js';
 export interface CacheOptions {
   /** Byte budget of cached models, across models; least recently used are evicted first. @defaultValue 1 GiB */
   maxBytes?: number;
-  /** Node: the cache directory (default `$XDG_CACHE_HOME/ferry` or `~/.cache/ferry`). Browser: a name prefix. */
+  /**
+   * Node: the cache directory (default `$XDG_CACHE_HOME/ferry` or `~/.cache/ferry`). Browser: a
+   * prefix of the IndexedDB database's name (OPFS artifacts are kept in `ferry/<namespace>`
+   * whatever it is: separate caches by `namespace`).
+   */
   location?: string;
   /** Separates the caches of several apps or servers on one device. @defaultValue 'default' */
   namespace?: string;

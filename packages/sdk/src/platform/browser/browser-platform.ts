@@ -30,7 +30,7 @@ async function openStorage(kind: BrowserStorageKind, options: StorageOptions): P
   // the browser's storage process.
   const opening = openFerryDatabase(`${prefix}-${options.namespace}`);
   // OPFS can be refused (private browsing in some browsers): IndexedDB it is.
-  const directory = (kind === 'auto' || kind === 'opfs') && opfsWritable() ? opfsDirectory(prefix, options.namespace).catch(() => null) : null;
+  const directory = (kind === 'auto' || kind === 'opfs') && opfsWritable() ? opfsDirectory(options.namespace).catch(() => null) : null;
   let db: IDBDatabase;
   try {
     db = await opening;
@@ -38,9 +38,11 @@ async function openStorage(kind: BrowserStorageKind, options: StorageOptions): P
     return memory();
   }
   const meta = new IndexedDbMetaStore(db);
-  // Named after the database, which every tab and worker on this cache opens (whatever its artifact store).
+  // Named after the namespace, which every tab and worker on this cache uses: the OPFS directory
+  // is `ferry/<namespace>` whatever the database's prefix (`cache.location`).
   const locks = (navigator as { locks?: LockManager }).locks;
-  const shared = locks ? { exclusive: <T>(section: () => Promise<T>) => locks.request(db.name, section) as Promise<T> } : {};
+  const name = `ferry-cache/${options.namespace}`;
+  const shared = locks ? { exclusive: <T>(section: () => Promise<T>) => locks.request(name, section) as Promise<T> } : {};
   const dir = await directory;
   if (dir) return { kind: 'opfs', artifacts: new OpfsArtifactStore(dir), meta, ...shared };
   return { kind: 'indexeddb', artifacts: new IndexedDbArtifactStore(db), meta, ...shared };

@@ -18,10 +18,10 @@ export function opfsWritable(): boolean {
   );
 }
 
-/** The OPFS directory `<prefix>/<namespace>/artifacts` (`ferry/…` by default), created if needed. */
-export async function opfsDirectory(prefix: string, namespace: string): Promise<FileSystemDirectoryHandle> {
+/** The OPFS directory `ferry/<namespace>/artifacts`, created if needed. */
+export async function opfsDirectory(namespace: string): Promise<FileSystemDirectoryHandle> {
   let dir = await navigator.storage.getDirectory();
-  for (const part of [prefix, namespace, 'artifacts']) dir = await dir.getDirectoryHandle(part, { create: true });
+  for (const part of ['ferry', namespace, 'artifacts']) dir = await dir.getDirectoryHandle(part, { create: true });
   return dir;
 }
 
