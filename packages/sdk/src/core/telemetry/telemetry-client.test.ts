@@ -152,6 +152,24 @@ describe('TelemetryClient', () => {
     expect(await t.meta.get('telemetry/queue')).toBeUndefined();
   });
 
+  it('opting out in one tab stops the others: they send nothing more, and nothing queued is written back', async () => {
+    let status = 503;
+    const lock = new AsyncLock();
+    const t = setup({ status: () => status, exclusive: (section) => lock.run(section) });
+    const [a, b] = [t.make(), t.make()];
+    b.record(event(1));
+    await b.flush().catch(() => undefined); // offline: stored
+    expect(await t.meta.get('telemetry/queue')).toHaveLength(1);
+    await a.setEnabled(false);
+    status = 202;
+    b.record(event(2));
+    await b.flush();
+    await b.close();
+    expect(t.batches).toEqual([]);
+    expect(b.isEnabled).toBe(false);
+    expect(await t.meta.get('telemetry/queue')).toBeUndefined();
+  });
+
   it('telemetry: false deletes what an earlier run queued', async () => {
     const t = setup({ status: () => 503 });
     const first = t.make();

@@ -102,19 +102,31 @@ export class TelemetryClient {
     await this.loaded;
     this.enabled = enabled;
     await this.deps.meta.set(OPT_OUT_KEY, !enabled);
-    if (!enabled) {
-      this.queue = [];
-      this.latencies.clear();
-      await this.deps.meta.delete(QUEUE_KEY);
-      this.stop();
-    } else this.start();
+    if (!enabled) this.optedOut();
+    // (Under the shared lock: another tab's persist does not write the queue back after this.)
+    if (!enabled) await this.shared(() => this.deps.meta.delete(QUEUE_KEY));
+    else this.start();
+  }
+
+  /** Off: nothing queued, nothing sent. */
+  private optedOut(): void {
+    this.enabled = false;
+    this.queue = [];
+    this.latencies.clear();
+    this.stop();
+  }
+
+  /** `section` under the cache's lock shared with other clients, where there is one. */
+  private shared<T>(section: () => Promise<T>): Promise<T> {
+    return this.deps.exclusive ? this.deps.exclusive(section) : section();
   }
 
   /** Queues one event. */
   record(event: TelemetryRecord): void {
     if (!this.enabled) return;
     this.queue.push({ ...event, id: randomId(), at: this.deps.now() } as TelemetryEvent);
-    if (this.queue.length > this.options.maxQueued) this.queue.splice(0, this.queue.length - this.options.maxQueued);
+    // (The oldest dropped are done: a persist does not take them back from the stored queue.)
+    if (this.queue.length > this.options.maxQueued) this.finished(this.queue.splice(0, this.queue.length - this.options.maxQueued));
     this.schedulePersist();
     if (this.queue.length >= this.options.batchSize && this.deps.now() >= this.retryAt) void this.flush().catch(() => undefined);
   }
@@ -204,16 +216,31 @@ export class TelemetryClient {
    */
   private async persist(): Promise<void> {
     if (!this.enabled) return;
-    const { meta, exclusive } = this.deps;
-    const write = async () => {
+    const { meta } = this.deps;
+    await this.shared(async () => {
+      // Opted out meanwhile, here or in another tab: the stored queue goes, nothing is written back.
+      if (!this.enabled || (await meta.get<boolean>(OPT_OUT_KEY)) === true) {
+        this.optedOut();
+        await meta.delete(QUEUE_KEY);
+        return;
+      }
       const stored = await meta.get<TelemetryEvent[]>(QUEUE_KEY);
       const mine = new Set(this.queue.map((e) => e.id));
       const others = Array.isArray(stored) ? stored.filter((e) => !mine.has(e.id) && !this.done.has(e.id)) : [];
       const queue = [...others, ...this.queue].slice(-this.options.maxQueued);
       if (queue.length) await meta.set(QUEUE_KEY, queue);
       else await meta.delete(QUEUE_KEY);
-    };
-    await (exclusive ? exclusive(write) : write());
+    });
+  }
+
+  /** Notes events as sent or dropped (see {@link done}), keeping the newest ids only. */
+  private finished(events: readonly TelemetryEvent[]): void {
+    for (const e of events) this.done.add(e.id);
+    // (An id sent long ago no longer needs leaving out; the server drops a duplicate anyway.)
+    for (const id of this.done) {
+      if (this.done.size <= 4 * this.options.maxQueued) break;
+      this.done.delete(id);
+    }
   }
 
   private takeLatencies(): void {
@@ -227,6 +254,11 @@ export class TelemetryClient {
   private async send(keepalive: boolean): Promise<void> {
     await this.loaded;
     if (!this.enabled) return;
+    // The user may have opted out in another tab or worker since this client started.
+    if ((await this.deps.meta.get<boolean>(OPT_OUT_KEY)) === true) {
+      this.optedOut();
+      return;
+    }
     this.takeLatencies();
     const device = await this.deps.device();
     while (this.queue.length) {
@@ -250,12 +282,7 @@ export class TelemetryClient {
       }
       const sent = new Set(events.map((e) => e.id));
       this.queue = this.queue.filter((e) => !sent.has(e.id));
-      for (const id of sent) this.done.add(id);
-      // (Bounded: an id sent long ago no longer needs leaving out; the server drops a duplicate anyway.)
-      for (const id of this.done) {
-        if (this.done.size <= 4 * this.options.maxQueued) break;
-        this.done.delete(id);
-      }
+      this.finished(events);
       if (keepalive) break;
     }
     await this.persist();
