@@ -26,6 +26,18 @@ const record = (model: string, b: Uint8Array, release = 1): InstalledModel => ({
   installedAt: 0,
 });
 
+/** One cache's stores shared by several clients (tabs, workers), with their lock; writes take a while, as IndexedDB's do, so that another client reads in between. */
+function sharedStorage(): PlatformStorage {
+  const storage = memoryStorage();
+  const set = storage.meta.set.bind(storage.meta);
+  storage.meta.set = async (key, value) => {
+    await new Promise((r) => setTimeout(r, 5));
+    return set(key, value);
+  };
+  const lock = new AsyncLock();
+  return { ...storage, exclusive: (section) => lock.run(section) };
+}
+
 describe('ModelCache', () => {
   it('keeps the highest accepted release per model and refuses older ones', async () => {
     const { cache } = cacheOf();
@@ -203,18 +215,7 @@ describe('ModelCache', () => {
   });
 
   it('two clients of one cache (tabs, workers) writing at once: both installs stay listed, a release counter never goes back', async () => {
-    // A store whose writes take a while, as IndexedDB's do: another client reads in between.
-    const shared = (): PlatformStorage => {
-      const storage = memoryStorage();
-      const set = storage.meta.set.bind(storage.meta);
-      storage.meta.set = async (key, value) => {
-        await new Promise((r) => setTimeout(r, 5));
-        return set(key, value);
-      };
-      const lock = new AsyncLock();
-      return { ...storage, exclusive: (section) => lock.run(section) };
-    };
-    const storage = shared();
+    const storage = sharedStorage();
     const tab = (now: number) => new ModelCache(storage, { maxBytes: 1000, now: () => now });
     const [first, second] = [tab(1), tab(2)];
     const [a, b] = [bytes(100, 1), bytes(100, 5)];
@@ -232,6 +233,22 @@ describe('ModelCache', () => {
     await Promise.all([first.store(sha256Of(c), c), second.store(sha256Of(d), d)]);
     const held = await storage.artifacts.list();
     expect(held.reduce((sum, e) => sum + e.size, 0)).toBeLessThanOrEqual(1000);
+  });
+
+  it('a tab that needs room while another installs a download evicts the oldest bytes, not the ones being installed', async () => {
+    const storage = sharedStorage();
+    const [first, second] = [new ModelCache(storage, { maxBytes: 1000, now: () => 1 }), new ModelCache(storage, { maxBytes: 1000, now: () => 1 })];
+    const old = bytes(300, 3);
+    await first.store(sha256Of(old), old);
+    await first.install(record('old', old));
+    const [a, b] = [bytes(400, 1), bytes(400, 5)];
+    // 1100 bytes for a budget of 1000: the second tab's store makes room.
+    await Promise.all([
+      first.storeAndInstall(record('faces', a), a, null),
+      second.store(sha256Of(b), b).then((ok) => ok && second.install(record('digits', b))),
+    ]);
+    expect((await storage.artifacts.list()).map((e) => e.key).sort()).toEqual([sha256Of(a), sha256Of(b)].sort());
+    expect((await new ModelCache(storage, { maxBytes: 1000, now: () => 1 }).listInstalled()).map((r) => r.model).sort()).toEqual(['digits', 'faces']);
   });
 
   it('a change drawn up from an installed record leaves alone the record another tab has installed since', async () => {

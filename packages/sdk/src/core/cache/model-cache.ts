@@ -236,22 +236,41 @@ export class ModelCache {
    * installed on its fallback's.
    */
   install(record: InstalledModel): Promise<void> {
+    return this.exclusive(() => this.installHeld(record));
+  }
+
+  /** {@link install}, under the locks already. */
+  private async installHeld(record: InstalledModel): Promise<void> {
+    // Two files: read together, written together (a name listed without its record reads as not installed).
+    const [previous, listed] = await Promise.all([this.readInstalled(record.model), this.storage.meta.get<string[]>(KEY.models)]);
+    const names = listed ?? [];
+    if (record.fallback) {
+      const index = await this.loadIndex();
+      if (!Object.hasOwn(index, record.fallback.sha256)) record = withoutFallback(record);
+      else if (!Object.hasOwn(index, record.sha256)) record = onFallback(record, record.fallback);
+    }
+    await Promise.all([
+      this.storage.meta.set(KEY.installed(record.model), record),
+      names.includes(record.model) ? undefined : this.storage.meta.set(KEY.models, [...names, record.model]),
+    ]);
+    const kept = keptBy(record);
+    for (const sha of previous ? keptBy(previous) : []) if (!kept.includes(sha)) await this.deleteUnreferenced(sha);
+  }
+
+  /**
+   * Stores `bytes` (those of `record`, or of its fallback: `sha256`) and installs `record` in one
+   * hold of the locks, its use time written too: another tab that needs room meanwhile finds the
+   * bytes already installed and just used, not bytes no record names. False when they could not
+   * be stored (nothing is installed then).
+   */
+  storeAndInstall(record: InstalledModel, bytes: Uint8Array, written: ArtifactWriter | null, sha256 = record.sha256): Promise<boolean> {
+    const writer = { current: written };
     return this.exclusive(async () => {
-      // Two files: read together, written together (a name listed without its record reads as not installed).
-      const [previous, listed] = await Promise.all([this.readInstalled(record.model), this.storage.meta.get<string[]>(KEY.models)]);
-      const names = listed ?? [];
-      if (record.fallback) {
-        const index = await this.loadIndex();
-        if (!Object.hasOwn(index, record.fallback.sha256)) record = withoutFallback(record);
-        else if (!Object.hasOwn(index, record.sha256)) record = onFallback(record, record.fallback);
-      }
-      await Promise.all([
-        this.storage.meta.set(KEY.installed(record.model), record),
-        names.includes(record.model) ? undefined : this.storage.meta.set(KEY.models, [...names, record.model]),
-      ]);
-      const kept = keptBy(record);
-      for (const sha of previous ? keptBy(previous) : []) if (!kept.includes(sha)) await this.deleteUnreferenced(sha);
-    });
+      if (!(await this.storeHeld(sha256, bytes, writer, record))) return false;
+      await this.installHeld(record);
+      await this.saveIndex();
+      return true;
+    }).finally(() => writer.current?.abort());
   }
 
   /**
@@ -329,12 +348,11 @@ export class ModelCache {
       .then(() => check?.())
       // Bytes handed to a worker meanwhile (onnxruntime-web's proxy transfers them) are gone: nothing to store.
       .then(async () => {
-        if (!bytes) return true;
-        if (bytes.byteLength !== of.size) return false;
+        if (!bytes) return this.install(record);
+        if (bytes.byteLength !== of.size) return;
         // What the record replaces goes anyway: it makes room before another model's bytes do.
-        return this.store(of.sha256, bytes, written, record);
+        await this.storeAndInstall(record, bytes, written, of.sha256);
       })
-      .then((ok) => (ok ? this.install(record) : undefined))
       .catch(() => undefined)
       .finally(() => {
         if (this.pendingInstalls.get(record.model)?.work === work) this.pendingInstalls.delete(record.model);
@@ -494,41 +512,45 @@ export class ModelCache {
    * than the budget or the storage is full of nothing evictable.
    */
   store(sha256: string, bytes: Uint8Array, written?: ArtifactWriter | null, installing?: InstalledModel): Promise<boolean> {
-    return this.exclusive(async () => {
-      const size = bytes.byteLength;
-      if (size > this.options.maxBytes) return false;
-      // Listed again: another tab or process on the same cache may have stored (or evicted) since.
-      const index = await this.loadIndex({ fresh: true });
-      if (index[sha256]) {
-        index[sha256].lastUsed = this.stamp();
-        await this.saveIndex();
-        if (await this.storage.artifacts.match(sha256).then((b) => b?.byteLength === size)) return true;
+    const writer = { current: written ?? null };
+    return this.exclusive(() => this.storeHeld(sha256, bytes, writer, installing)).finally(() => writer.current?.abort());
+  }
+
+  /** {@link store}, under the locks already; `writer.current` is emptied once committed (else the caller aborts it). */
+  private async storeHeld(sha256: string, bytes: Uint8Array, writer: { current: ArtifactWriter | null }, installing?: InstalledModel): Promise<boolean> {
+    const size = bytes.byteLength;
+    if (size > this.options.maxBytes) return false;
+    // Listed again: another tab or process on the same cache may have stored (or evicted) since.
+    const index = await this.loadIndex({ fresh: true });
+    if (index[sha256]) {
+      index[sha256].lastUsed = this.stamp();
+      await this.saveIndex();
+      if (await this.storage.artifacts.match(sha256).then((b) => b?.byteLength === size)) return true;
+    }
+    await this.evictUntil(this.options.maxBytes - size, sha256, installing);
+    // Bytes already written while they downloaded are just committed; else (or if that fails) written now.
+    let stored = false;
+    const written = writer.current;
+    if (written) {
+      writer.current = null;
+      stored = await written.commit().then(
+        () => true,
+        () => false,
+      );
+    }
+    while (!stored) {
+      try {
+        await this.storage.artifacts.put(sha256, bytes);
+        stored = true;
+      } catch (err) {
+        if ((err as { name?: string }).name !== 'QuotaExceededError') throw err;
+        if (!(await this.evict(sha256, 1))) return false;
       }
-      await this.evictUntil(this.options.maxBytes - size, sha256, installing);
-      // Bytes already written while they downloaded are just committed; else (or if that fails) written now.
-      let stored = false;
-      if (written) {
-        const writer = written;
-        written = null;
-        stored = await writer.commit().then(
-          () => true,
-          () => false,
-        );
-      }
-      while (!stored) {
-        try {
-          await this.storage.artifacts.put(sha256, bytes);
-          stored = true;
-        } catch (err) {
-          if ((err as { name?: string }).name !== 'QuotaExceededError') throw err;
-          if (!(await this.evict(sha256, 1))) return false;
-        }
-      }
-      index[sha256] = { size, lastUsed: this.stamp() };
-      // The index is bookkeeping (sizes are listed again from the store on open): written behind.
-      this.inBackground(this.saveIndex());
-      return true;
-    }).finally(() => written?.abort());
+    }
+    index[sha256] = { size, lastUsed: this.stamp() };
+    // The index is bookkeeping (sizes are listed again from the store on open): written behind.
+    this.inBackground(this.saveIndex());
+    return true;
   }
 
   /** Bytes used by cached artifacts. */

@@ -1233,6 +1233,7 @@ class FerryClient implements Ferry {
       const keep = fallback && fallback.sha256 !== candidate.sha256 ? fallback : carriedFallback(previous, candidate, p);
       if (keep) record.fallback = keep;
       const cached = await cache.read(candidate.sha256, candidate.size, p.model).catch(() => ({ missing: true as const }));
+      let fetched: { bytes: Uint8Array; written: ArtifactWriter | null } | null = null;
       if ('missing' in cached) {
         // Fetched for the cache only: bytes it cannot keep are not worth a download.
         const refusal =
@@ -1247,15 +1248,19 @@ class FerryClient implements Ferry {
           await written?.abort();
           throw err;
         });
-        // (For `record`: the bytes it replaces are the first to make room.)
-        if (!(await cache.store(candidate.sha256, bytes, written, record))) {
-          throw new DownloadError(`"${p.model}" was downloaded but the cache could not keep it (full of nothing it may evict)`, { model: p.model });
-        }
+        fetched = { bytes, written };
       }
-      await this.releasePersisted.get(manifest);
+      await this.releasePersisted.get(manifest)?.catch(async (err: unknown) => {
+        await fetched?.written?.abort();
+        throw err;
+      });
       // (Installed now: after the download, not when the record was drawn up before it.)
       record.installedAt = this.platform.now();
-      await cache.install(record);
+      if (!fetched) await cache.install(record);
+      // (For `record`: the bytes it replaces are the first to make room.)
+      else if (!(await cache.storeAndInstall(record, fetched.bytes, fetched.written))) {
+        throw new DownloadError(`"${p.model}" was downloaded but the cache could not keep it (full of nothing it may evict)`, { model: p.model });
+      }
       return record;
     }
     if (skipped !== null) throw new DownloadSkippedError(`the download of "${p.model}" was skipped: ${skipped}`, { model: p.model });
