@@ -245,7 +245,9 @@ describe('ModelCache', () => {
     // 1100 bytes for a budget of 1000: the second tab's store makes room.
     await Promise.all([
       first.storeAndInstall(record('faces', a), a, null),
-      second.store(sha256Of(b), b).then((ok) => ok && second.install(record('digits', b))),
+      second.store(sha256Of(b), b).then(async (ok) => {
+        if (ok) await second.install(record('digits', b));
+      }),
     ]);
     expect((await storage.artifacts.list()).map((e) => e.key).sort()).toEqual([sha256Of(a), sha256Of(b)].sort());
     expect((await new ModelCache(storage, { maxBytes: 1000, now: () => 1 }).listInstalled()).map((r) => r.model).sort()).toEqual(['digits', 'faces']);
