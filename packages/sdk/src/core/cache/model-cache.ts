@@ -268,7 +268,8 @@ export class ModelCache {
     return this.exclusive(async () => {
       if (!(await this.storeHeld(sha256, bytes, writer, record))) return false;
       await this.installHeld(record);
-      await this.saveIndex();
+      // (Bookkeeping: a failed write of the use times does not undo the install.)
+      await this.saveIndex().catch(() => undefined);
       return true;
     }).finally(() => writer.current?.abort());
   }
@@ -349,10 +350,12 @@ export class ModelCache {
       // Bytes handed to a worker meanwhile (onnxruntime-web's proxy transfers them) are gone: nothing to store.
       .then(async () => {
         if (!bytes) return this.install(record);
-        if (bytes.byteLength !== of.size) return;
+        if (bytes.byteLength !== of.size) return written?.abort();
         // What the record replaces goes anyway: it makes room before another model's bytes do.
         await this.storeAndInstall(record, bytes, written, of.sha256);
       })
+      // (A writer not committed, the check failed say, is dropped; one committed is done with already.)
+      .catch(() => written?.abort())
       .catch(() => undefined)
       .finally(() => {
         if (this.pendingInstalls.get(record.model)?.work === work) this.pendingInstalls.delete(record.model);
