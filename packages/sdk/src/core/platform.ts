@@ -119,9 +119,10 @@ export interface PlatformStorage {
   /**
    * Optional: runs `section` holding a lock of this cache shared by every client that can open it
    * (the browser's: other tabs and workers of the origin, through Web Locks; Node's: other clients
-   * of the process). The core holds it where it reads, changes and writes back the cache's records
-   * (installs, evictions, deletes, release counters), so that another client's writes never land
-   * between its read and its write. Without it, only the client's own writes are ordered.
+   * of the process, then other processes, through a lock directory). The core holds it where it
+   * reads, changes and writes back the cache's records (installs, evictions, deletes, use times,
+   * release counters, the telemetry queue), so that another client's writes never land between
+   * its read and its write. Without it, only the client's own writes are ordered.
    */
   exclusive?<T>(section: () => Promise<T>): Promise<T>;
 }

@@ -143,9 +143,12 @@ export class ModelCache {
    * tab holds it, this client's other operations (a load's release check) go on.
    */
   private exclusive<T>(section: () => Promise<T>): Promise<T> {
-    const { storage } = this;
-    const own = () => this.lock.run(section);
-    return storage.exclusive ? storage.exclusive(own) : own();
+    return this.shared(() => this.lock.run(section));
+  }
+
+  /** Runs `section` under the cache's shared lock only, where the platform has one. */
+  private shared<T>(section: () => Promise<T>): Promise<T> {
+    return this.storage.exclusive ? this.storage.exclusive(section) : section();
   }
 
   // --- Release sequence -------------------------------------------------------------------------
@@ -198,7 +201,7 @@ export class ModelCache {
       if (typeof stored !== 'number' || stored < here) await this.storage.meta.set(KEY.release(model), here);
     };
     // Not under this client's lock: its release checks go on while a counter is written.
-    return this.storage.exclusive ? this.storage.exclusive(write) : write();
+    return this.shared(write);
   }
 
   // --- Installed models ---------------------------------------------------------------------------
@@ -512,7 +515,9 @@ export class ModelCache {
    * Stores verified bytes within the byte budget, evicting artifacts if room is needed (see
    * {@link evict}; again when the platform reports its quota exceeded). `installing`: the record the
    * bytes are stored for, the bytes it replaces go first. False when the artifact alone is larger
-   * than the budget or the storage is full of nothing evictable.
+   * than the budget or the storage is full of nothing evictable. The client stores downloads
+   * with {@link storeAndInstall}; this stores bytes alone, no record naming them (the tests drive
+   * the budget and eviction through it).
    */
   store(sha256: string, bytes: Uint8Array, written?: ArtifactWriter | null, installing?: InstalledModel): Promise<boolean> {
     const writer = { current: written ?? null };

@@ -102,10 +102,10 @@ export class TelemetryClient {
     await this.loaded;
     this.enabled = enabled;
     await this.deps.meta.set(OPT_OUT_KEY, !enabled);
-    if (!enabled) this.optedOut();
+    if (enabled) return this.start();
+    this.optedOut();
     // (Under the shared lock: another tab's persist does not write the queue back after this.)
-    if (!enabled) await this.shared(() => this.deps.meta.delete(QUEUE_KEY));
-    else this.start();
+    await this.shared(() => this.deps.meta.delete(QUEUE_KEY));
   }
 
   /** Off: nothing queued, nothing sent. */

@@ -27,7 +27,7 @@ describe('lockDirectory', () => {
     await expect(stat(path)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it('takes over a lock its holder stopped renewing (a process that died), and not one renewed lately', async () => {
+  it('takes over a lock its holder stopped renewing (a process that died), and not one held now', async () => {
     const path = join(dir, 'lock');
     await mkdir(path);
     const old = new Date(Date.now() - 20_000);

@@ -3,9 +3,9 @@ import { readFileSync, statSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { AsyncLock } from '../../core/cache/async-lock.js';
-import { lockDirectory } from './directory-lock.js';
 import { memoryStorage } from '../../core/cache/memory-storage.js';
 import type { ArtifactStore, ArtifactWriter, MetaStore, PlatformStorage, QuickStore, Sha256Hasher } from '../../core/platform.js';
+import { lockDirectory } from './directory-lock.js';
 
 const SAFE_NAME = /^[A-Za-z0-9._-]{1,200}$/;
 const fileName = (key: string) => (SAFE_NAME.test(key) && !key.startsWith('.') ? key : `~${encodeURIComponent(key).replace(/\./g, '%2E')}`);
@@ -441,12 +441,11 @@ export async function openDirectoryStorage(root: string): Promise<PlatformStorag
   if (exist) void sweepStaleTmp(tmp).catch(() => undefined);
   const files = { kind: 'directory', artifacts: new FileArtifactStore(artifacts, tmp, dirs), meta: new FileMetaStore(meta, tmp, dirs) };
   const key = resolve(root);
-  let lock = processLocks.get(key);
-  if (!lock) processLocks.set(key, (lock = new AsyncLock()));
-  const shared = lock;
+  const inProcess = processLocks.get(key) ?? new AsyncLock();
+  processLocks.set(key, inProcess);
   // The clients of this process take turns first, then the process takes the directory's lock.
   const exclusive = <T>(section: () => Promise<T>): Promise<T> =>
-    shared.run(async () => {
+    inProcess.run(async () => {
       // Across processes: a lock directory (see lockDirectory).
       const release = (await dirs.usable()) ? await lockDirectory(join(root, 'lock')) : null;
       try {
